@@ -1,0 +1,133 @@
+"""Django admin: where admins configure rules, FAQ answers and texts, and inspect deliveries."""
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.shortcuts import redirect
+from django.utils.translation import gettext_lazy as _, ngettext
+
+from handoff.models import (
+    Contact,
+    Conversation,
+    ConversationEvent,
+    EscalationRule,
+    FaqEntry,
+    HandoffSettings,
+    Message,
+)
+from handoff.services.delivery import retry_by_hand
+
+admin.site.site_header = _("handoff administration")
+admin.site.site_title = _("handoff")
+
+
+@admin.register(EscalationRule)
+class EscalationRuleAdmin(admin.ModelAdmin):
+    list_display = ("phrase", "match", "is_active", "priority")
+    list_editable = ("match", "is_active", "priority")
+    list_filter = ("is_active", "match")
+    search_fields = ("phrase",)
+
+
+@admin.register(FaqEntry)
+class FaqEntryAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "is_active", "updated_at")
+    list_filter = ("is_active",)
+    search_fields = ("questions", "answer")
+
+
+@admin.register(HandoffSettings)
+class HandoffSettingsAdmin(admin.ModelAdmin):
+    """One row of settings: the list view goes straight to it."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return not HandoffSettings.objects.exists()
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        settings_row = HandoffSettings.load()
+        return redirect("admin:handoff_handoffsettings_change", settings_row.pk)
+
+
+class MessageInline(admin.TabularInline):
+    model = Message
+    fields = ("created_at", "author_kind", "author", "text", "delivery_state", "last_error")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ("id",)
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class EventInline(admin.TabularInline):
+    model = ConversationEvent
+    fields = ("created_at", "kind", "actor_kind", "actor", "data")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ("id",)
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Conversation)
+class ConversationAdmin(admin.ModelAdmin):
+    list_display = ("id", "contact", "state", "escalation_reason", "assignee", "last_message_at")
+    list_filter = ("state", "escalation_kind")
+    search_fields = ("contact__name", "contact__phone_number", "contact__external_id")
+    list_select_related = ("contact", "assignee")
+    readonly_fields = (
+        "contact", "state", "assignee", "escalation_kind", "escalation_detail", "topic",
+        "bot_misses", "created_at", "updated_at", "last_message_at", "escalated_at",
+        "assigned_at", "resolved_at",
+    )
+    inlines = [MessageInline, EventInline]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(Contact)
+class ContactAdmin(admin.ModelAdmin):
+    list_display = ("external_id", "name", "phone_number", "first_seen_at", "last_inbound_at")
+    search_fields = ("external_id", "name", "phone_number")
+    readonly_fields = ("first_seen_at", "last_seen_at", "last_inbound_at")
+
+
+@admin.register(Message)
+class MessageAdmin(admin.ModelAdmin):
+    """Mostly for deliveries: find failed ones, read Braze's reason, retry them."""
+
+    list_display = (
+        "id", "created_at", "contact", "direction", "author_kind", "short_text",
+        "delivery_state", "attempts", "last_error",
+    )
+    list_filter = ("delivery_state", "direction", "author_kind")
+    search_fields = ("text", "contact__external_id", "contact__phone_number", "dispatch_id")
+    list_select_related = ("contact",)
+    readonly_fields = [field.name for field in Message._meta.fields]
+    actions = ["retry_delivery"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.display(description=_("text"))
+    def short_text(self, message: Message) -> str:
+        return message.text[:80]
+
+    @admin.action(description=_("Retry delivery of the selected failed messages"))
+    def retry_delivery(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
+        count = sum(
+            retry_by_hand(message_id=pk, actor=request.user)
+            for pk in queryset.filter(delivery_state=Message.Delivery.FAILED).values_list("pk", flat=True)
+        )
+        self.message_user(
+            request,
+            ngettext("%d message queued again.", "%d messages queued again.", count) % count,
+            messages.SUCCESS if count else messages.WARNING,
+        )

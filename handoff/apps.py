@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class HandoffConfig(AppConfig):
+    name = "handoff"
+    verbose_name = _("Handoff")
+    default_auto_field = "django.db.models.BigAutoField"

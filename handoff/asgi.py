@@ -1,0 +1,48 @@
+"""The ASGI entry point daphne serves: HTTP through Django, /ws/ through Channels.
+
+In the default one-process setup it also starts the background workers, and it
+remembers the server's event loop so those workers can reach agents' websockets
+through the in-memory channel layer (see `handoff.broadcast`).
+"""
+
+import asyncio
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "handoff.settings")
+
+from django.core.asgi import get_asgi_application  # noqa: E402
+
+django_asgi_app = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from django.conf import settings  # noqa: E402
+
+from handoff.broadcast import remember_server_loop  # noqa: E402
+from handoff.routing import websocket_urlpatterns  # noqa: E402
+from handoff.workers import start_embedded_workers  # noqa: E402
+
+if settings.DEBUG:
+    # Development only: production serves static files from STATIC_ROOT (docs/deploy.md).
+    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+
+    django_asgi_app = ASGIStaticFilesHandler(django_asgi_app)
+
+router = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": AllowedHostsOriginValidator(
+            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        ),
+    }
+)
+
+
+async def application(scope, receive, send):
+    remember_server_loop(asyncio.get_running_loop())
+    await router(scope, receive, send)
+
+
+if settings.HANDOFF_EMBEDDED_WORKERS:
+    start_embedded_workers()

@@ -1,0 +1,47 @@
+"""The built-in bot: answers from admin-managed FAQ entries, and says when it cannot.
+
+Matching compares the message's features (stemmed words, Japanese character pairs,
+see `handoff.text.features`) with each phrasing's by their Dice overlap, so word
+order, case, width and small wording differences do not matter. Below the threshold
+it answers nothing, which is what lets fallback escalation work.
+"""
+
+from dataclasses import dataclass
+
+from handoff.bots import BotAnswer, BotRequest
+from handoff.models import FaqEntry
+from handoff.text import features
+
+MATCH_THRESHOLD = 0.6
+
+
+@dataclass(frozen=True)
+class FaqMatch:
+    entry: FaqEntry
+    phrasing: str
+    score: float
+
+
+def similarity(message_features: frozenset[str], phrasing_features: frozenset[str]) -> float:
+    if not message_features or not phrasing_features:
+        return 0.0
+    overlap = len(message_features & phrasing_features)
+    return 2 * overlap / (len(message_features) + len(phrasing_features))
+
+
+def best_match(text: str, entries) -> FaqMatch | None:
+    """The entry whose closest phrasing scores highest, if it reaches the threshold."""
+    message_features = features(text)
+    best: FaqMatch | None = None
+    for entry in entries:
+        for phrasing in entry.question_list:
+            score = similarity(message_features, features(phrasing))
+            if score >= MATCH_THRESHOLD and (best is None or score > best.score):
+                best = FaqMatch(entry=entry, phrasing=phrasing, score=score)
+    return best
+
+
+class FaqBot:
+    def answer(self, request: BotRequest) -> BotAnswer:
+        match = best_match(request.text, FaqEntry.objects.filter(is_active=True))
+        return BotAnswer(text=match.entry.answer) if match else BotAnswer()

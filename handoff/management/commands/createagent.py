@@ -1,0 +1,50 @@
+"""Create (or update) an agent: an active user in the "Agents" group."""
+
+import getpass
+import secrets
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand, CommandError
+
+
+class Command(BaseCommand):
+    help = "Create an agent who can answer conversations in the inbox."
+
+    def add_arguments(self, parser):
+        parser.add_argument("username")
+        parser.add_argument("--email", default="")
+        parser.add_argument("--first-name", default="")
+        parser.add_argument(
+            "--password",
+            help="Set this password (otherwise asked for, or generated and printed with --no-input).",
+        )
+        parser.add_argument("--no-input", action="store_true", help="Never prompt.")
+
+    def handle(self, *args, username, email, first_name, password, no_input, **options):
+        User = get_user_model()
+        try:
+            group = Group.objects.get(name="Agents")
+        except Group.DoesNotExist as error:
+            raise CommandError("The 'Agents' group is missing: run `manage.py migrate` first.") from error
+        user, created = User.objects.get_or_create(username=username)
+        if email:
+            user.email = email
+        if first_name:
+            user.first_name = first_name
+        user.is_active = True
+        generated = False
+        if password is None and (created or not user.has_usable_password()):
+            if no_input:
+                password, generated = secrets.token_urlsafe(12), True
+            else:
+                password = getpass.getpass(f"Password for {username}: ")
+                if not password:
+                    raise CommandError("An empty password is not allowed.")
+        if password is not None:
+            user.set_password(password)
+        user.save()
+        user.groups.add(group)
+        self.stdout.write(f"{'Created' if created else 'Updated'} agent {username}.")
+        if generated:
+            self.stdout.write(f"Generated password: {password}")

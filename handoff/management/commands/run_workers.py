@@ -1,0 +1,30 @@
+"""Run the routing and delivery workers in their own process (the Procfile's `worker`).
+
+Used when the web processes run with HANDOFF_EMBEDDED_WORKERS=false, typically with
+PostgreSQL and Redis (docs/deploy.md). Stops cleanly on SIGTERM or Ctrl-C.
+"""
+
+import signal
+import threading
+
+from django.core.management.base import BaseCommand
+
+from handoff.workers import Workers
+
+
+class Command(BaseCommand):
+    help = "Route customer messages and deliver replies to Braze until stopped."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--routing-threads", type=int, default=None)
+        parser.add_argument("--delivery-threads", type=int, default=None)
+
+    def handle(self, *args, routing_threads, delivery_threads, **options):
+        stop = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+        workers = Workers(routing_threads=routing_threads, delivery_threads=delivery_threads).start()
+        self.stdout.write(f"Workers running ({len(workers.threads)} threads); Ctrl-C to stop.")
+        stop.wait()
+        workers.stop()
+        self.stdout.write("Workers stopped.")

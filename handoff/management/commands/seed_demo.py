@@ -1,0 +1,60 @@
+"""Fill an empty installation with what a first look needs: logins, FAQ answers.
+
+Idempotent, so `make run` calls it every time. The logins it prints are for a
+local demo only; it refuses to run when DEBUG is false.
+"""
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand, CommandError
+
+from handoff.models import FaqEntry
+
+DEMO_ADMIN = ("admin", "handoff-admin")
+DEMO_AGENTS = [("aiko", "Aiko", "handoff-agent"), ("ben", "Ben", "handoff-agent")]
+
+DEMO_FAQ = [
+    (
+        "What are your opening hours?\nWhen are you open?\nopening times\n営業時間は？\n何時から何時まで営業していますか",
+        "We're open Monday to Friday, 9:00-18:00 (JST). 営業時間は平日9時〜18時です。",
+    ),
+    (
+        "How do I reset my password?\nI forgot my password\npassword reset\nパスワードを忘れました\nパスワードの再設定",
+        "You can reset your password at https://example.com/reset - the link is valid for 1 hour.",
+    ),
+    (
+        "Where is my order?\nTrack my order\norder status\n注文はどこですか\n配送状況を知りたい",
+        "You can track your order with the link in your confirmation email. "
+        "Tell me if it hasn't arrived within 5 days and I'll get someone to look.",
+    ),
+    (
+        "How much is shipping?\nshipping cost\ndelivery fee\n送料はいくらですか\n配送料",
+        "Shipping is free over ¥5,000; otherwise it's ¥500 within Japan.",
+    ),
+]
+
+
+class Command(BaseCommand):
+    help = "Create demo logins and FAQ entries (DEBUG only)."
+
+    def handle(self, *args, **options):
+        if not settings.DEBUG:
+            raise CommandError("seed_demo creates well-known passwords; it runs only with DEBUG=true.")
+        User = get_user_model()
+        username, password = DEMO_ADMIN
+        if not User.objects.filter(username=username).exists():
+            User.objects.create_superuser(username, "", password)
+        agents = Group.objects.get(name="Agents")
+        for username, first_name, password in DEMO_AGENTS:
+            user, created = User.objects.get_or_create(username=username, defaults={"first_name": first_name})
+            if created:
+                user.set_password(password)
+                user.save()
+            user.groups.add(agents)
+        if not FaqEntry.objects.exists():
+            FaqEntry.objects.bulk_create(FaqEntry(questions=q, answer=a) for q, a in DEMO_FAQ)
+        self.stdout.write("Demo logins (local demo only):")
+        self.stdout.write(f"  admin: {DEMO_ADMIN[0]} / {DEMO_ADMIN[1]}")
+        for username, _first, password in DEMO_AGENTS:
+            self.stdout.write(f"  agent: {username} / {password}")

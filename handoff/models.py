@@ -1,0 +1,395 @@
+"""The data handoff keeps: customers, their conversations, messages and the audit trail.
+
+Models hold data, constraints and small derived properties. Every change of state
+goes through a function in `handoff.services`, which also records the event and
+tells the agents; nothing here sends, routes or decides.
+"""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from handoff.text import compile_user_regex
+
+
+class Contact(models.Model):
+    """A WhatsApp customer as Braze knows them (by external_id)."""
+
+    external_id = models.CharField(_("Braze external_id"), max_length=255, unique=True)
+    phone_number = models.CharField(_("phone number"), max_length=64)
+    name = models.CharField(_("WhatsApp profile name"), max_length=255, blank=True)
+    first_seen_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    # Opens WhatsApp's 24-hour customer service window.
+    last_inbound_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["phone_number"]), models.Index(fields=["name"])]
+
+    def __str__(self) -> str:
+        return self.name or self.phone_number or self.external_id
+
+
+class Conversation(models.Model):
+    """One support episode with a contact, from first message to resolution."""
+
+    class State(models.TextChoices):
+        BOT = "bot", _("bot")
+        WAITING = "waiting", _("waiting for an agent")
+        ASSIGNED = "assigned", _("assigned")
+        RESOLVED = "resolved", _("resolved")
+
+    class EscalationKind(models.TextChoices):
+        KEYWORD = "keyword", _("keyword")
+        BOT_FALLBACK = "bot_fallback", _("bot could not answer")
+        BOT_HANDOFF = "bot_handoff", _("bot handed over")
+        BOT_ERROR = "bot_error", _("bot failed")
+        AGENT_TAKEOVER = "agent_takeover", _("agent took over")
+
+    OPEN_STATES = (State.BOT, State.WAITING, State.ASSIGNED)
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="conversations")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.BOT)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assigned_conversations",
+    )
+    escalation_kind = models.CharField(
+        max_length=32, choices=EscalationKind.choices, blank=True, default=""
+    )
+    escalation_detail = models.CharField(max_length=500, blank=True, default="")
+    topic = models.CharField(max_length=100, blank=True, default="")
+    # Consecutive customer messages the bot could not answer; reset by any answer.
+    bot_misses = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    last_message_at = models.DateTimeField(default=timezone.now)
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    assigned_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["contact"],
+                condition=~Q(state="resolved"),
+                name="one_open_conversation_per_contact",
+            ),
+            models.CheckConstraint(
+                condition=~Q(state="assigned") | Q(assignee__isnull=False),
+                name="assigned_conversation_has_assignee",
+            ),
+        ]
+        indexes = [
+            # The inbox's queues: waiting oldest first, mine, bot, resolved newest first.
+            models.Index(fields=["state", "escalated_at"], name="conv_state_escalated"),
+            models.Index(fields=["assignee", "state", "last_message_at"], name="conv_assignee"),
+            models.Index(fields=["state", "last_message_at"], name="conv_state_recent"),
+            models.Index(fields=["contact", "created_at"], name="conv_contact_history"),
+        ]
+        permissions = [("answer_conversations", _("Can answer conversations"))]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.contact} ({self.state})"
+
+    @property
+    def escalation_reason(self) -> str:
+        """The typed reason agents see: `keyword:<phrase>`, `bot_fallback`, ..."""
+        if not self.escalation_kind:
+            return ""
+        if self.escalation_kind == self.EscalationKind.KEYWORD:
+            return f"keyword:{self.escalation_detail}"
+        return self.escalation_kind
+
+    @property
+    def is_open(self) -> bool:
+        return self.state != self.State.RESOLVED
+
+
+class Message(models.Model):
+    """A message from or to the customer.
+
+    Outbound rows are the durable record of what must still be sent: background
+    delivery reads their delivery state, never a queue, so a restart loses nothing.
+    Inbound rows likewise carry their routing state until the bot or rules took them.
+    """
+
+    class Direction(models.TextChoices):
+        INBOUND = "in", _("from customer")
+        OUTBOUND = "out", _("to customer")
+
+    class AuthorKind(models.TextChoices):
+        CUSTOMER = "customer", _("customer")
+        BOT = "bot", _("bot")
+        AGENT = "agent", _("agent")
+        SYSTEM = "system", _("system")
+
+    class Delivery(models.TextChoices):
+        QUEUED = "queued", _("queued")
+        SENT = "sent", _("sent")
+        RETRYING = "retrying", _("retrying")
+        FAILED = "failed", _("failed")
+
+    class Routing(models.TextChoices):
+        PENDING = "pending", _("pending")
+        DONE = "done", _("done")
+
+    PENDING_DELIVERY = (Delivery.QUEUED, Delivery.RETRYING)
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages"
+    )
+    # Denormalised from the conversation: per-customer order and de-duplication
+    # must hold across the customer's conversations.
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="messages")
+    direction = models.CharField(max_length=3, choices=Direction.choices)
+    author_kind = models.CharField(max_length=10, choices=AuthorKind.choices)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    text = models.TextField(blank=True)
+    media_urls = models.JSONField(default=list, blank=True)
+    extra = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    # Inbound only.
+    external_message_id = models.CharField(max_length=255, blank=True, default="")
+    dedup_key = models.CharField(max_length=64, null=True, blank=True)
+    routing_state = models.CharField(
+        max_length=8, choices=Routing.choices, null=True, blank=True
+    )
+
+    # Outbound only.
+    delivery_state = models.CharField(
+        max_length=8, choices=Delivery.choices, null=True, blank=True
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    dispatch_id = models.CharField(max_length=255, blank=True, default="")
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    # Background work: a worker owns the row until this time (a lease, so a killed
+    # worker's row is taken up again once it lapses).
+    claimed_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["contact", "dedup_key"],
+                condition=Q(dedup_key__isnull=False),
+                name="inbound_dedup_key_unique_per_contact",
+            ),
+            models.CheckConstraint(
+                condition=Q(direction="in", delivery_state__isnull=True)
+                | Q(direction="out", routing_state__isnull=True),
+                name="message_state_matches_direction",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["conversation", "id"], name="msg_transcript"),
+            models.Index(
+                fields=["next_attempt_at", "id"],
+                condition=Q(delivery_state__in=["queued", "retrying"]),
+                name="msg_delivery_due",
+            ),
+            models.Index(
+                fields=["contact", "id"],
+                condition=Q(delivery_state__in=["queued", "retrying"]),
+                name="msg_delivery_per_contact",
+            ),
+            models.Index(
+                fields=["contact", "id"],
+                condition=Q(routing_state="pending"),
+                name="msg_routing_pending",
+            ),
+            models.Index(
+                fields=["delivery_state", "created_at"],
+                condition=Q(delivery_state="failed"),
+                name="msg_delivery_failed",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_author_kind_display()}: {self.text[:60]}"
+
+
+class ConversationEvent(models.Model):
+    """The audit trail: who changed what in a conversation, when and why."""
+
+    class Kind(models.TextChoices):
+        OPENED = "opened", _("opened")
+        ESCALATED = "escalated", _("escalated")
+        CLAIMED = "claimed", _("claimed")
+        TRANSFERRED = "transferred", _("transferred")
+        RELEASED = "released", _("released to the queue")
+        TAKEN_OVER = "taken_over", _("taken over from the bot")
+        RESOLVED = "resolved", _("resolved")
+        BOT_REPLY_DROPPED = "bot_reply_dropped", _("bot reply dropped")
+        DELIVERY_FAILED = "delivery_failed", _("delivery failed")
+        DELIVERY_RETRIED = "delivery_retried", _("delivery retried by hand")
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="events"
+    )
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    actor_kind = models.CharField(max_length=10, choices=Message.AuthorKind.choices)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["conversation", "id"], name="event_timeline")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.created_at:%Y-%m-%d %H:%M})"
+
+
+class EscalationRule(models.Model):
+    """A phrase that hands a bot conversation to people when the customer writes it."""
+
+    class Match(models.TextChoices):
+        CONTAINS = "contains", _("contains")
+        WORD = "word", _("whole word")
+        EXACT = "exact", _("whole message")
+        REGEX = "regex", _("regular expression")
+
+    phrase = models.CharField(_("phrase"), max_length=200)
+    match = models.CharField(
+        _("match"),
+        max_length=10,
+        choices=Match.choices,
+        default=Match.WORD,
+        help_text=_(
+            "Text is compared after Unicode NFKC normalisation and case folding, so "
+            "'ＡＧＥＮＴ' matches 'agent' and half-width katakana matches full-width. "
+            "Whole word: the phrase may not be part of a longer word. Japanese has no "
+            "spaces, so next to kanji and hiragana a phrase matches anywhere (as "
+            "'contains'); a katakana phrase may not run into more katakana, and a Latin "
+            "phrase may not run into more letters or digits. Whole message: the message "
+            "is the phrase, ignoring surrounding spaces and punctuation. Regular "
+            "expression: Python syntax, searched in the normalised text."
+        ),
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    priority = models.IntegerField(
+        _("priority"), default=100, help_text=_("Lower numbers are checked first.")
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["priority", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["phrase", "match"], name="escalation_rule_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.phrase} ({self.get_match_display()})"
+
+    def clean(self) -> None:
+        if not self.phrase.strip():
+            raise ValidationError({"phrase": _("The phrase cannot be blank.")})
+        if self.match == self.Match.REGEX:
+            try:
+                compile_user_regex(self.phrase)
+            except ValueError as error:
+                raise ValidationError({"phrase": str(error)}) from error
+
+
+class FaqEntry(models.Model):
+    """One answer the built-in FAQ bot can give, with the ways customers ask for it."""
+
+    questions = models.TextField(
+        _("questions"),
+        help_text=_(
+            "One phrasing per line, in any language. The bot matches wording loosely "
+            "(case, full-/half-width, word order, small differences)."
+        ),
+    )
+    answer = models.TextField(_("answer"), max_length=4096)
+    is_active = models.BooleanField(_("active"), default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("FAQ entry")
+        verbose_name_plural = _("FAQ entries")
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        first = self.question_list[:1]
+        return first[0] if first else f"FAQ #{self.pk}"
+
+    @property
+    def question_list(self) -> list[str]:
+        return [line.strip() for line in self.questions.splitlines() if line.strip()]
+
+    def clean(self) -> None:
+        if not self.question_list:
+            raise ValidationError({"questions": _("Give at least one question.")})
+
+
+class HandoffSettings(models.Model):
+    """The texts sent to customers and the routing numbers admins tune (one row)."""
+
+    bot_miss_limit = models.PositiveSmallIntegerField(
+        _("unanswered messages before hand-over"),
+        default=2,
+        help_text=_(
+            "After this many customer messages in a row that the bot cannot answer, "
+            "the conversation goes to the agents (reason bot_fallback)."
+        ),
+    )
+    handover_text = models.TextField(
+        _("hand-over message"),
+        max_length=4096,
+        default=(
+            "Thanks for your patience. I'm passing you to a member of our team; "
+            "they'll reply right here in this chat shortly."
+        ),
+        help_text=_("Sent when a conversation is handed to the agents. Empty: send nothing."),
+        blank=True,
+    )
+    bot_miss_text = models.TextField(
+        _("bot could not answer"),
+        max_length=4096,
+        default=(
+            "Sorry, I didn't quite get that. Could you say it another way? "
+            "You can also write \"agent\" at any time to talk to a person."
+        ),
+        help_text=_("Sent when the bot has no answer and the conversation stays with the bot."),
+    )
+    resolved_text = models.TextField(
+        _("resolved message"),
+        max_length=4096,
+        default=(
+            "Glad we could help. This conversation is now closed; just write to us "
+            "here whenever you need anything else."
+        ),
+        help_text=_("Sent when an agent resolves a conversation. Empty: send nothing."),
+        blank=True,
+    )
+
+    class Meta:
+        verbose_name = _("settings")
+        verbose_name_plural = _("settings")
+
+    def __str__(self) -> str:
+        return str(_("Texts and routing settings"))
+
+    def save(self, *args, **kwargs) -> None:
+        self.pk = 1
+        super().save(*args, **kwargs)
+
+    @classmethod
+    def load(cls) -> "HandoffSettings":
+        obj, _created = cls.objects.get_or_create(pk=1)
+        return obj

@@ -1,0 +1,7 @@
+"""Who counts as an agent: an active user with the "answer conversations" permission."""
+
+ANSWER_PERMISSION = "handoff.answer_conversations"
+
+
+def is_agent(user) -> bool:
+    return bool(user and user.is_authenticated and user.is_active and user.has_perm(ANSWER_PERMISSION))

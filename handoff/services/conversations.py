@@ -1,0 +1,324 @@
+"""Every change of a conversation's state: escalate, claim, take over, transfer, release,
+resolve, and the bot's own turns.
+
+Each transition is one conditional UPDATE (`... WHERE state IN (allowed)`), so the
+database, not a read made a moment earlier, decides who wins when two things happen
+at once: two agents claiming, or an agent taking over while the bot is still
+thinking. The loser learns why from `ConversationConflict`.
+"""
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from handoff.events import publish_conversation_changed
+from handoff.models import Conversation, ConversationEvent, HandoffSettings, Message
+from handoff.services.outbound import queue_outbound
+
+State = Conversation.State
+Kind = ConversationEvent.Kind
+Author = Message.AuthorKind
+
+
+class ConversationConflict(Exception):
+    """The conversation's state does not allow the action; the message says why."""
+
+    def __init__(self, message: str, *, conversation: Conversation):
+        super().__init__(message)
+        self.message = message
+        self.conversation = conversation
+
+
+def _transition(conversation_id: int, *, from_states, extra_filter=None, **changes):
+    """Apply `changes` only if the conversation is still in one of `from_states`."""
+    now = timezone.now()
+    rows = Conversation.objects.filter(pk=conversation_id, state__in=list(from_states))
+    if extra_filter is not None:
+        rows = rows.filter(extra_filter)
+    if not rows.update(updated_at=now, **changes):
+        return None
+    return Conversation.objects.select_related("contact", "assignee").get(pk=conversation_id)
+
+
+def _record(
+    conversation: Conversation,
+    kind: str,
+    *,
+    actor: AbstractBaseUser | None = None,
+    actor_kind: str = Author.SYSTEM,
+    data: dict | None = None,
+) -> ConversationEvent:
+    event = ConversationEvent.objects.create(
+        conversation=conversation,
+        kind=kind,
+        actor=actor,
+        actor_kind=actor_kind,
+        data=data or {},
+    )
+    publish_conversation_changed(conversation, event)
+    return event
+
+
+def _current(conversation_id: int) -> Conversation:
+    return Conversation.objects.select_related("contact", "assignee").get(pk=conversation_id)
+
+
+def _conflict(conversation: Conversation, agent: AbstractBaseUser | None = None) -> ConversationConflict:
+    if conversation.state == State.ASSIGNED:
+        who = conversation.assignee.get_username() if conversation.assignee else "?"
+        if agent is not None and conversation.assignee_id == agent.pk:
+            text = _("You already have this conversation.")
+        else:
+            text = _("%(who)s has already claimed this conversation.") % {"who": who}
+    elif conversation.state == State.RESOLVED:
+        text = _("This conversation is resolved.")
+    elif conversation.state == State.BOT:
+        text = _("The bot is handling this conversation; take it over first.")
+    else:
+        text = _("This conversation is waiting for an agent; claim it first.")
+    return ConversationConflict(text, conversation=conversation)
+
+
+def _is_owner(conversation: Conversation, agent: AbstractBaseUser) -> bool:
+    return conversation.assignee_id == agent.pk or agent.is_staff
+
+
+# --- Escalation -------------------------------------------------------------------
+
+
+@transaction.atomic
+def escalate(
+    *,
+    conversation_id: int,
+    kind: str,
+    detail: str = "",
+    actor_kind: str = Author.SYSTEM,
+) -> Conversation | None:
+    """Hand a bot conversation to the agents and tell the customer a person is coming.
+
+    Returns None when the conversation had already left the bot (nothing to do).
+    """
+    now = timezone.now()
+    conversation = _transition(
+        conversation_id,
+        from_states=[State.BOT],
+        state=State.WAITING,
+        escalation_kind=kind,
+        escalation_detail=detail[:500],
+        escalated_at=now,
+        bot_misses=0,
+    )
+    if conversation is None:
+        return None
+    _record(
+        conversation,
+        Kind.ESCALATED,
+        actor_kind=actor_kind,
+        data={"reason": conversation.escalation_reason, "detail": detail[:500]},
+    )
+    text = HandoffSettings.load().handover_text
+    if text.strip():
+        queue_outbound(conversation=conversation, text=text, author_kind=Author.SYSTEM)
+    return conversation
+
+
+# --- The bot's turns ----------------------------------------------------------------
+
+
+@transaction.atomic
+def queue_bot_reply(*, conversation_id: int, text: str, in_reply_to: int | None = None) -> Message | None:
+    """Queue the bot's answer, unless a person owns the conversation by now.
+
+    The check and the insert share one transaction and the check is an UPDATE on
+    the conversation row, so an agent's take-over that commits first always wins:
+    the answer is dropped and the drop recorded.
+    """
+    conversation = _transition(conversation_id, from_states=[State.BOT], bot_misses=0)
+    if conversation is None:
+        _record_dropped_bot_reply(conversation_id, text, in_reply_to)
+        return None
+    return queue_outbound(
+        conversation=conversation,
+        text=text,
+        author_kind=Author.BOT,
+        extra={"in_reply_to": in_reply_to} if in_reply_to else None,
+    )
+
+
+@transaction.atomic
+def record_bot_miss(
+    *, conversation_id: int, error: str = "", in_reply_to: int | None = None
+) -> Message | Conversation | None:
+    """The bot had no answer (or failed): apologise, or hand over once it happens too often.
+
+    Returns the apology message, the escalated conversation, or None if a person
+    already owns the conversation.
+    """
+    conversation = _transition(
+        conversation_id, from_states=[State.BOT], bot_misses=F("bot_misses") + 1
+    )
+    if conversation is None:
+        _record_dropped_bot_reply(conversation_id, "", in_reply_to)
+        return None
+    settings = HandoffSettings.load()
+    if conversation.bot_misses >= max(settings.bot_miss_limit, 1):
+        kind = Conversation.EscalationKind.BOT_ERROR if error else Conversation.EscalationKind.BOT_FALLBACK
+        return escalate(conversation_id=conversation_id, kind=kind, detail=error, actor_kind=Author.BOT)
+    return queue_outbound(conversation=conversation, text=settings.bot_miss_text, author_kind=Author.BOT)
+
+
+def _record_dropped_bot_reply(conversation_id: int, text: str, in_reply_to: int | None) -> None:
+    conversation = _current(conversation_id)
+    _record(
+        conversation,
+        Kind.BOT_REPLY_DROPPED,
+        actor_kind=Author.BOT,
+        data={"text": text[:500], "in_reply_to": in_reply_to, "state": conversation.state},
+    )
+
+
+# --- Agents ---------------------------------------------------------------------------
+
+
+@transaction.atomic
+def claim(*, conversation_id: int, agent: AbstractBaseUser) -> Conversation:
+    """Take a waiting conversation. Of two agents claiming at once, exactly one wins."""
+    conversation = _transition(
+        conversation_id,
+        from_states=[State.WAITING],
+        state=State.ASSIGNED,
+        assignee=agent,
+        assigned_at=timezone.now(),
+    )
+    if conversation is None:
+        raise _conflict(_current(conversation_id), agent)
+    _record(conversation, Kind.CLAIMED, actor=agent, actor_kind=Author.AGENT)
+    return conversation
+
+
+@transaction.atomic
+def take_over(*, conversation_id: int, agent: AbstractBaseUser) -> Conversation:
+    """Take a conversation from the bot (or from the queue) so the bot falls silent."""
+    now = timezone.now()
+    conversation = _transition(
+        conversation_id,
+        from_states=[State.BOT],
+        state=State.ASSIGNED,
+        assignee=agent,
+        assigned_at=now,
+        escalated_at=now,
+        escalation_kind=Conversation.EscalationKind.AGENT_TAKEOVER,
+        escalation_detail="",
+        bot_misses=0,
+    )
+    if conversation is None:
+        return claim(conversation_id=conversation_id, agent=agent)
+    _record(
+        conversation,
+        Kind.TAKEN_OVER,
+        actor=agent,
+        actor_kind=Author.AGENT,
+        data={"reason": conversation.escalation_reason},
+    )
+    return conversation
+
+
+@transaction.atomic
+def transfer(
+    *, conversation_id: int, agent: AbstractBaseUser, to_agent: AbstractBaseUser
+) -> Conversation:
+    """Give a conversation one owns (or one that waits) to another agent."""
+    if not to_agent.is_active or not to_agent.has_perm("handoff.answer_conversations"):
+        raise ConversationConflict(
+            _("%(who)s is not an active agent.") % {"who": to_agent.get_username()},
+            conversation=_current(conversation_id),
+        )
+    current = _current(conversation_id)
+    if current.state == State.ASSIGNED and not _is_owner(current, agent):
+        raise _conflict(current, agent)
+    conversation = _transition(
+        conversation_id,
+        from_states=[State.WAITING, State.ASSIGNED],
+        extra_filter=None if current.state == State.WAITING else _owned_by(current.assignee_id),
+        state=State.ASSIGNED,
+        assignee=to_agent,
+        assigned_at=timezone.now(),
+    )
+    if conversation is None:
+        raise _conflict(_current(conversation_id), agent)
+    _record(
+        conversation,
+        Kind.TRANSFERRED,
+        actor=agent,
+        actor_kind=Author.AGENT,
+        data={"from": current.assignee.get_username() if current.assignee else None,
+              "to": to_agent.get_username()},
+    )
+    return conversation
+
+
+def _owned_by(assignee_id: int | None) -> Q:
+    return Q(assignee_id=assignee_id)
+
+
+@transaction.atomic
+def release(*, conversation_id: int, agent: AbstractBaseUser) -> Conversation:
+    """Put a conversation one owns back in the waiting queue for someone else."""
+    current = _current(conversation_id)
+    if current.state != State.ASSIGNED or not _is_owner(current, agent):
+        raise _conflict(current, agent)
+    conversation = _transition(
+        conversation_id,
+        from_states=[State.ASSIGNED],
+        extra_filter=_owned_by(current.assignee_id),
+        state=State.WAITING,
+        assignee=None,
+        assigned_at=None,
+    )
+    if conversation is None:
+        raise _conflict(_current(conversation_id), agent)
+    _record(conversation, Kind.RELEASED, actor=agent, actor_kind=Author.AGENT)
+    return conversation
+
+
+@transaction.atomic
+def resolve(*, conversation_id: int, agent: AbstractBaseUser) -> Conversation:
+    """Close the conversation; the customer's next message starts a new one with the bot."""
+    current = _current(conversation_id)
+    if current.state == State.ASSIGNED and not _is_owner(current, agent):
+        raise _conflict(current, agent)
+    conversation = _transition(
+        conversation_id,
+        from_states=[State.BOT, State.WAITING, State.ASSIGNED],
+        extra_filter=None if current.state != State.ASSIGNED else _owned_by(current.assignee_id),
+        state=State.RESOLVED,
+        resolved_at=timezone.now(),
+    )
+    if conversation is None:
+        raise _conflict(_current(conversation_id), agent)
+    _record(conversation, Kind.RESOLVED, actor=agent, actor_kind=Author.AGENT)
+    text = HandoffSettings.load().resolved_text
+    if text.strip():
+        queue_outbound(conversation=conversation, text=text, author_kind=Author.SYSTEM)
+    return conversation
+
+
+@transaction.atomic
+def send_agent_reply(*, conversation_id: int, agent: AbstractBaseUser, text: str) -> Message:
+    """An agent writes to the customer; writing into a bot or waiting chat takes it."""
+    current = _current(conversation_id)
+    if current.state in (State.BOT, State.WAITING):
+        current = take_over(conversation_id=conversation_id, agent=agent)
+    elif current.state != State.ASSIGNED or current.assignee_id != agent.pk:
+        raise _conflict(current, agent)
+    # Lock the row (a no-op UPDATE that must still match) so a concurrent transfer or
+    # resolve cannot slip between the ownership check and the insert.
+    if _transition(
+        conversation_id, from_states=[State.ASSIGNED], extra_filter=_owned_by(agent.pk)
+    ) is None:
+        raise _conflict(_current(conversation_id), agent)
+    return queue_outbound(
+        conversation=current, text=text, author_kind=Author.AGENT, author=agent
+    )

@@ -1,0 +1,199 @@
+"""Background delivery: sending queued messages to Braze, in order, until they go or fail.
+
+The message row is the record of what must still be sent (`queued`/`retrying` with
+`next_attempt_at`); workers find due rows by query, so nothing depends on a queue
+surviving a restart. A worker claims a row with a lease before sending, and only
+the oldest unsent message of a customer is ever claimable, so a later message can
+never overtake an earlier one, even across processes.
+
+Delivery is at least once: if the process dies after Braze accepted a message but
+before the row says so, the lease lapses and the message is sent again.
+"""
+
+import logging
+import random
+import threading
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+from handoff import wakeups
+from handoff.braze import BrazeClient, BrazeNotConfigured, Outcome, SendResult
+from handoff.events import publish_conversation_changed, publish_delivery_changed
+from handoff.models import ConversationEvent, Message
+
+logger = logging.getLogger(__name__)
+
+Delivery = Message.Delivery
+
+# Braze's rate limit is per API key, so one 429 pauses every send from this process.
+_pause_lock = threading.Lock()
+_paused_until: datetime | None = None
+
+
+def backoff_seconds(attempts: int, *, rng: random.Random | None = None) -> float:
+    """Exponential backoff with equal jitter: half fixed, half random, capped.
+
+    Jitter spreads the retries of many customers' messages after a Braze outage so
+    they do not all arrive at once when it recovers.
+    """
+    base = settings.HANDOFF_RETRY_BASE_SECONDS
+    cap = settings.HANDOFF_RETRY_MAX_SECONDS
+    delay = min(cap, base * 2 ** max(attempts - 1, 0))
+    return delay / 2 + (rng or random).uniform(0, delay / 2)
+
+
+def paused_until() -> datetime | None:
+    with _pause_lock:
+        return _paused_until
+
+
+def _pause(until: datetime) -> None:
+    global _paused_until
+    with _pause_lock:
+        if _paused_until is None or until > _paused_until:
+            _paused_until = until
+
+
+def claim_next_outbound() -> Message | None:
+    """Claim the oldest due message whose customer has no earlier unsent message."""
+    now = timezone.now()
+    pause = paused_until()
+    if pause is not None and pause > now:
+        return None
+    earlier_unsent = Message.objects.filter(
+        contact_id=OuterRef("contact_id"),
+        delivery_state__in=Message.PENDING_DELIVERY,
+        pk__lt=OuterRef("pk"),
+    )
+    unclaimed = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
+    candidates = (
+        Message.objects.filter(delivery_state__in=Message.PENDING_DELIVERY, next_attempt_at__lte=now)
+        .filter(unclaimed)
+        .exclude(Exists(earlier_unsent))
+        .order_by("next_attempt_at", "pk")
+        .values_list("pk", flat=True)[:10]
+    )
+    lease = now + timedelta(seconds=settings.HANDOFF_CLAIM_SECONDS)
+    for pk in candidates:
+        if (
+            Message.objects.filter(pk=pk, delivery_state__in=Message.PENDING_DELIVERY)
+            .filter(unclaimed)
+            .update(claimed_until=lease)
+        ):
+            return Message.objects.select_related("contact").get(pk=pk)
+    return None
+
+
+def deliver_next(client: BrazeClient) -> bool:
+    """Send one due message; False when none was due."""
+    message = claim_next_outbound()
+    if message is None:
+        return False
+    deliver(message, client)
+    return True
+
+
+def deliver(message: Message, client: BrazeClient) -> None:
+    try:
+        result = client.trigger_send(
+            campaign_id=settings.BRAZE_CAMPAIGN_ID,
+            external_user_id=message.contact.external_id,
+            properties={settings.BRAZE_MESSAGE_PROPERTY: message.text},
+        )
+    except BrazeNotConfigured as error:
+        # Not the message's fault: keep it, so it goes out once the settings are fixed.
+        result = SendResult(Outcome.RETRY, error=str(error))
+    record_result(message, result)
+
+
+@transaction.atomic
+def record_result(message: Message, result: SendResult) -> None:
+    """Write what Braze said onto the row, and decide when (or whether) to try again."""
+    now = timezone.now()
+    message.attempts += 1
+    message.claimed_until = None
+    message.last_error = result.error
+    if result.outcome is Outcome.ACCEPTED:
+        message.delivery_state = Delivery.SENT
+        message.dispatch_id = result.dispatch_id
+        message.sent_at = now
+        message.next_attempt_at = None
+    elif result.outcome is Outcome.REJECTED:
+        message.delivery_state = Delivery.FAILED
+        message.next_attempt_at = None
+    elif _expired(message, now):
+        message.delivery_state = Delivery.FAILED
+        message.next_attempt_at = None
+        message.last_error = (
+            f"Gave up after {message.attempts} attempts over "
+            f"{_hours(settings.HANDOFF_DELIVERY_MAX_AGE)}: {result.error}"
+        )
+    else:
+        message.delivery_state = Delivery.RETRYING
+        if result.outcome is Outcome.RATE_LIMITED:
+            retry_at = result.retry_at or now + timedelta(seconds=backoff_seconds(message.attempts))
+            retry_at = max(retry_at, now)
+            _pause(retry_at)
+        else:
+            retry_at = now + timedelta(seconds=backoff_seconds(message.attempts))
+        message.next_attempt_at = retry_at
+    message.save(
+        update_fields=[
+            "attempts", "claimed_until", "last_error", "delivery_state",
+            "dispatch_id", "sent_at", "next_attempt_at",
+        ]
+    )
+    publish_delivery_changed(message)
+    if message.delivery_state == Delivery.FAILED:
+        logger.warning("Message %s failed: %s", message.pk, message.last_error)
+        event = ConversationEvent.objects.create(
+            conversation_id=message.conversation_id,
+            kind=ConversationEvent.Kind.DELIVERY_FAILED,
+            actor_kind=Message.AuthorKind.SYSTEM,
+            data={"message_id": message.pk, "error": message.last_error},
+        )
+        publish_conversation_changed(message.conversation, event)
+    elif message.delivery_state == Delivery.RETRYING:
+        logger.info("Message %s will be retried at %s: %s", message.pk, message.next_attempt_at, result.error)
+
+
+def _expired(message: Message, now: datetime) -> bool:
+    started = message.queued_at or message.created_at
+    return now - started > timedelta(seconds=settings.HANDOFF_DELIVERY_MAX_AGE)
+
+
+def _hours(seconds: int) -> str:
+    return f"{seconds / 3600:g} h"
+
+
+@transaction.atomic
+def retry_by_hand(*, message_id: int, actor: AbstractBaseUser | None = None) -> bool:
+    """Queue a failed message again (after its cause was fixed); False if it was not failed.
+
+    Its age counts from now, so it gets the full retry window again. It is sent as
+    soon as the customer has no earlier unsent message, so it may arrive after
+    messages queued while it lay failed.
+    """
+    now = timezone.now()
+    updated = Message.objects.filter(pk=message_id, delivery_state=Delivery.FAILED).update(
+        delivery_state=Delivery.QUEUED, queued_at=now, next_attempt_at=now, claimed_until=None
+    )
+    if not updated:
+        return False
+    message = Message.objects.select_related("conversation").get(pk=message_id)
+    event = ConversationEvent.objects.create(
+        conversation_id=message.conversation_id,
+        kind=ConversationEvent.Kind.DELIVERY_RETRIED,
+        actor=actor,
+        actor_kind=Message.AuthorKind.AGENT if actor else Message.AuthorKind.SYSTEM,
+        data={"message_id": message.pk, "previous_error": message.last_error},
+    )
+    publish_delivery_changed(message)
+    publish_conversation_changed(message.conversation, event)
+    wakeups.wake_after_commit(wakeups.DELIVERY)
+    return True

@@ -1,0 +1,127 @@
+"""Accepting a customer's message from the webhook: store it once, route it later.
+
+Everything the webhook promises Braze happens here in one transaction: the contact,
+its open conversation and the message are written together or not at all, and the
+message is routed by a background worker after commit, so the HTTP answer never
+waits for the bot or for Braze.
+"""
+
+import hashlib
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from handoff import wakeups
+from handoff.events import publish_conversation_changed, publish_message_created
+from handoff.models import Contact, Conversation, ConversationEvent, Message
+from handoff.payloads import InboundPayload
+
+_MAX_RACE_RETRIES = 3
+
+
+@dataclass(frozen=True)
+class Accepted:
+    message_id: int
+    conversation_id: int
+    duplicate: bool
+
+
+def dedup_key(payload: InboundPayload) -> str | None:
+    """Braze retries resend the same rendered body, so (message_id, content) is the key.
+
+    Content is part of it so that two different messages never collapse into one,
+    even if a template fills message_id with something less unique than dispatch_id.
+    """
+    if not payload.message_id:
+        return None
+    material = "\x1f".join([payload.message_id, payload.message, *payload.media_urls])
+    return hashlib.sha256(material.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def accept_inbound(payload: InboundPayload) -> Accepted:
+    """Store an inbound message exactly once and queue it for routing."""
+    key = dedup_key(payload)
+    for _attempt in range(_MAX_RACE_RETRIES):
+        if key and (existing := _find_duplicate(payload.user_id, key)):
+            return existing
+        try:
+            return _store(payload, key)
+        except IntegrityError:
+            # A concurrent request created the same contact, conversation or message
+            # first; look again with its row committed.
+            continue
+    if key and (existing := _find_duplicate(payload.user_id, key)):
+        return existing
+    raise RuntimeError("Could not store the inbound message after repeated conflicts.")
+
+
+def _find_duplicate(external_id: str, key: str) -> Accepted | None:
+    row = (
+        Message.objects.filter(contact__external_id=external_id, dedup_key=key)
+        .values_list("pk", "conversation_id")
+        .first()
+    )
+    return Accepted(message_id=row[0], conversation_id=row[1], duplicate=True) if row else None
+
+
+@transaction.atomic
+def _store(payload: InboundPayload, key: str | None) -> Accepted:
+    now = timezone.now()
+    contact = _upsert_contact(payload, now)
+    conversation, opened = _open_conversation(contact, payload.topic, now)
+    message = Message.objects.create(
+        conversation=conversation,
+        contact=contact,
+        direction=Message.Direction.INBOUND,
+        author_kind=Message.AuthorKind.CUSTOMER,
+        text=payload.message,
+        media_urls=list(payload.media_urls),
+        extra=payload.extra,
+        external_message_id=payload.message_id,
+        dedup_key=key,
+        routing_state=Message.Routing.PENDING,
+        created_at=now,
+    )
+    if not opened:
+        Conversation.objects.filter(pk=conversation.pk).update(last_message_at=now, updated_at=now)
+    wakeups.wake_after_commit(wakeups.ROUTING)
+    publish_message_created(message)
+    return Accepted(message_id=message.pk, conversation_id=conversation.pk, duplicate=False)
+
+
+def _upsert_contact(payload: InboundPayload, now) -> Contact:
+    changes = {"phone_number": payload.phone_number, "last_seen_at": now, "last_inbound_at": now}
+    if payload.name:
+        changes["name"] = payload.name
+    contact = Contact.objects.filter(external_id=payload.user_id).first()
+    if contact is None:
+        return Contact.objects.create(
+            external_id=payload.user_id, first_seen_at=now, **changes
+        )
+    Contact.objects.filter(pk=contact.pk).update(**changes)
+    for field, value in changes.items():
+        setattr(contact, field, value)
+    return contact
+
+
+def _open_conversation(contact: Contact, topic: str, now) -> tuple[Conversation, bool]:
+    """The contact's open conversation, or a new one with the bot after a resolution."""
+    conversation = (
+        Conversation.objects.filter(contact=contact)
+        .exclude(state=Conversation.State.RESOLVED)
+        .first()
+    )
+    if conversation is not None:
+        return conversation, False
+    conversation = Conversation.objects.create(
+        contact=contact, topic=topic, created_at=now, updated_at=now, last_message_at=now
+    )
+    event = ConversationEvent.objects.create(
+        conversation=conversation,
+        kind=ConversationEvent.Kind.OPENED,
+        actor_kind=Message.AuthorKind.CUSTOMER,
+        data={"topic": topic} if topic else {},
+    )
+    publish_conversation_changed(conversation, event)
+    return conversation, True

@@ -1,0 +1,143 @@
+"""Deciding what happens to each customer message: rules, then the bot, then people.
+
+A worker claims the oldest pending message of a customer (never a later one while
+an earlier one is being routed, so answers keep the customer's order), then:
+a conversation that people own is left to them; an escalation rule hands the
+conversation over; otherwise the bot is asked, outside any transaction because it
+may be slow, and its answer is queued only if the bot still owns the conversation.
+"""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+from handoff.bots import BotAnswer, BotError, BotRequest, Turn, get_bot
+from handoff.models import Conversation, Message
+from handoff.services import conversations
+from handoff.services.escalation_rules import matching_active_rule
+
+logger = logging.getLogger(__name__)
+
+TRANSCRIPT_TURNS = 20
+
+
+def claim_next_inbound() -> Message | None:
+    """Claim the next routable message, oldest first, at most one per customer."""
+    now = timezone.now()
+    earlier_pending = Message.objects.filter(
+        contact_id=OuterRef("contact_id"),
+        routing_state=Message.Routing.PENDING,
+        pk__lt=OuterRef("pk"),
+    )
+    candidates = (
+        Message.objects.filter(routing_state=Message.Routing.PENDING)
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .exclude(Exists(earlier_pending))
+        .order_by("pk")
+        .values_list("pk", flat=True)[:10]
+    )
+    lease = now + timedelta(seconds=settings.HANDOFF_CLAIM_SECONDS)
+    for pk in candidates:
+        claimed = (
+            Message.objects.filter(pk=pk, routing_state=Message.Routing.PENDING)
+            .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+            .update(claimed_until=lease)
+        )
+        if claimed:
+            return Message.objects.select_related("conversation__contact").get(pk=pk)
+    return None
+
+
+def route_next() -> bool:
+    """Route one message if there is one; False when there was nothing to do.
+
+    If routing raises (a database outage, say), the claim is left to lapse and the
+    message is routed again later: an accepted message is never dropped.
+    """
+    message = claim_next_inbound()
+    if message is None:
+        return False
+    route(message)
+    return True
+
+
+def route(message: Message) -> None:
+    """Decide and act; the decision and "routed" commit together, so a crash in
+    between routes the message again rather than answering it twice."""
+    conversation = message.conversation
+    if conversation.state != Conversation.State.BOT:
+        _mark_routed(message)  # people own it; the message already reached their inbox
+        return
+    rule = matching_active_rule(message.text)
+    if rule is not None:
+        with transaction.atomic():
+            conversations.escalate(
+                conversation_id=conversation.pk,
+                kind=Conversation.EscalationKind.KEYWORD,
+                detail=rule.phrase,
+                actor_kind=Message.AuthorKind.CUSTOMER,
+            )
+            _mark_routed(message)
+        return
+    answer, error = _ask_bot(message)
+    with transaction.atomic():
+        _act_on_answer(message, answer, error)
+        _mark_routed(message)
+
+
+def _mark_routed(message: Message) -> None:
+    Message.objects.filter(pk=message.pk).update(
+        routing_state=Message.Routing.DONE, claimed_until=None
+    )
+
+
+def _act_on_answer(message: Message, answer: BotAnswer, error: str) -> None:
+    conversation = message.conversation
+    if answer.handoff:
+        conversations.escalate(
+            conversation_id=conversation.pk,
+            kind=Conversation.EscalationKind.BOT_HANDOFF,
+            detail=answer.handoff_reason,
+            actor_kind=Message.AuthorKind.BOT,
+        )
+    elif answer.has_answer:
+        conversations.queue_bot_reply(
+            conversation_id=conversation.pk, text=answer.text, in_reply_to=message.pk
+        )
+    else:
+        conversations.record_bot_miss(
+            conversation_id=conversation.pk, error=error, in_reply_to=message.pk
+        )
+
+
+def _ask_bot(message: Message) -> tuple[BotAnswer, str]:
+    """The bot's answer, or an empty answer and the error that prevented one."""
+    request = BotRequest(
+        conversation_id=message.conversation_id,
+        contact_external_id=message.conversation.contact.external_id,
+        contact_name=message.conversation.contact.name,
+        text=message.text,
+        topic=message.conversation.topic,
+        transcript=_transcript(message),
+    )
+    try:
+        return get_bot().answer(request), ""
+    except BotError as error:
+        logger.warning("Bot failed on message %s: %s", message.pk, error)
+        return BotAnswer(), str(error) or "bot error"
+    except Exception as error:
+        logger.exception("Bot crashed on message %s", message.pk)
+        return BotAnswer(), f"{type(error).__name__}: {error}"
+
+
+def _transcript(message: Message) -> tuple[Turn, ...]:
+    rows = (
+        Message.objects.filter(conversation_id=message.conversation_id, pk__lt=message.pk)
+        .order_by("-pk")
+        .values_list("author_kind", "text")[:TRANSCRIPT_TURNS]
+    )
+    return tuple(Turn(role=kind, text=text) for kind, text in reversed(rows))

@@ -1,0 +1,195 @@
+"""Every setting handoff reads, with its one default.
+
+Values come from the environment or a `.env` file beside manage.py (django-environ).
+Development conveniences (a throwaway SECRET_KEY, a demo webhook secret, open hosts)
+exist only when DEBUG is true, so a production deployment that forgets a setting
+fails at start instead of running with a guessable secret.
+"""
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DEBUG", default=False)
+
+
+def _required_unless_debug(name: str, dev_value: str) -> str:
+    """A secret that must be set in production but may default while developing."""
+    value = env.str(name, default="")
+    if value:
+        return value
+    if DEBUG:
+        return dev_value
+    raise ImproperlyConfigured(f"Set {name} (it is required unless DEBUG is true).")
+
+
+SECRET_KEY = _required_unless_debug("SECRET_KEY", "django-insecure-handoff-development-only-key")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["*"] if DEBUG else [])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "handoff",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "handoff.urls"
+ASGI_APPLICATION = "handoff.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# SQLite by default: WAL so readers never block the webhook's writer, IMMEDIATE
+# transactions so two writers queue on the lock instead of failing on upgrade.
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'handoff.sqlite3'}"),
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": (
+                "PRAGMA journal_mode=WAL;"
+                "PRAGMA synchronous=NORMAL;"
+                "PRAGMA busy_timeout=20000;"
+                "PRAGMA foreign_keys=ON;"
+            ),
+        }
+    )
+    # A file, not memory, so that the app under daphne in the tests shares it.
+    DATABASES["default"]["TEST"] = {
+        "NAME": env.str("HANDOFF_TEST_DATABASE", default=str(BASE_DIR / ".test-db.sqlite3"))
+    }
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("ja", "日本語")]
+LOCALE_PATHS = [BASE_DIR / "handoff" / "locale"]
+TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
+
+# Channels: Redis when REDIS_URL is set (many processes); otherwise the in-memory
+# layer, which reaches every socket because the default runs as one process with
+# its background workers inside it (docs/architecture.md).
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# Inbound webhook
+HANDOFF_WEBHOOK_SECRET = _required_unless_debug("HANDOFF_WEBHOOK_SECRET", "dev-webhook-secret")
+HANDOFF_WEBHOOK_ALLOWED_IPS = env.list("HANDOFF_WEBHOOK_ALLOWED_IPS", default=[])
+# Trust X-Forwarded-For's last hop for the allow-list only behind a proxy you run.
+HANDOFF_TRUST_X_FORWARDED_FOR = env.bool("HANDOFF_TRUST_X_FORWARDED_FOR", default=False)
+HANDOFF_WEBHOOK_MAX_BYTES = 64 * 1024
+
+# Outbound to Braze. Unset endpoint: `make run` starts the local stand-in.
+BRAZE_REST_ENDPOINT = env.str("BRAZE_REST_ENDPOINT", default="").rstrip("/")
+BRAZE_API_KEY = env.str("BRAZE_API_KEY", default="")
+BRAZE_CAMPAIGN_ID = env.str("BRAZE_CAMPAIGN_ID", default="")
+BRAZE_MESSAGE_PROPERTY = env.str("BRAZE_MESSAGE_PROPERTY", default="external_system_msg_body")
+BRAZE_CONNECT_TIMEOUT = env.float("BRAZE_CONNECT_TIMEOUT", default=5.0)
+BRAZE_READ_TIMEOUT = env.float("BRAZE_READ_TIMEOUT", default=15.0)
+
+# Delivery: how long a message may keep retrying (the WhatsApp service window),
+# and the exponential backoff's first and longest wait.
+HANDOFF_DELIVERY_MAX_AGE = env.int("HANDOFF_DELIVERY_MAX_AGE", default=24 * 3600)
+HANDOFF_RETRY_BASE_SECONDS = env.float("HANDOFF_RETRY_BASE_SECONDS", default=2.0)
+HANDOFF_RETRY_MAX_SECONDS = env.float("HANDOFF_RETRY_MAX_SECONDS", default=300.0)
+
+# Background work. The default runs it inside the web process (one process, no
+# broker); set HANDOFF_EMBEDDED_WORKERS=false when `worker:` processes run it.
+HANDOFF_EMBEDDED_WORKERS = env.bool("HANDOFF_EMBEDDED_WORKERS", default=True)
+HANDOFF_ROUTING_THREADS = env.int("HANDOFF_ROUTING_THREADS", default=4)
+HANDOFF_DELIVERY_THREADS = env.int("HANDOFF_DELIVERY_THREADS", default=4)
+# How often an idle worker looks for work it was not woken for (other processes'
+# messages, retries coming due, claims left by a killed process).
+HANDOFF_POLL_SECONDS = env.float("HANDOFF_POLL_SECONDS", default=1.0)
+# A claim on a message lapses after this long, so a killed worker's message is retried.
+HANDOFF_CLAIM_SECONDS = env.float("HANDOFF_CLAIM_SECONDS", default=60.0)
+
+# Bots
+HANDOFF_BOT = env.str("HANDOFF_BOT", default="faq")
+OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="")
+OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
+OPENAI_MODEL = env.str("OPENAI_MODEL", default="")
+HANDOFF_BOT_URL = env.str("HANDOFF_BOT_URL", default="")
+HANDOFF_BOT_SECRET = env.str("HANDOFF_BOT_SECRET", default="")
+
+# Security headers that `check --deploy` asks for; harmless in development.
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load-balancer probes speak plain HTTP
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
+SECURE_HSTS_PRELOAD = not DEBUG
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.channels.server": {"level": "WARNING"}},
+}

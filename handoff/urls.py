@@ -1,0 +1,14 @@
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+from handoff import health, webhooks
+
+urlpatterns = [
+    path("webhooks/braze/whatsapp/", webhooks.braze_whatsapp, name="braze-webhook"),
+    path("webhooks/braze/whatsapp", webhooks.braze_whatsapp),
+    path("healthz", health.healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("", RedirectView.as_view(url="/admin/handoff/conversation/"), name="home"),
+]

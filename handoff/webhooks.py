@@ -1,0 +1,101 @@
+"""The inbound webhook Braze's WhatsApp webhook campaign posts to.
+
+Checks run cheapest and most final first: method, source network, shared secret,
+size, JSON, fields. Any failure answers a 4xx with a precise message and stores
+nothing; Braze never retries a 4xx, so only a request that can never succeed gets
+one. A database failure answers 503, which Braze does retry. Success answers at
+once: routing and replies happen in the background.
+"""
+
+import hmac
+import ipaddress
+import logging
+from functools import lru_cache
+
+from django.conf import settings
+from django.db import DatabaseError
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from handoff.http import json_error
+from handoff.payloads import PayloadError, parse_body, validate
+from handoff.services.inbound import accept_inbound
+
+logger = logging.getLogger(__name__)
+
+
+@csrf_exempt
+def braze_whatsapp(request: HttpRequest) -> JsonResponse:
+    if request.method != "POST":
+        return json_error(405, f"Use POST; {request.method} is not allowed here.", Allow="POST")
+    if not _source_allowed(request):
+        return json_error(403, "This address may not post to the webhook.")
+    if not _secret_matches(request):
+        return json_error(
+            401,
+            "Missing or wrong credentials: send the header 'Authorization: Bearer <HANDOFF_WEBHOOK_SECRET>'.",
+            WWW_Authenticate='Bearer realm="handoff"',
+        )
+    too_large = json_error(
+        413, f"The body is larger than {settings.HANDOFF_WEBHOOK_MAX_BYTES // 1024} KiB."
+    )
+    if _declared_length(request) > settings.HANDOFF_WEBHOOK_MAX_BYTES:
+        return too_large
+    body = request.body
+    if len(body) > settings.HANDOFF_WEBHOOK_MAX_BYTES:
+        return too_large
+    try:
+        payload = validate(parse_body(body))
+    except PayloadError as error:
+        return json_error(400, error.message, error.fields)
+    try:
+        accepted = accept_inbound(payload)
+    except DatabaseError:
+        logger.exception("Could not store an inbound message; Braze will retry it")
+        return json_error(503, "The message could not be stored right now; retry later.", Retry_After="5")
+    return JsonResponse(
+        {
+            "status": "accepted",
+            "message_id": accepted.message_id,
+            "conversation_id": accepted.conversation_id,
+            "duplicate": accepted.duplicate,
+        }
+    )
+
+
+def _secret_matches(request: HttpRequest) -> bool:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    expected = settings.HANDOFF_WEBHOOK_SECRET
+    return (
+        bool(expected)
+        and scheme.lower() == "bearer"
+        and hmac.compare_digest(token.strip().encode(), expected.encode())
+    )
+
+
+def _declared_length(request: HttpRequest) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
+
+
+@lru_cache(maxsize=8)
+def _networks(cidrs: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(cidr.strip(), strict=False) for cidr in cidrs if cidr.strip())
+
+
+def _source_allowed(request: HttpRequest) -> bool:
+    networks = _networks(tuple(settings.HANDOFF_WEBHOOK_ALLOWED_IPS))
+    if not networks:
+        return True
+    address = request.META.get("REMOTE_ADDR", "")
+    if settings.HANDOFF_TRUST_X_FORWARDED_FOR:
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+        if forwarded:
+            address = forwarded.split(",")[-1].strip()
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)

@@ -1,0 +1,67 @@
+"""Shared fixtures: the stand-in Braze, the app under daphne, and small builders."""
+
+import time
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import Group, Permission
+
+from handoff.devtools.braze_standin import BrazeStandin
+from tests.support.servers import BRAZE_API_KEY, AppServer, server_env
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+
+
+@pytest.fixture
+def braze():
+    """A fresh stand-in Braze per test."""
+    with BrazeStandin(api_key=BRAZE_API_KEY) as standin:
+        yield standin
+
+
+@pytest.fixture(scope="session")
+def session_braze():
+    with BrazeStandin(api_key=BRAZE_API_KEY) as standin:
+        yield standin
+
+
+@pytest.fixture(scope="session")
+def app_server(django_db_setup, django_db_blocker, session_braze):
+    """The app under daphne, sharing the test database file, for the whole session."""
+    from django.db import connection
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    server = AppServer(
+        server_env(connection.settings_dict["NAME"], session_braze.url),
+        ARTIFACTS / "daphne.log",
+    ).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def live(app_server, session_braze, transactional_db):
+    """A running server with a clean database and a clean stand-in for this test."""
+    session_braze.set_behaviour("ok")
+    session_braze.clear()
+    yield app_server
+    # Let the server's workers finish what this test started before the flush.
+    time.sleep(0.2)
+
+
+@pytest.fixture
+def agents_group(db):
+    group, _ = Group.objects.get_or_create(name="Agents")
+    group.permissions.add(Permission.objects.get(codename="answer_conversations"))
+    return group
+
+
+def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05, message: str = ""):
+    """Poll until predicate() is truthy; return its value or fail with `message`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(message or f"condition not met within {timeout} s")

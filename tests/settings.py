@@ -1,0 +1,20 @@
+"""Settings for the test process: production settings with test secrets filled in.
+
+The app under daphne gets its own environment (tests/support/servers.py).
+"""
+
+import os
+
+for name, value in {
+    "DEBUG": "false",
+    "SECRET_KEY": "test-secret-key-" + "x" * 40,
+    "HANDOFF_WEBHOOK_SECRET": "test-webhook-secret",
+    "ALLOWED_HOSTS": "testserver,127.0.0.1,localhost",
+    "SECURE_SSL_REDIRECT": "false",
+    "HANDOFF_EMBEDDED_WORKERS": "false",
+    "BRAZE_CAMPAIGN_ID": "test-campaign",
+    "BRAZE_API_KEY": "test-braze-key",
+}.items():
+    os.environ.setdefault(name, value)
+
+from handoff.settings import *  # noqa: E402,F403
