@@ -66,6 +66,8 @@ RATE_LIMIT_PER_HOUR = 250_000
 
 FORWARD_TIMEOUT_SECONDS = 30.0
 WAIT_POLL_SECONDS = 0.02
+# How long stop() may wait for the serving loop to notice; tests stop a server each.
+SHUTDOWN_POLL_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -157,7 +159,10 @@ class BrazeStandin:
             raise RuntimeError("the Braze stand-in is already running")
         self._server = _Server((self.host, self.port), self)
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="braze-standin", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": SHUTDOWN_POLL_SECONDS},
+            name="braze-standin",
+            daemon=True,
         )
         self._thread.start()
         return self
@@ -439,6 +444,8 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
     server_version = "BrazeStandin/1"
+    # Headers and body are written separately; with Nagle on, keep-alive clients wait ~40 ms.
+    disable_nagle_algorithm = True
 
     def _serve(self) -> None:
         request = self._read_request()

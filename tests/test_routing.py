@@ -1,0 +1,102 @@
+"""Routing decisions, run in-process: the bot never talks over a person."""
+
+import threading
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+
+from handoff.models import Conversation, ConversationEvent, Message
+from handoff.payloads import InboundPayload
+from handoff.services import conversations
+from handoff.services.inbound import accept_inbound
+from handoff.services.routing import route_next
+from tests.support.bots import SlowBot
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def agent(agents_group):
+    user = get_user_model().objects.create_user("aiko", password="x")
+    user.groups.add(agents_group)
+    return user
+
+
+def inbound(text: str, user_id: str = "cust-1") -> int:
+    return accept_inbound(InboundPayload(user_id=user_id, phone_number="+8190", message=text)).conversation_id
+
+
+def test_agent_taking_over_during_a_slow_bot_answer_drops_the_answer(settings, agent):
+    settings.HANDOFF_BOT = "tests.support.bots.SlowBot"
+    SlowBot.started.clear()
+    conversation_id = inbound("what is the meaning of life")
+    router = threading.Thread(target=lambda: (route_next(), connection.close()))
+    router.start()
+    assert SlowBot.started.wait(5), "the bot was never asked"
+
+    conversations.take_over(conversation_id=conversation_id, agent=agent)
+    router.join(10)
+
+    assert not Message.objects.filter(author_kind="bot").exists()
+    dropped = ConversationEvent.objects.get(kind=ConversationEvent.Kind.BOT_REPLY_DROPPED)
+    assert dropped.data["text"].startswith("slow answer to")
+    conversation = Conversation.objects.get(pk=conversation_id)
+    assert conversation.state == Conversation.State.ASSIGNED
+    assert conversation.escalation_reason == "agent_takeover"
+    assert Message.objects.get(direction="in").routing_state == Message.Routing.DONE
+
+
+def test_bot_asking_for_a_person_escalates_with_bot_handoff(settings):
+    settings.HANDOFF_BOT = "tests.support.bots.HandoffBot"
+    conversation_id = inbound("I am very unhappy")
+
+    assert route_next() is True
+
+    conversation = Conversation.objects.get(pk=conversation_id)
+    assert conversation.state == Conversation.State.WAITING
+    assert conversation.escalation_reason == "bot_handoff"
+    assert conversation.escalation_detail == "customer is upset"
+
+
+def test_a_failing_bot_apologises_then_escalates_with_bot_error(settings):
+    settings.HANDOFF_BOT = "tests.support.bots.FailingBot"
+    conversation_id = inbound("hello?")
+    route_next()
+    assert Conversation.objects.get(pk=conversation_id).state == Conversation.State.BOT
+    assert Message.objects.filter(author_kind="bot").count() == 1  # the apology
+
+    inbound("hello??")
+    route_next()
+
+    conversation = Conversation.objects.get(pk=conversation_id)
+    assert conversation.state == Conversation.State.WAITING
+    assert conversation.escalation_reason == "bot_error"
+    assert "model server unreachable" in conversation.escalation_detail
+
+
+def test_messages_of_one_customer_are_routed_in_order_one_at_a_time(settings):
+    settings.HANDOFF_BOT = "tests.support.bots.SlowBot"
+    inbound("first")
+    inbound("second")
+    first = Message.objects.get(text="first")
+
+    from handoff.services.routing import claim_next_inbound
+
+    claimed = claim_next_inbound()
+    assert claimed.pk == first.pk
+    assert claim_next_inbound() is None, "the second message was claimed while the first was routing"
+
+
+def test_two_agents_claiming_at_once_exactly_one_wins(agent, agents_group):
+    other = get_user_model().objects.create_user("ben", password="x")
+    other.groups.add(agents_group)
+    conversation_id = inbound("hi")
+    conversations.escalate(conversation_id=conversation_id, kind="keyword", detail="agent")
+
+    conversations.claim(conversation_id=conversation_id, agent=agent)
+    with pytest.raises(conversations.ConversationConflict) as lost:
+        conversations.claim(conversation_id=conversation_id, agent=other)
+
+    assert "aiko" in lost.value.message
+    assert Conversation.objects.get(pk=conversation_id).assignee == agent
