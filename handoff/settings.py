@@ -166,6 +166,9 @@ HANDOFF_POLL_SECONDS = env.float("HANDOFF_POLL_SECONDS", default=1.0)
 # A claim on a message lapses after this long, so a killed worker's message is retried.
 HANDOFF_CLAIM_SECONDS = env.float("HANDOFF_CLAIM_SECONDS", default=60.0)
 
+# Mounts a bare view that `make bench` compares the webhook with; never in production.
+HANDOFF_BENCH_VIEWS = env.bool("HANDOFF_BENCH_VIEWS", default=False)
+
 # Bots
 HANDOFF_BOT = env.str("HANDOFF_BOT", default="faq")
 OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="")

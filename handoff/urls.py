@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
@@ -12,3 +13,8 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("", RedirectView.as_view(url="/admin/handoff/conversation/"), name="home"),
 ]
+
+if settings.HANDOFF_BENCH_VIEWS:
+    from handoff.devtools import bench_views
+
+    urlpatterns.append(path("bench/bare/", bench_views.bare))
