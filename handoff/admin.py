@@ -4,7 +4,8 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.shortcuts import redirect
-from django.utils.translation import gettext_lazy as _, ngettext
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from handoff.models import (
     Contact,
@@ -82,9 +83,19 @@ class ConversationAdmin(admin.ModelAdmin):
     search_fields = ("contact__name", "contact__phone_number", "contact__external_id")
     list_select_related = ("contact", "assignee")
     readonly_fields = (
-        "contact", "state", "assignee", "escalation_kind", "escalation_detail", "topic",
-        "bot_misses", "created_at", "updated_at", "last_message_at", "escalated_at",
-        "assigned_at", "resolved_at",
+        "contact",
+        "state",
+        "assignee",
+        "escalation_kind",
+        "escalation_detail",
+        "topic",
+        "bot_misses",
+        "created_at",
+        "updated_at",
+        "last_message_at",
+        "escalated_at",
+        "assigned_at",
+        "resolved_at",
     )
     inlines = [MessageInline, EventInline]
 
@@ -104,8 +115,15 @@ class MessageAdmin(admin.ModelAdmin):
     """Mostly for deliveries: find failed ones, read Braze's reason, retry them."""
 
     list_display = (
-        "id", "created_at", "contact", "direction", "author_kind", "short_text",
-        "delivery_state", "attempts", "last_error",
+        "id",
+        "created_at",
+        "contact",
+        "direction",
+        "author_kind",
+        "short_text",
+        "delivery_state",
+        "attempts",
+        "last_error",
     )
     list_filter = ("delivery_state", "direction", "author_kind")
     search_fields = ("text", "contact__external_id", "contact__phone_number", "dispatch_id")
@@ -124,7 +142,9 @@ class MessageAdmin(admin.ModelAdmin):
     def retry_delivery(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
         count = sum(
             retry_by_hand(message_id=pk, actor=request.user)
-            for pk in queryset.filter(delivery_state=Message.Delivery.FAILED).values_list("pk", flat=True)
+            for pk in queryset.filter(delivery_state=Message.Delivery.FAILED).values_list(
+                "pk", flat=True
+            )
         )
         self.message_user(
             request,

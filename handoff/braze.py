@@ -47,7 +47,9 @@ class BrazeClient:
         connect_timeout: float | None = None,
         read_timeout: float | None = None,
     ):
-        self.endpoint = (endpoint if endpoint is not None else settings.BRAZE_REST_ENDPOINT).rstrip("/")
+        self.endpoint = (endpoint if endpoint is not None else settings.BRAZE_REST_ENDPOINT).rstrip(
+            "/"
+        )
         self._api_key = api_key if api_key is not None else settings.BRAZE_API_KEY
         self.timeout = (
             connect_timeout if connect_timeout is not None else settings.BRAZE_CONNECT_TIMEOUT,

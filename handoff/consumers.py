@@ -27,4 +27,3 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
 
     async def inbox_event(self, message: dict) -> None:
         await self.send_json(message["event"])
-

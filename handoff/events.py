@@ -22,7 +22,9 @@ def message_data(message: Message) -> dict:
         "text": message.text,
         "media_urls": message.media_urls,
         "created_at": message.created_at.isoformat(),
-        "delivery": delivery_data(message) if message.direction == Message.Direction.OUTBOUND else None,
+        "delivery": delivery_data(message)
+        if message.direction == Message.Direction.OUTBOUND
+        else None,
     }
 
 
@@ -44,7 +46,9 @@ def conversation_data(conversation: Conversation) -> dict:
         "state": conversation.state,
         "assignee": conversation.assignee.get_username() if conversation.assignee_id else None,
         "escalation_reason": conversation.escalation_reason,
-        "escalated_at": conversation.escalated_at.isoformat() if conversation.escalated_at else None,
+        "escalated_at": conversation.escalated_at.isoformat()
+        if conversation.escalated_at
+        else None,
         "last_message_at": conversation.last_message_at.isoformat(),
     }
 
@@ -73,14 +77,21 @@ def publish_message_created(message: Message) -> None:
 def publish_delivery_changed(message: Message) -> None:
     publish(
         "message.delivery",
-        {"message_id": message.pk, "conversation_id": message.conversation_id,
-         "delivery": delivery_data(message)},
+        {
+            "message_id": message.pk,
+            "conversation_id": message.conversation_id,
+            "delivery": delivery_data(message),
+        },
     )
 
 
-def publish_conversation_changed(conversation: Conversation, event: ConversationEvent | None) -> None:
+def publish_conversation_changed(
+    conversation: Conversation, event: ConversationEvent | None
+) -> None:
     publish(
         "conversation.updated",
-        {"conversation": conversation_data(conversation),
-         "event": event_data(event) if event else None},
+        {
+            "conversation": conversation_data(conversation),
+            "event": event_data(event) if event else None,
+        },
     )

@@ -3,7 +3,9 @@
 from django.http import JsonResponse
 
 
-def json_error(status: int, message: str, fields: dict[str, str] | None = None, **headers) -> JsonResponse:
+def json_error(
+    status: int, message: str, fields: dict[str, str] | None = None, **headers
+) -> JsonResponse:
     """`{"error": "<one sentence>", "fields": {name: problem}}` with the given status."""
     response = JsonResponse({"error": message, "fields": fields or {}}, status=status)
     for name, value in headers.items():

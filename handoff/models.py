@@ -160,15 +160,13 @@ class Message(models.Model):
 
     # Inbound only.
     external_message_id = models.CharField(max_length=255, blank=True, default="")
-    dedup_key = models.CharField(max_length=64, null=True, blank=True)
-    routing_state = models.CharField(
-        max_length=8, choices=Routing.choices, null=True, blank=True
-    )
+    # NULL, not "", when absent: the unique constraint must ignore messages without one.
+    dedup_key = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
+    # NULL on outbound rows, as delivery_state is on inbound ones.
+    routing_state = models.CharField(max_length=8, choices=Routing.choices, null=True, blank=True)  # noqa: DJ001
 
     # Outbound only.
-    delivery_state = models.CharField(
-        max_length=8, choices=Delivery.choices, null=True, blank=True
-    )
+    delivery_state = models.CharField(max_length=8, choices=Delivery.choices, null=True, blank=True)  # noqa: DJ001
     attempts = models.PositiveIntegerField(default=0)
     queued_at = models.DateTimeField(null=True, blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
@@ -236,9 +234,7 @@ class ConversationEvent(models.Model):
         DELIVERY_FAILED = "delivery_failed", _("delivery failed")
         DELIVERY_RETRIED = "delivery_retried", _("delivery retried by hand")
 
-    conversation = models.ForeignKey(
-        Conversation, on_delete=models.CASCADE, related_name="events"
-    )
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=32, choices=Kind.choices)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
@@ -363,7 +359,7 @@ class HandoffSettings(models.Model):
         max_length=4096,
         default=(
             "Sorry, I didn't quite get that. Could you say it another way? "
-            "You can also write \"agent\" at any time to talk to a person."
+            'You can also write "agent" at any time to talk to a person.'
         ),
         help_text=_("Sent when the bot has no answer and the conversation stays with the bot."),
     )

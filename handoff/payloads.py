@@ -80,7 +80,9 @@ def validate(data: dict[str, Any]) -> InboundPayload:
     user_id = _string(data, "user_id", problems, required=True, max_chars=MAX_ID_CHARS)
     phone = _string(data, "phone_number", problems, required=True, max_chars=MAX_PHONE_CHARS)
     if phone and not _is_phone_number(phone):
-        problems["phone_number"] = "must be a phone number: digits, optionally with +, spaces or dashes"
+        problems["phone_number"] = (
+            "must be a phone number: digits, optionally with +, spaces or dashes"
+        )
     message = _string(data, "message", problems, max_chars=MAX_MESSAGE_CHARS, multiline=True)
     message_id = _string(data, "message_id", problems, max_chars=MAX_ID_CHARS)
     name = _string(data, "name", problems, max_chars=MAX_NAME_CHARS)
@@ -145,7 +147,9 @@ def _string(
     value = data.get(name)
     if value is None:
         if required:
-            problems[name] = "is required" if name not in data else "is required and may not be null"
+            problems[name] = (
+                "is required" if name not in data else "is required and may not be null"
+            )
         return None
     if not isinstance(value, str):
         problems[name] = f"must be a string, not {_json_type(value)}"

@@ -4,4 +4,6 @@ ANSWER_PERMISSION = "handoff.answer_conversations"
 
 
 def is_agent(user) -> bool:
-    return bool(user and user.is_authenticated and user.is_active and user.has_perm(ANSWER_PERMISSION))
+    return bool(
+        user and user.is_authenticated and user.is_active and user.has_perm(ANSWER_PERMISSION)
+    )

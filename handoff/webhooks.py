@@ -33,7 +33,8 @@ def braze_whatsapp(request: HttpRequest) -> JsonResponse:
     if not _secret_matches(request):
         return json_error(
             401,
-            "Missing or wrong credentials: send the header 'Authorization: Bearer <HANDOFF_WEBHOOK_SECRET>'.",
+            "Missing or wrong credentials: send the header "
+            "'Authorization: Bearer <HANDOFF_WEBHOOK_SECRET>'.",
             WWW_Authenticate='Bearer realm="handoff"',
         )
     too_large = json_error(
@@ -52,7 +53,9 @@ def braze_whatsapp(request: HttpRequest) -> JsonResponse:
         accepted = accept_inbound(payload)
     except DatabaseError:
         logger.exception("Could not store an inbound message; Braze will retry it")
-        return json_error(503, "The message could not be stored right now; retry later.", Retry_After="5")
+        return json_error(
+            503, "The message could not be stored right now; retry later.", Retry_After="5"
+        )
     return JsonResponse(
         {
             "status": "accepted",

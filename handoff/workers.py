@@ -25,7 +25,9 @@ ERROR_PAUSE_SECONDS = 1.0
 
 
 class WorkerThread(threading.Thread):
-    def __init__(self, name: str, step: Callable[[], bool], wake: threading.Event, stop: threading.Event):
+    def __init__(
+        self, name: str, step: Callable[[], bool], wake: threading.Event, stop: threading.Event
+    ):
         super().__init__(name=name, daemon=True)
         self.step = step
         self.wake = wake
@@ -56,10 +58,16 @@ class Workers:
 
     def __init__(self, *, routing_threads: int | None = None, delivery_threads: int | None = None):
         self.stop_event = threading.Event()
-        routing_threads = settings.HANDOFF_ROUTING_THREADS if routing_threads is None else routing_threads
-        delivery_threads = settings.HANDOFF_DELIVERY_THREADS if delivery_threads is None else delivery_threads
+        routing_threads = (
+            settings.HANDOFF_ROUTING_THREADS if routing_threads is None else routing_threads
+        )
+        delivery_threads = (
+            settings.HANDOFF_DELIVERY_THREADS if delivery_threads is None else delivery_threads
+        )
         self.threads: list[WorkerThread] = [
-            WorkerThread(f"routing-{n}", route_next, wakeups.event_for(wakeups.ROUTING), self.stop_event)
+            WorkerThread(
+                f"routing-{n}", route_next, wakeups.event_for(wakeups.ROUTING), self.stop_event
+            )
             for n in range(routing_threads)
         ]
         for n in range(delivery_threads):

@@ -68,7 +68,7 @@ def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}/webhooks/braze/", received
     server.shutdown()
@@ -125,8 +125,11 @@ def test_valid_send_is_201_and_recorded_with_the_exact_body(standin, http):
         {
             "external_user_id": "customer-1",
             "campaign_id": "campaign-1",
-            "trigger_properties": {"external_system_msg_body": body["recipients"][0]
-                                   ["trigger_properties"]["external_system_msg_body"]},
+            "trigger_properties": {
+                "external_system_msg_body": body["recipients"][0]["trigger_properties"][
+                    "external_system_msg_body"
+                ]
+            },
             "status": 201,
             "dispatch_id": answer["dispatch_id"],
             "at": record["at"],
@@ -173,12 +176,21 @@ def test_fifty_recipients_are_accepted_and_fifty_one_are_400(standin, http):
         {"campaign_id": "campaign-1", "recipients": []},
         {"campaign_id": "campaign-1", "recipients": [{"trigger_properties": {}}]},
         {"campaign_id": "campaign-1", "recipients": [{"external_user_id": "u1", "email": "a@b"}]},
-        {"campaign_id": "campaign-1", "recipients": [{"external_user_id": "u1",
-                                                      "trigger_properties": "text"}]},
+        {
+            "campaign_id": "campaign-1",
+            "recipients": [{"external_user_id": "u1", "trigger_properties": "text"}],
+        },
         ["not", "an", "object"],
     ],
-    ids=["no-campaign", "campaign-not-string", "no-recipients", "no-identifier",
-         "two-identifiers", "properties-not-object", "body-not-object"],
+    ids=[
+        "no-campaign",
+        "campaign-not-string",
+        "no-recipients",
+        "no-identifier",
+        "two-identifiers",
+        "properties-not-object",
+        "body-not-object",
+    ],
 )
 def test_invalid_send_is_400_and_sends_nothing(standin, http, body):
     response = post(http, standin, SEND, body)
@@ -393,7 +405,7 @@ def test_page_is_served_self_contained_and_never_uses_inner_html(standin, http):
     for mode in ("ok", "error500", "rate_limit", "unauthorized", "slow"):
         assert f'data-mode="{mode}"' in text
     assert "Forwarding is not configured" in text
-    assert "src=" not in text and "<link rel=\"stylesheet\"" not in text
+    assert "src=" not in text and '<link rel="stylesheet"' not in text
     assert standin.requests() == []  # page loads and polling are not Braze traffic
 
 
@@ -411,8 +423,12 @@ def test_page_escapes_the_webhook_url():
 def test_inbound_is_forwarded_like_a_braze_webhook(http, webhook):
     url, received = webhook
     with BrazeStandin(webhook_url=url, webhook_secret="hook-secret") as standin:
-        customer = {"user_id": "customer-1", "phone_number": "+15555550100",
-                    "name": "Ada", "message": 'Hi "there"\nsecond line'}
+        customer = {
+            "user_id": "customer-1",
+            "phone_number": "+15555550100",
+            "name": "Ada",
+            "message": 'Hi "there"\nsecond line',
+        }
         response = http.post(standin.url + "/_standin/inbound", json=customer, timeout=10)
         recorded = standin.requests("/_standin/inbound")
 
@@ -436,16 +452,20 @@ def test_inbound_gives_each_message_a_new_message_id(http, webhook):
     url, received = webhook
     with BrazeStandin(webhook_url=url) as standin:
         for _ in range(2):
-            http.post(standin.url + "/_standin/inbound",
-                      json={"user_id": "c1", "message": "again"}, timeout=10)
+            http.post(
+                standin.url + "/_standin/inbound",
+                json={"user_id": "c1", "message": "again"},
+                timeout=10,
+            )
 
     assert len({r["body"]["message_id"] for r in received}) == 2
     assert "Authorization" not in received[0]["headers"]
 
 
 def test_inbound_is_409_without_a_webhook_url(standin, http):
-    response = http.post(standin.url + "/_standin/inbound",
-                         json={"user_id": "c1", "message": "hello"}, timeout=5)
+    response = http.post(
+        standin.url + "/_standin/inbound", json={"user_id": "c1", "message": "hello"}, timeout=5
+    )
 
     assert response.status_code == 409
     assert "not configured" in response.json()["message"]
@@ -455,8 +475,11 @@ def test_inbound_is_502_when_the_webhook_is_unreachable(http):
     with BrazeStandin() as probe:
         dead_url = probe.url + "/gone"  # nothing listens here once the probe stops
     with BrazeStandin(webhook_url=dead_url) as standin:
-        response = http.post(standin.url + "/_standin/inbound",
-                             json={"user_id": "c1", "message": "hello"}, timeout=10)
+        response = http.post(
+            standin.url + "/_standin/inbound",
+            json={"user_id": "c1", "message": "hello"},
+            timeout=10,
+        )
 
     assert response.status_code == 502
 
@@ -464,8 +487,9 @@ def test_inbound_is_502_when_the_webhook_is_unreachable(http):
 def test_inbound_rejects_a_message_without_user_id(http, webhook):
     url, received = webhook
     with BrazeStandin(webhook_url=url) as standin:
-        response = http.post(standin.url + "/_standin/inbound",
-                             json={"message": "hello"}, timeout=5)
+        response = http.post(
+            standin.url + "/_standin/inbound", json={"message": "hello"}, timeout=5
+        )
 
     assert response.status_code == 400
     assert received == []
@@ -523,10 +547,15 @@ def test_command_line_serves_until_sigterm_without_printing_the_key(http):
         assert line.startswith("Braze stand-in listening on http://127.0.0.1:")
         url = line.rsplit(" ", 1)[1]
         assert http.get(url + "/_standin/health", timeout=5).status_code == 200
-        wrong = http.post(url + SEND, json=send_body("u1"),
-                          headers={"Authorization": "Bearer nope"}, timeout=5)
-        right = http.post(url + SEND, json=send_body("u1"),
-                          headers={"Authorization": "Bearer secret-from-env"}, timeout=5)
+        wrong = http.post(
+            url + SEND, json=send_body("u1"), headers={"Authorization": "Bearer nope"}, timeout=5
+        )
+        right = http.post(
+            url + SEND,
+            json=send_body("u1"),
+            headers={"Authorization": "Bearer secret-from-env"},
+            timeout=5,
+        )
         assert (wrong.status_code, right.status_code) == (401, 201)
     finally:
         process.send_signal(signal.SIGTERM)

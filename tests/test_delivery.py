@@ -36,10 +36,15 @@ def test_braze_failing_for_a_while_delays_but_loses_and_reorders_nothing(live, s
         queue_texts(conversation, texts)
         expected[conversation.contact.external_id] = texts
 
-    wait_until(lambda: Message.objects.filter(delivery_state="sent").count() == 18, timeout=30,
-               message="not every message was delivered after Braze recovered")
+    wait_until(
+        lambda: Message.objects.filter(delivery_state="sent").count() == 18,
+        timeout=30,
+        message="not every message was delivered after Braze recovered",
+    )
 
-    failures = [r for r in session_braze.requests(path="/campaigns/trigger/send") if r["status"] == 500]
+    failures = [
+        r for r in session_braze.requests(path="/campaigns/trigger/send") if r["status"] == 500
+    ]
     assert failures, "the stand-in never failed: the test proves nothing"
     for user_id, texts in expected.items():
         assert accepted_texts(session_braze, user_id) == texts
@@ -54,7 +59,9 @@ def test_rate_limited_delivery_waits_until_braze_reset_time(live, session_braze)
 
     wait_until(lambda: Message.objects.get(pk=message.pk).delivery_state == "sent", timeout=15)
 
-    limited = [r for r in session_braze.requests(path="/campaigns/trigger/send") if r["status"] == 429]
+    limited = [
+        r for r in session_braze.requests(path="/campaigns/trigger/send") if r["status"] == 429
+    ]
     [accepted] = session_braze.sent_messages()
     assert len(limited) == 1
     assert accepted["at"] - started >= 1.5, "sent again before Braze's reset time"
@@ -66,9 +73,13 @@ def test_unauthorized_is_failed_with_brazes_reason_and_not_retried_until_asked(l
     conversation = make_conversation(external_id="auth-1")
     [message] = queue_texts(conversation, ["needs a valid key"])
 
-    failed = wait_until(lambda: Message.objects.filter(pk=message.pk, delivery_state="failed").first())
+    failed = wait_until(
+        lambda: Message.objects.filter(pk=message.pk, delivery_state="failed").first()
+    )
     assert "401" in failed.last_error and "Invalid API key" in failed.last_error
-    assert ConversationEvent.objects.filter(kind="delivery_failed", conversation=conversation).exists()
+    assert ConversationEvent.objects.filter(
+        kind="delivery_failed", conversation=conversation
+    ).exists()
     time.sleep(1.0)  # several poll intervals: nothing may retry on its own
     assert len(session_braze.requests(path="/campaigns/trigger/send")) == 1
 
@@ -89,7 +100,9 @@ def test_a_later_message_waits_behind_an_earlier_one_that_is_retrying(live, sess
     assert accepted_texts(session_braze, "hol-1") == ["first", "second"]
 
 
-def test_pending_messages_are_delivered_after_the_server_is_killed(app_server, session_braze, transactional_db):
+def test_pending_messages_are_delivered_after_the_server_is_killed(
+    app_server, session_braze, transactional_db
+):
     session_braze.clear()
     session_braze.set_behaviour("error500")
     conversations = [make_conversation(external_id=f"kill-{n}") for n in range(4)]
@@ -104,13 +117,18 @@ def test_pending_messages_are_delivered_after_the_server_is_killed(app_server, s
     assert not session_braze.sent_messages(), "something was sent while the server was down"
     app_server.start()
 
-    wait_until(lambda: Message.objects.filter(delivery_state="sent").count() == 8, timeout=20,
-               message="pending messages were not delivered after restart")
+    wait_until(
+        lambda: Message.objects.filter(delivery_state="sent").count() == 8,
+        timeout=20,
+        message="pending messages were not delivered after restart",
+    )
     for conversation in conversations:
         assert len(accepted_texts(session_braze, conversation.contact.external_id)) == 2
 
 
-def test_a_send_cut_off_by_a_kill_is_sent_again_after_restart(app_server, session_braze, transactional_db):
+def test_a_send_cut_off_by_a_kill_is_sent_again_after_restart(
+    app_server, session_braze, transactional_db
+):
     """The kill falls between Braze accepting and us recording: at least once, never lost."""
     session_braze.clear()
     session_braze.set_behaviour("slow", delay=1.5)
@@ -123,7 +141,9 @@ def test_a_send_cut_off_by_a_kill_is_sent_again_after_restart(app_server, sessio
     app_server.start()
 
     # The claim (HANDOFF_CLAIM_SECONDS=5 in tests) must lapse before another worker takes it.
-    sent = wait_until(lambda: Message.objects.filter(pk=message.pk, delivery_state="sent").first(), timeout=20)
+    sent = wait_until(
+        lambda: Message.objects.filter(pk=message.pk, delivery_state="sent").first(), timeout=20
+    )
     assert sent.attempts >= 1
     assert 1 <= len(accepted_texts(session_braze, "inflight-1")) <= 2
 

@@ -8,7 +8,14 @@ import threading
 import pytest
 import requests
 
-from handoff.models import Conversation, ConversationEvent, EscalationRule, FaqEntry, HandoffSettings, Message
+from handoff.models import (
+    Conversation,
+    ConversationEvent,
+    EscalationRule,
+    FaqEntry,
+    HandoffSettings,
+    Message,
+)
 from tests.conftest import wait_until
 from tests.support.factories import webhook_body
 from tests.support.servers import CAMPAIGN_ID
@@ -25,7 +32,9 @@ def sent_texts(braze, user_id: str) -> list[str]:
 
 
 def test_faq_question_is_answered_at_braze_in_the_documented_request_shape(live, session_braze):
-    FaqEntry.objects.create(questions="What are your opening hours?\n営業時間は？", answer="9:00-18:00 on weekdays.")
+    FaqEntry.objects.create(
+        questions="What are your opening hours?\n営業時間は？", answer="9:00-18:00 on weekdays."
+    )
 
     response = live.post_webhook(webhook_body("u-faq", "what are your OPENING hours"))
 
@@ -47,12 +56,16 @@ def test_faq_question_is_answered_at_braze_in_the_documented_request_shape(live,
             }
         ],
     }
-    reply = wait_until(lambda: Message.objects.filter(author_kind="bot", delivery_state="sent").first())
+    reply = wait_until(
+        lambda: Message.objects.filter(author_kind="bot", delivery_state="sent").first()
+    )
     assert reply.dispatch_id == request["dispatch_id"]
     assert Conversation.objects.get().state == Conversation.State.BOT
 
 
-def test_keyword_escalation_sends_handover_text_and_leaves_conversation_waiting(live, session_braze):
+def test_keyword_escalation_sends_handover_text_and_leaves_conversation_waiting(
+    live, session_braze
+):
     EscalationRule.objects.create(phrase="agent", match=EscalationRule.Match.WORD)
     handover = HandoffSettings.load().handover_text
 
@@ -78,8 +91,10 @@ def test_unanswerable_messages_in_a_row_escalate_with_bot_fallback(live, session
         expected = [texts.bot_miss_text] * min(n + 1, limit - 1)
         if n + 1 == limit:
             expected.append(texts.handover_text)
-        wait_until(lambda expected=expected: sent_texts(session_braze, "u-miss") == expected,
-                   message=f"after message {n}: {sent_texts(session_braze, 'u-miss')}")
+        wait_until(
+            lambda expected=expected: sent_texts(session_braze, "u-miss") == expected,
+            message=f"after message {n}: {sent_texts(session_braze, 'u-miss')}",
+        )
 
     conversation = Conversation.objects.get()
     assert conversation.state == Conversation.State.WAITING
@@ -95,7 +110,11 @@ def test_an_answer_resets_the_run_of_unanswered_messages(live, session_braze):
         live.post_webhook(webhook_body("u-reset", text))
     wait_until(lambda: len(sent_texts(session_braze, "u-reset")) == 3)
 
-    assert sent_texts(session_braze, "u-reset") == [texts.bot_miss_text, "Free over 5000 yen.", texts.bot_miss_text]
+    assert sent_texts(session_braze, "u-reset") == [
+        texts.bot_miss_text,
+        "Free over 5000 yen.",
+        texts.bot_miss_text,
+    ]
     assert Conversation.objects.get().state == Conversation.State.BOT
 
 
@@ -115,7 +134,9 @@ def test_customer_messages_in_a_waiting_conversation_get_no_bot_reply(live, sess
 def test_a_message_after_resolution_starts_a_new_bot_conversation(live, session_braze):
     EscalationRule.objects.all().delete()
     first = live.post_webhook(webhook_body("u-res", "hello")).json()
-    Conversation.objects.filter(pk=first["conversation_id"]).update(state=Conversation.State.RESOLVED)
+    Conversation.objects.filter(pk=first["conversation_id"]).update(
+        state=Conversation.State.RESOLVED
+    )
 
     second = live.post_webhook(webhook_body("u-res", "hello again")).json()
 

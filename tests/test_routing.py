@@ -24,7 +24,9 @@ def agent(agents_group):
 
 
 def inbound(text: str, user_id: str = "cust-1") -> int:
-    return accept_inbound(InboundPayload(user_id=user_id, phone_number="+8190", message=text)).conversation_id
+    return accept_inbound(
+        InboundPayload(user_id=user_id, phone_number="+8190", message=text)
+    ).conversation_id
 
 
 def test_agent_taking_over_during_a_slow_bot_answer_drops_the_answer(settings, agent):
@@ -85,7 +87,9 @@ def test_messages_of_one_customer_are_routed_in_order_one_at_a_time(settings):
 
     claimed = claim_next_inbound()
     assert claimed.pk == first.pk
-    assert claim_next_inbound() is None, "the second message was claimed while the first was routing"
+    assert claim_next_inbound() is None, (
+        "the second message was claimed while the first was routing"
+    )
 
 
 def test_two_agents_claiming_at_once_exactly_one_wins(agent, agents_group):

@@ -16,7 +16,7 @@ from handoff.devtools.braze_standin import BrazeStandin
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_API_KEY = "demo-braze-key"
 DEMO_CAMPAIGN_ID = "demo-reply-campaign"
-DEMO_WEBHOOK_SECRET = "dev-webhook-secret"
+DEMO_WEBHOOK_SECRET = "dev-webhook-secret"  # noqa: S105 - the DEBUG default, demo only
 
 
 def main() -> int:

@@ -65,7 +65,9 @@ def _current(conversation_id: int) -> Conversation:
     return Conversation.objects.select_related("contact", "assignee").get(pk=conversation_id)
 
 
-def _conflict(conversation: Conversation, agent: AbstractBaseUser | None = None) -> ConversationConflict:
+def _conflict(
+    conversation: Conversation, agent: AbstractBaseUser | None = None
+) -> ConversationConflict:
     if conversation.state == State.ASSIGNED:
         who = conversation.assignee.get_username() if conversation.assignee else "?"
         if agent is not None and conversation.assignee_id == agent.pk:
@@ -128,7 +130,9 @@ def escalate(
 
 
 @transaction.atomic
-def queue_bot_reply(*, conversation_id: int, text: str, in_reply_to: int | None = None) -> Message | None:
+def queue_bot_reply(
+    *, conversation_id: int, text: str, in_reply_to: int | None = None
+) -> Message | None:
     """Queue the bot's answer, unless a person owns the conversation by now.
 
     The check and the insert share one transaction and the check is an UPDATE on
@@ -164,9 +168,17 @@ def record_bot_miss(
         return None
     settings = HandoffSettings.load()
     if conversation.bot_misses >= max(settings.bot_miss_limit, 1):
-        kind = Conversation.EscalationKind.BOT_ERROR if error else Conversation.EscalationKind.BOT_FALLBACK
-        return escalate(conversation_id=conversation_id, kind=kind, detail=error, actor_kind=Author.BOT)
-    return queue_outbound(conversation=conversation, text=settings.bot_miss_text, author_kind=Author.BOT)
+        kind = (
+            Conversation.EscalationKind.BOT_ERROR
+            if error
+            else Conversation.EscalationKind.BOT_FALLBACK
+        )
+        return escalate(
+            conversation_id=conversation_id, kind=kind, detail=error, actor_kind=Author.BOT
+        )
+    return queue_outbound(
+        conversation=conversation, text=settings.bot_miss_text, author_kind=Author.BOT
+    )
 
 
 def _record_dropped_bot_reply(conversation_id: int, text: str, in_reply_to: int | None) -> None:
@@ -253,8 +265,10 @@ def transfer(
         Kind.TRANSFERRED,
         actor=agent,
         actor_kind=Author.AGENT,
-        data={"from": current.assignee.get_username() if current.assignee else None,
-              "to": to_agent.get_username()},
+        data={
+            "from": current.assignee.get_username() if current.assignee else None,
+            "to": to_agent.get_username(),
+        },
     )
     return conversation
 
@@ -315,10 +329,9 @@ def send_agent_reply(*, conversation_id: int, agent: AbstractBaseUser, text: str
         raise _conflict(current, agent)
     # Lock the row (a no-op UPDATE that must still match) so a concurrent transfer or
     # resolve cannot slip between the ownership check and the insert.
-    if _transition(
-        conversation_id, from_states=[State.ASSIGNED], extra_filter=_owned_by(agent.pk)
-    ) is None:
+    if (
+        _transition(conversation_id, from_states=[State.ASSIGNED], extra_filter=_owned_by(agent.pk))
+        is None
+    ):
         raise _conflict(_current(conversation_id), agent)
-    return queue_outbound(
-        conversation=current, text=text, author_kind=Author.AGENT, author=agent
-    )
+    return queue_outbound(conversation=current, text=text, author_kind=Author.AGENT, author=agent)

@@ -72,7 +72,9 @@ def claim_next_outbound() -> Message | None:
     )
     unclaimed = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
     candidates = (
-        Message.objects.filter(delivery_state__in=Message.PENDING_DELIVERY, next_attempt_at__lte=now)
+        Message.objects.filter(
+            delivery_state__in=Message.PENDING_DELIVERY, next_attempt_at__lte=now
+        )
         .filter(unclaimed)
         .exclude(Exists(earlier_unsent))
         .order_by("next_attempt_at", "pk")
@@ -144,8 +146,13 @@ def record_result(message: Message, result: SendResult) -> None:
         message.next_attempt_at = retry_at
     message.save(
         update_fields=[
-            "attempts", "claimed_until", "last_error", "delivery_state",
-            "dispatch_id", "sent_at", "next_attempt_at",
+            "attempts",
+            "claimed_until",
+            "last_error",
+            "delivery_state",
+            "dispatch_id",
+            "sent_at",
+            "next_attempt_at",
         ]
     )
     publish_delivery_changed(message)
@@ -159,7 +166,12 @@ def record_result(message: Message, result: SendResult) -> None:
         )
         publish_conversation_changed(message.conversation, event)
     elif message.delivery_state == Delivery.RETRYING:
-        logger.info("Message %s will be retried at %s: %s", message.pk, message.next_attempt_at, result.error)
+        logger.info(
+            "Message %s will be retried at %s: %s",
+            message.pk,
+            message.next_attempt_at,
+            result.error,
+        )
 
 
 def _expired(message: Message, now: datetime) -> bool:

@@ -96,9 +96,7 @@ def _upsert_contact(payload: InboundPayload, now) -> Contact:
         changes["name"] = payload.name
     contact = Contact.objects.filter(external_id=payload.user_id).first()
     if contact is None:
-        return Contact.objects.create(
-            external_id=payload.user_id, first_seen_at=now, **changes
-        )
+        return Contact.objects.create(external_id=payload.user_id, first_seen_at=now, **changes)
     Contact.objects.filter(pk=contact.pk).update(**changes)
     for field, value in changes.items():
         setattr(contact, field, value)

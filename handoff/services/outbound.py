@@ -35,9 +35,7 @@ def queue_outbound(
         next_attempt_at=now,
         created_at=now,
     )
-    Conversation.objects.filter(pk=conversation.pk).update(
-        last_message_at=now, updated_at=now
-    )
+    Conversation.objects.filter(pk=conversation.pk).update(last_message_at=now, updated_at=now)
     conversation.last_message_at = now
     wakeups.wake_after_commit(wakeups.DELIVERY)
     publish_message_created(message)

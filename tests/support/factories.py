@@ -7,7 +7,9 @@ from handoff.models import Contact, Conversation
 _numbers = count(1)
 
 
-def make_conversation(*, external_id: str | None = None, state: str = Conversation.State.BOT, **fields) -> Conversation:
+def make_conversation(
+    *, external_id: str | None = None, state: str = Conversation.State.BOT, **fields
+) -> Conversation:
     n = next(_numbers)
     contact = Contact.objects.create(
         external_id=external_id or f"user-{n}", phone_number=f"+8190000{n:05d}"

@@ -69,14 +69,26 @@ class AppServer:
     def start(self, timeout: float = 20.0) -> "AppServer":
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the process's lifetime
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
-             "handoff.asgi:application"],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "handoff.asgi:application",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"daphne exited early; see {self.log_path}:\n{self.log_path.read_text()[-3000:]}")
+                tail = self.log_path.read_text()[-3000:]
+                raise RuntimeError(f"daphne exited early; see {self.log_path}:\n{tail}")
             try:
                 if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
                     return self
@@ -102,5 +114,13 @@ class AppServer:
     def post_webhook(self, body, *, secret: str = WEBHOOK_SECRET, **kwargs) -> requests.Response:
         headers = {"Authorization": f"Bearer {secret}", **kwargs.pop("headers", {})}
         if isinstance(body, dict | list):
-            return requests.post(self.url + "/webhooks/braze/whatsapp/", json=body, headers=headers, timeout=10, **kwargs)
-        return requests.post(self.url + "/webhooks/braze/whatsapp/", data=body, headers=headers, timeout=10, **kwargs)
+            return requests.post(
+                self.url + "/webhooks/braze/whatsapp/",
+                json=body,
+                headers=headers,
+                timeout=10,
+                **kwargs,
+            )
+        return requests.post(
+            self.url + "/webhooks/braze/whatsapp/", data=body, headers=headers, timeout=10, **kwargs
+        )

@@ -17,7 +17,7 @@ class Command(BaseCommand):
         parser.add_argument("--first-name", default="")
         parser.add_argument(
             "--password",
-            help="Set this password (otherwise asked for, or generated and printed with --no-input).",
+            help="Set this password (otherwise asked for; with --no-input, generated and printed).",
         )
         parser.add_argument("--no-input", action="store_true", help="Never prompt.")
 
@@ -26,7 +26,9 @@ class Command(BaseCommand):
         try:
             group = Group.objects.get(name="Agents")
         except Group.DoesNotExist as error:
-            raise CommandError("The 'Agents' group is missing: run `manage.py migrate` first.") from error
+            raise CommandError(
+                "The 'Agents' group is missing: run `manage.py migrate` first."
+            ) from error
         user, created = User.objects.get_or_create(username=username)
         if email:
             user.email = email

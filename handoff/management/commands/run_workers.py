@@ -23,7 +23,9 @@ class Command(BaseCommand):
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
-        workers = Workers(routing_threads=routing_threads, delivery_threads=delivery_threads).start()
+        workers = Workers(
+            routing_threads=routing_threads, delivery_threads=delivery_threads
+        ).start()
         self.stdout.write(f"Workers running ({len(workers.threads)} threads); Ctrl-C to stop.")
         stop.wait()
         workers.stop()

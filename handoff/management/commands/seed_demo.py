@@ -16,11 +16,13 @@ DEMO_AGENTS = [("aiko", "Aiko", "handoff-agent"), ("ben", "Ben", "handoff-agent"
 
 DEMO_FAQ = [
     (
-        "What are your opening hours?\nWhen are you open?\nopening times\n営業時間は？\n何時から何時まで営業していますか",
+        "What are your opening hours?\nWhen are you open?\nopening times\n"
+        "営業時間は？\n何時から何時まで営業していますか",
         "We're open Monday to Friday, 9:00-18:00 (JST). 営業時間は平日9時〜18時です。",
     ),
     (
-        "How do I reset my password?\nI forgot my password\npassword reset\nパスワードを忘れました\nパスワードの再設定",
+        "How do I reset my password?\nI forgot my password\npassword reset\n"
+        "パスワードを忘れました\nパスワードの再設定",
         "You can reset your password at https://example.com/reset - the link is valid for 1 hour.",
     ),
     (
@@ -40,14 +42,18 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         if not settings.DEBUG:
-            raise CommandError("seed_demo creates well-known passwords; it runs only with DEBUG=true.")
+            raise CommandError(
+                "seed_demo creates well-known passwords; it runs only with DEBUG=true."
+            )
         User = get_user_model()
         username, password = DEMO_ADMIN
         if not User.objects.filter(username=username).exists():
             User.objects.create_superuser(username, "", password)
         agents = Group.objects.get(name="Agents")
         for username, first_name, password in DEMO_AGENTS:
-            user, created = User.objects.get_or_create(username=username, defaults={"first_name": first_name})
+            user, created = User.objects.get_or_create(
+                username=username, defaults={"first_name": first_name}
+            )
             if created:
                 user.set_password(password)
                 user.save()
