@@ -1,0 +1,60 @@
+"""Logging an agent in over real HTTP and opening the inbox websocket."""
+
+import json
+import time
+
+import requests
+import websockets.sync.client as ws_client
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+
+
+def make_agent(username: str, password: str = "agent-password-1") -> None:
+    user = get_user_model().objects.create_user(username, password=password)
+    user.groups.add(Group.objects.get(name="Agents"))
+
+
+def login(base_url: str, username: str, password: str = "agent-password-1") -> requests.Session:
+    session = requests.Session()
+    page = session.get(f"{base_url}/accounts/login/", timeout=10)
+    page.raise_for_status()
+    response = session.post(
+        f"{base_url}/accounts/login/",
+        data={
+            "username": username,
+            "password": password,
+            "csrfmiddlewaretoken": session.cookies["csrftoken"],
+        },
+        headers={"Referer": f"{base_url}/accounts/login/"},
+        timeout=10,
+        allow_redirects=False,
+    )
+    assert response.status_code == 302, f"login failed: {response.status_code}"
+    return session
+
+
+def open_inbox(base_url: str, session: requests.Session | None, origin: str | None = None):
+    headers = {}
+    if session is not None:
+        headers["Cookie"] = "; ".join(f"{c.name}={c.value}" for c in session.cookies)
+    return ws_client.connect(
+        base_url.replace("http://", "ws://") + "/ws/inbox/",
+        additional_headers=headers,
+        origin=origin or base_url,
+        open_timeout=5,
+    )
+
+
+def receive_until(socket, predicate, timeout: float = 5.0) -> dict:
+    """Read events until one satisfies predicate; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        try:
+            event = json.loads(socket.recv(timeout=max(deadline - time.monotonic(), 0.01)))
+        except TimeoutError:
+            break
+        seen.append(event)
+        if predicate(event):
+            return event
+    raise AssertionError(f"no matching event within {timeout} s; saw {[e.get('type') for e in seen]}")
