@@ -57,4 +57,6 @@ def receive_until(socket, predicate, timeout: float = 5.0) -> dict:
         seen.append(event)
         if predicate(event):
             return event
-    raise AssertionError(f"no matching event within {timeout} s; saw {[e.get('type') for e in seen]}")
+    raise AssertionError(
+        f"no matching event within {timeout} s; saw {[e.get('type') for e in seen]}"
+    )
