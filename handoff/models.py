@@ -53,11 +53,13 @@ class Conversation(models.Model):
 
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="conversations")
     state = models.CharField(max_length=16, choices=State.choices, default=State.BOT)
+    # PROTECT: an agent who owns conversations is deactivated, not deleted, so an
+    # assigned conversation never loses its owner (admin explains why it refuses).
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
-        on_delete=models.SET_NULL,
+        on_delete=models.PROTECT,
         related_name="assigned_conversations",
     )
     escalation_kind = models.CharField(
