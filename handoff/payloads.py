@@ -23,6 +23,7 @@ KNOWN_FIELDS = ("user_id", "phone_number", "message", "message_id", "media_urls"
 # C0 and C1 control characters other than tab, line feed and carriage return, plus
 # lone surrogates, which cannot be stored as UTF-8.
 _FORBIDDEN_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+_LINE_BREAK = re.compile(r"[\r\n]")
 _PHONE_CHARS = re.compile(r"^\+?[0-9 ().\-]+$")
 _URL_SPLIT = re.compile(r"[\s,]+")
 
@@ -48,8 +49,19 @@ class PayloadError(Exception):
         self.fields = fields or {}
 
 
+MAX_EXTRA_DEPTH = 20
+
+
 def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float:
+    """1e400 parses to infinity, which no JSON column can store."""
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"the number {text[:40]} is out of range")
+    return value
 
 
 def parse_body(body: bytes) -> dict[str, Any]:
@@ -63,10 +75,12 @@ def parse_body(body: bytes) -> dict[str, Any]:
             f"The body is not valid UTF-8 (bad byte at position {error.start})."
         ) from error
     try:
-        data = json.loads(text, parse_constant=_reject_constant)
+        data = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+    except RecursionError as error:
+        raise PayloadError("The body is nested too deeply to be a webhook payload.") from error
     except (json.JSONDecodeError, ValueError) as error:
         raise PayloadError(
-            f"The body is not valid JSON ({error}). In the Braze webhook composer, "
+            f"The body is not valid JSON ({error}); in the Braze webhook composer, "
             "pass customer text through the json_escape filter."
         ) from error
     if not isinstance(data, dict):
@@ -97,8 +111,8 @@ def validate(data: dict[str, Any]) -> InboundPayload:
         )
     extra = {key: value for key, value in data.items() if key not in KNOWN_FIELDS}
     for key, value in extra.items():
-        if _has_forbidden_text(key) or _has_forbidden_text(value):
-            problems[key] = "contains a control character or an unpaired surrogate"
+        if problem := _extra_problem(key, value):
+            problems[key] = problem
     if problems:
         raise PayloadError(_summary(problems), problems)
 
@@ -162,23 +176,29 @@ def _string(
     if len(value) > max_chars:
         problems[name] = f"is {len(value)} characters long; the limit is {max_chars}"
         return None
-    bad = _FORBIDDEN_CHARS.search(value)
-    if bad or (not multiline and ("\n" in value or "\r" in value)):
-        char = bad.group() if bad else "\\n"
-        problems[name] = f"contains a control character (U+{ord(char[0]):04X})"
+    bad = _FORBIDDEN_CHARS.search(value) or (None if multiline else _LINE_BREAK.search(value))
+    if bad:
+        problems[name] = f"contains a control character (U+{ord(bad.group()):04X})"
         return None
     return value
 
 
-def _has_forbidden_text(value: Any) -> bool:
-    """Extra fields are stored as given, so they too must be storable text."""
-    if isinstance(value, str):
-        return bool(_FORBIDDEN_CHARS.search(value))
-    if isinstance(value, list):
-        return any(_has_forbidden_text(item) for item in value)
-    if isinstance(value, dict):
-        return any(_has_forbidden_text(k) or _has_forbidden_text(v) for k, v in value.items())
-    return False
+def _extra_problem(key: str, value: Any) -> str | None:
+    """Extra fields are stored as given, so they too must be storable: walked without
+    recursion, since json.loads accepts nesting deeper than Python's stack."""
+    pending: list[tuple[Any, int]] = [(key, 0), (value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if depth > MAX_EXTRA_DEPTH:
+            return f"is nested more than {MAX_EXTRA_DEPTH} levels deep"
+        if isinstance(item, str):
+            if _FORBIDDEN_CHARS.search(item):
+                return "contains a control character or an unpaired surrogate"
+        elif isinstance(item, list):
+            pending.extend((child, depth + 1) for child in item)
+        elif isinstance(item, dict):
+            pending.extend((child, depth + 1) for pair in item.items() for child in pair)
+    return None
 
 
 def _is_phone_number(value: str) -> bool:

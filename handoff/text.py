@@ -34,6 +34,8 @@ class Script(Enum):
 
 def script_of(char: str) -> Script:
     code = ord(char)
+    if code in (0x30A0, 0x30FB):
+        return Script.OTHER  # the double hyphen and the middle dot "・" separate words
     if 0x30A0 <= code <= 0x30FF or 0x31F0 <= code <= 0x31FF:
         # The prolonged sound mark "ー" lives here and belongs to katakana words.
         return Script.KATAKANA
@@ -90,18 +92,15 @@ def compile_user_regex(pattern: str) -> re.Pattern[str]:
     if len(pattern) > MAX_USER_REGEX_LENGTH:
         raise ValueError(f"The expression is longer than {MAX_USER_REGEX_LENGTH} characters.")
     try:
-        return re.compile(normalize_pattern(pattern))
+        return re.compile(normalize_pattern(pattern), re.IGNORECASE)
     except re.error as error:
         raise ValueError(f"Not a valid regular expression: {error}.") from error
 
 
 def normalize_pattern(pattern: str) -> str:
-    """Fold a pattern's literal characters the way message text is folded.
-
-    Only NFKC and case folding of the characters, not white-space collapsing, so that
-    escapes and quantifiers keep their meaning.
-    """
-    return unicodedata.normalize("NFKC", pattern.strip()).casefold()
+    """NFKC only: case is handled by IGNORECASE, because folding the pattern itself
+    would turn escapes such as \\W, \\S or \\Z into different ones."""
+    return unicodedata.normalize("NFKC", pattern.strip())
 
 
 # ---------------------------------------------------------------------------
@@ -189,7 +188,11 @@ def _stem(word: str) -> str:
     for suffix, min_stem in (("ing", 3), ("ies", 2), ("es", 3), ("ed", 3), ("s", 3)):
         if word.endswith(suffix) and len(word) - len(suffix) >= min_stem:
             stem = word[: -len(suffix)]
-            return stem + "y" if suffix == "ies" else stem
+            if suffix == "ies":
+                return stem + "y"
+            # "resetting" -> "reset", "shipped" -> "ship"; but "calling" -> "call".
+            doubled = len(stem) > 3 and stem[-1] == stem[-2] and stem[-1] not in "lszaeiou"
+            return stem[:-1] if suffix in ("ing", "ed") and doubled else stem
     return word
 
 

@@ -12,6 +12,23 @@ from tests.support.servers import BRAZE_API_KEY, AppServer, server_env
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 
+SERVER_FIXTURES = {"live", "app_server"}
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """Run tests against the app under daphne last.
+
+    The server's background workers poll the shared test database from the moment it
+    starts; in-process tests that create pending work must run before that, or the
+    server may route or deliver their rows first.
+    """
+    for item in items:
+        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.server)
+    items.sort(key=lambda item: item.get_closest_marker("server") is not None)
+
+
 @pytest.fixture
 def braze():
     """A fresh stand-in Braze per test."""

@@ -42,18 +42,19 @@ def dedup_key(payload: InboundPayload) -> str | None:
 def accept_inbound(payload: InboundPayload) -> Accepted:
     """Store an inbound message exactly once and queue it for routing."""
     key = dedup_key(payload)
-    for _attempt in range(_MAX_RACE_RETRIES):
+    attempts_left = _MAX_RACE_RETRIES
+    while True:
         if key and (existing := _find_duplicate(payload.user_id, key)):
             return existing
         try:
             return _store(payload, key)
         except IntegrityError:
             # A concurrent request created the same contact, conversation or message
-            # first; look again with its row committed.
-            continue
-    if key and (existing := _find_duplicate(payload.user_id, key)):
-        return existing
-    raise RuntimeError("Could not store the inbound message after repeated conflicts.")
+            # first; look again with its row committed. Past the retries it is not a
+            # race: let the caller answer 503 so that Braze tries again later.
+            attempts_left -= 1
+            if not attempts_left:
+                raise
 
 
 def _find_duplicate(external_id: str, key: str) -> Accepted | None:
