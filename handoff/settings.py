@@ -76,11 +76,13 @@ TEMPLATES = [
 ]
 
 # SQLite by default: WAL so readers never block the webhook's writer, IMMEDIATE
-# transactions so two writers queue on the lock instead of failing on upgrade.
+# transactions so two writers queue for the lock instead of failing on upgrade.
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'handoff.sqlite3'}"),
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Same SQLite, with one process's writers queued on a lock (handoff/db/sqlite3).
+    DATABASES["default"]["ENGINE"] = "handoff.db.sqlite3"
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
             "transaction_mode": "IMMEDIATE",

@@ -1,0 +1,1 @@
+"""Database backends handoff configures for itself."""
