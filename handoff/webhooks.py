@@ -1,10 +1,10 @@
 """The inbound webhook Braze's WhatsApp webhook campaign posts to.
 
-Checks run cheapest and most final first: method, source network, shared secret,
-size, JSON, fields, all on the event loop without a thread hop. Any failure answers a 4xx with a precise message and stores
-nothing; Braze never retries a 4xx, so only a request that can never succeed gets
-one. A database failure answers 503, which Braze does retry. Success answers at
-once: routing and replies happen in the background.
+Checks run cheapest and most final first, on the event loop: method, source network,
+shared secret, size, JSON, fields. Any failure answers a 4xx with a precise message
+and stores nothing; Braze never retries a 4xx, so only a request that can never
+succeed gets one. A database failure answers 503, which Braze does retry. Success
+answers at once: routing and replies happen in the background.
 """
 
 import hmac

@@ -5,12 +5,15 @@ routing service decides what happens with the proposal, so every bot (FAQ, an LL
 your own HTTP service) gets the same hand-over and never-talk-over-a-person rules.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Protocol
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
+
+from handoff.selectors import transcript_before
 
 
 @dataclass(frozen=True)
@@ -24,11 +27,20 @@ class Turn:
 @dataclass(frozen=True)
 class BotRequest:
     conversation_id: int
+    message_id: int
     contact_external_id: str
     contact_name: str
     text: str
     topic: str = ""
-    transcript: tuple[Turn, ...] = field(default_factory=tuple)  # oldest first, ends before `text`
+
+    @cached_property
+    def transcript(self) -> tuple[Turn, ...]:
+        """The conversation before this message, oldest first (bounded); loaded only
+        by bots that read it, so the FAQ bot costs no query for it."""
+        return tuple(
+            Turn(role=role, text=text)
+            for role, text in transcript_before(self.conversation_id, self.message_id)
+        )
 
 
 @dataclass(frozen=True)

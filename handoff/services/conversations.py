@@ -131,7 +131,7 @@ def escalate(
 
 @transaction.atomic
 def queue_bot_reply(
-    *, conversation_id: int, text: str, in_reply_to: int | None = None
+    *, conversation: Conversation, text: str, in_reply_to: int | None = None
 ) -> Message | None:
     """Queue the bot's answer, unless a person owns the conversation by now.
 
@@ -139,15 +139,19 @@ def queue_bot_reply(
     the conversation row, so an agent's take-over that commits first always wins:
     the answer is dropped and the drop recorded.
     """
-    conversation = _transition(conversation_id, from_states=[State.BOT], bot_misses=0)
-    if conversation is None:
-        _record_dropped_bot_reply(conversation_id, text, in_reply_to)
+    now = timezone.now()
+    still_bots = Conversation.objects.filter(pk=conversation.pk, state=State.BOT).update(
+        bot_misses=0, updated_at=now, last_message_at=now
+    )
+    if not still_bots:
+        _record_dropped_bot_reply(conversation.pk, text, in_reply_to)
         return None
     return queue_outbound(
         conversation=conversation,
         text=text,
         author_kind=Author.BOT,
         extra={"in_reply_to": in_reply_to} if in_reply_to else None,
+        touch_conversation=False,
     )
 
 

@@ -77,17 +77,18 @@ def claim_next_outbound() -> Message | None:
         )
         .filter(unclaimed)
         .exclude(Exists(earlier_unsent))
-        .order_by("next_attempt_at", "pk")
-        .values_list("pk", flat=True)[:10]
+        .select_related("contact")
+        .order_by("next_attempt_at", "pk")[:5]
     )
     lease = now + timedelta(seconds=settings.HANDOFF_CLAIM_SECONDS)
-    for pk in candidates:
+    for message in candidates:
+        # The row as read is what we send: only its claim can have changed since.
         if (
-            Message.objects.filter(pk=pk, delivery_state__in=Message.PENDING_DELIVERY)
+            Message.objects.filter(pk=message.pk, delivery_state__in=Message.PENDING_DELIVERY)
             .filter(unclaimed)
             .update(claimed_until=lease)
         ):
-            return Message.objects.select_related("contact").get(pk=pk)
+            return message
     return None
 
 

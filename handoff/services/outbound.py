@@ -15,6 +15,7 @@ def queue_outbound(
     author_kind: str,
     author: AbstractBaseUser | None = None,
     extra: dict | None = None,
+    touch_conversation: bool = True,
 ) -> Message:
     """Store a message as `queued`; background delivery sends it after commit.
 
@@ -35,7 +36,8 @@ def queue_outbound(
         next_attempt_at=now,
         created_at=now,
     )
-    Conversation.objects.filter(pk=conversation.pk).update(last_message_at=now, updated_at=now)
+    if touch_conversation:  # False when the caller's own UPDATE already did
+        Conversation.objects.filter(pk=conversation.pk).update(last_message_at=now, updated_at=now)
     conversation.last_message_at = now
     wakeups.wake_after_commit(wakeups.DELIVERY)
     publish_message_created(message)

@@ -15,14 +15,12 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from handoff.bots import BotAnswer, BotError, BotRequest, Turn, get_bot
+from handoff.bots import BotAnswer, BotError, BotRequest, get_bot
 from handoff.models import Conversation, Message
 from handoff.services import conversations
 from handoff.services.escalation_rules import matching_active_rule
 
 logger = logging.getLogger(__name__)
-
-TRANSCRIPT_TURNS = 20
 
 
 def claim_next_inbound() -> Message | None:
@@ -33,22 +31,24 @@ def claim_next_inbound() -> Message | None:
         routing_state=Message.Routing.PENDING,
         pk__lt=OuterRef("pk"),
     )
+    unclaimed = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
     candidates = (
         Message.objects.filter(routing_state=Message.Routing.PENDING)
-        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .filter(unclaimed)
         .exclude(Exists(earlier_pending))
-        .order_by("pk")
-        .values_list("pk", flat=True)[:10]
+        .select_related("conversation__contact")
+        .order_by("pk")[:5]
     )
     lease = now + timedelta(seconds=settings.HANDOFF_CLAIM_SECONDS)
-    for pk in candidates:
+    for message in candidates:
+        # The row as read is what we route: only its claim can have changed since.
         claimed = (
-            Message.objects.filter(pk=pk, routing_state=Message.Routing.PENDING)
-            .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+            Message.objects.filter(pk=message.pk, routing_state=Message.Routing.PENDING)
+            .filter(unclaimed)
             .update(claimed_until=lease)
         )
         if claimed:
-            return Message.objects.select_related("conversation__contact").get(pk=pk)
+            return message
     return None
 
 
@@ -106,7 +106,7 @@ def _act_on_answer(message: Message, answer: BotAnswer, error: str) -> None:
         )
     elif answer.has_answer:
         conversations.queue_bot_reply(
-            conversation_id=conversation.pk, text=answer.text, in_reply_to=message.pk
+            conversation=conversation, text=answer.text, in_reply_to=message.pk
         )
     else:
         conversations.record_bot_miss(
@@ -118,11 +118,11 @@ def _ask_bot(message: Message) -> tuple[BotAnswer, str]:
     """The bot's answer, or an empty answer and the error that prevented one."""
     request = BotRequest(
         conversation_id=message.conversation_id,
+        message_id=message.pk,
         contact_external_id=message.conversation.contact.external_id,
         contact_name=message.conversation.contact.name,
         text=message.text,
         topic=message.conversation.topic,
-        transcript=_transcript(message),
     )
     try:
         return get_bot().answer(request), ""
@@ -132,12 +132,3 @@ def _ask_bot(message: Message) -> tuple[BotAnswer, str]:
     except Exception as error:
         logger.exception("Bot crashed on message %s", message.pk)
         return BotAnswer(), f"{type(error).__name__}: {error}"
-
-
-def _transcript(message: Message) -> tuple[Turn, ...]:
-    rows = (
-        Message.objects.filter(conversation_id=message.conversation_id, pk__lt=message.pk)
-        .order_by("-pk")
-        .values_list("author_kind", "text")[:TRANSCRIPT_TURNS]
-    )
-    return tuple(Turn(role=kind, text=text) for kind, text in reversed(rows))
