@@ -160,8 +160,8 @@ HANDOFF_RETRY_MAX_SECONDS = env.float("HANDOFF_RETRY_MAX_SECONDS", default=300.0
 # Background work. The default runs it inside the web process (one process, no
 # broker); set HANDOFF_EMBEDDED_WORKERS=false when `worker:` processes run it.
 HANDOFF_EMBEDDED_WORKERS = env.bool("HANDOFF_EMBEDDED_WORKERS", default=True)
-HANDOFF_ROUTING_THREADS = env.int("HANDOFF_ROUTING_THREADS", default=4)
-HANDOFF_DELIVERY_THREADS = env.int("HANDOFF_DELIVERY_THREADS", default=4)
+HANDOFF_ROUTING_THREADS = env.int("HANDOFF_ROUTING_THREADS", default=2)
+HANDOFF_DELIVERY_THREADS = env.int("HANDOFF_DELIVERY_THREADS", default=2)
 # How often an idle worker looks for work it was not woken for (other processes'
 # messages, retries coming due, claims left by a killed process).
 HANDOFF_POLL_SECONDS = env.float("HANDOFF_POLL_SECONDS", default=1.0)

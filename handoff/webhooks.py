@@ -20,6 +20,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from handoff.http import json_error
+from handoff.ingestion import inbound_request
 from handoff.payloads import InboundPayload, PayloadError, parse_body, validate
 from handoff.services.inbound import Accepted, accept_inbound
 
@@ -44,6 +45,11 @@ _store_in_writer = sync_to_async(_store, thread_sensitive=False, executor=_inbou
 
 @csrf_exempt
 async def braze_whatsapp(request: HttpRequest) -> JsonResponse:
+    with inbound_request():
+        return await _handle(request)
+
+
+async def _handle(request: HttpRequest) -> JsonResponse:
     if request.method != "POST":
         return json_error(405, f"Use POST; {request.method} is not allowed here.", Allow="POST")
     if not _source_allowed(request):

@@ -16,6 +16,7 @@ from django.db import close_old_connections, connection
 
 from handoff import wakeups
 from handoff.braze import BrazeClient
+from handoff.ingestion import yield_to_inbound
 from handoff.services.delivery import deliver_next
 from handoff.services.routing import route_next
 
@@ -39,6 +40,7 @@ class WorkerThread(threading.Thread):
             while not self.stop_event.is_set():
                 # Clear before working: a wake-up that lands during the step is kept.
                 self.wake.clear()
+                yield_to_inbound()
                 try:
                     did_work = self.step()
                 except Exception:
