@@ -25,7 +25,7 @@ test: $(STAMP)
 
 ## bench: measure the webhook against a bare Django view on the same server
 bench: $(STAMP)
-	$(PY) -m bench
+	$(PY) -m handoff.devtools.bench
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
