@@ -42,6 +42,7 @@ import json
 import math
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
@@ -329,12 +330,15 @@ _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def http_json(method: str, url: str, timeout: float = 10.0) -> tuple[int, Any]:
+    """(status, decoded JSON body); BenchError if nothing answers."""
     request = urllib.request.Request(url, method=method)  # noqa: S310 - loopback http only
     try:
         with _opener.open(request, timeout=timeout) as response:
             return response.status, json.loads(response.read() or b"null")
     except urllib.error.HTTPError as error:
         return error.code, None
+    except (OSError, ValueError) as error:  # URLError is an OSError
+        raise BenchError(f"{method} {url} failed: {error}") from error
 
 
 def free_port() -> int:
@@ -348,31 +352,52 @@ def wait_until_healthy(url: str, process: subprocess.Popen[bytes], log: Path) ->
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise BenchError(f"{url} exited early ({process.returncode}):\n{tail(log)}")
-        try:
+        with suppress(BenchError):
             if http_json("GET", url, timeout=2)[0] == 200:
                 return
-        except (OSError, ValueError):
-            pass
         time.sleep(0.1)
     raise BenchError(f"{url} did not answer 200 within {STARTUP_TIMEOUT:g} s:\n{tail(log)}")
 
 
+ACCESS_LOG_LINE = re.compile(r'^\S+ - - \[[^]]*\] "[A-Z]+ ')
+
+
 def tail(path: Path, chars: int = 3000) -> str:
-    return path.read_text("utf-8", "replace")[-chars:] if path.exists() else "(no log)"
+    """The end of a server's log without its access-log lines, which drown the errors."""
+    if not path.exists():
+        return "(no log)"
+    lines = path.read_text("utf-8", "replace").splitlines()
+    kept = "\n".join(line for line in lines if not ACCESS_LOG_LINE.match(line))
+    return kept[-chars:] or "(nothing but access-log lines)"
 
 
 # -- the installation under test -------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class Stack:
-    app_port: int
-    standin_url: str
-    database: Path
+class Server:
+    process: subprocess.Popen[bytes]
+    port: int
 
     @property
-    def app_url(self) -> str:
-        return f"http://127.0.0.1:{self.app_port}"
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@dataclass(frozen=True)
+class Stack:
+    """The installation under test: the app, the stand-in Braze and the database file."""
+
+    app: Server
+    standin: Server
+    database: Path
+
+    def check_alive(self) -> None:
+        """A server that died mid-run would leave figures that mean nothing."""
+        for server in (self.app, self.standin):
+            if server.process.poll() is not None:
+                command = " ".join(server.process.args[2:4])
+                raise BenchError(f"{command} exited ({server.process.returncode})")
 
 
 def server_env(database: Path, braze_url: str) -> dict[str, str]:
@@ -425,7 +450,7 @@ def migrate_and_seed(children: Subprocesses, env: dict[str, str]) -> None:
     children.run([*manage, "shell", "-c", SEED_CODE.format(payload=payload)], env=env, timeout=60)
 
 
-def start_standin(children: Subprocesses, workdir: Path) -> str:
+def start_standin(children: Subprocesses, workdir: Path) -> Server:
     port = free_port()
     log = workdir / "standin.log"
     command = [
@@ -437,13 +462,12 @@ def start_standin(children: Subprocesses, workdir: Path) -> str:
         "--api-key",
         BRAZE_API_KEY,
     ]
-    process = children.start(command, env=dict(os.environ), log=log)
-    url = f"http://127.0.0.1:{port}"
-    wait_until_healthy(url + "/_standin/health", process, log)
-    return url
+    server = Server(children.start(command, env=dict(os.environ), log=log), port)
+    wait_until_healthy(f"{server.url}/_standin/health", server.process, log)
+    return server
 
 
-def start_app(children: Subprocesses, env: dict[str, str], workdir: Path) -> int:
+def start_app(children: Subprocesses, env: dict[str, str], workdir: Path) -> Server:
     """daphne as the Procfile's `web:` line starts it, on loopback."""
     port = free_port()
     log = workdir / "daphne.log"
@@ -458,9 +482,9 @@ def start_app(children: Subprocesses, env: dict[str, str], workdir: Path) -> int
         "--proxy-headers",
         "handoff.asgi:application",
     ]
-    process = children.start(command, env=env, log=log)
-    wait_until_healthy(f"http://127.0.0.1:{port}/healthz", process, log)
-    return port
+    server = Server(children.start(command, env=env, log=log), port)
+    wait_until_healthy(f"{server.url}/healthz", server.process, log)
+    return server
 
 
 @contextmanager
@@ -469,10 +493,10 @@ def running_stack(children: Subprocesses) -> Iterator[Stack]:
         workdir = Path(folder)
         database = workdir / "bench.sqlite3"
         try:
-            standin_url = start_standin(children, workdir)
-            env = server_env(database, standin_url)
+            standin = start_standin(children, workdir)
+            env = server_env(database, standin.url)
             migrate_and_seed(children, env)
-            yield Stack(start_app(children, env, workdir), standin_url, database)
+            yield Stack(start_app(children, env, workdir), standin, database)
         except BenchError:
             print(f"daphne log:\n{tail(workdir / 'daphne.log')}", file=sys.stderr)
             raise
@@ -661,11 +685,12 @@ def wait_for_drain(stack: Stack, before: tuple[int, int], started: float) -> Dra
     confirms the figure afterwards.
     """
     while True:
+        stack.check_alive()
         inbound, sent = message_counts(stack.database)
         messages, replies = inbound - before[0], sent - before[1]
         now = time.monotonic()
         if replies >= messages:
-            sends = standin_sends(stack.standin_url)
+            sends = standin_sends(stack.standin.url)
             if sends.accepted + sends.refused >= messages:
                 return Drain(
                     now - started, messages, sends.accepted, sends.refused, sends.faq_answers
@@ -688,7 +713,7 @@ def measuring_drain(stack: Stack, drains: list[Drain] | None) -> Iterator[None]:
     if drains is None:
         yield
         return
-    clear_standin(stack.standin_url)
+    clear_standin(stack.standin.url)
     before = message_counts(stack.database)
     yield
     drains.append(wait_for_drain(stack, before, time.monotonic()))
@@ -724,7 +749,7 @@ class Harness:
         return run_wrk(
             self.children,
             self.wrk,
-            self.stack.app_url + path,
+            self.stack.app.url + path,
             seconds=seconds,
             connections=connections,
             tag=tag,
@@ -734,7 +759,7 @@ class Harness:
     def open_loop(self, path: str, *, tag: str) -> OpenLoopResult:
         target = Target(
             host="127.0.0.1",
-            port=self.stack.app_port,
+            port=self.stack.app.port,
             path=path,
             headers={"Authorization": f"Bearer {WEBHOOK_SECRET}"},
             body_for=lambda number: webhook_body(number, tag),
@@ -1122,7 +1147,7 @@ def measure(children: Subprocesses, wrk: str, options: Options) -> Results:
         tempfile.TemporaryDirectory(prefix="handoff-wrk-") as scripts,
     ):
         harness = Harness(children, wrk, stack, options, Path(scripts))
-        print(f"server up on {stack.app_url}; warming up ...", flush=True)
+        print(f"server up on {stack.app.url}; warming up ...", flush=True)
         warm_up(harness)
         flat_out_phase(harness, results)
         open_loop_phase(harness, results)
@@ -1146,6 +1171,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("bench interrupted", file=sys.stderr)
         return 130
+    except SystemExit:
+        print("bench stopped by SIGTERM", file=sys.stderr)
+        raise
     finally:
         children.stop_all()
     comparisons = [
