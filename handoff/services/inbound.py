@@ -40,18 +40,24 @@ def dedup_key(payload: InboundPayload) -> str | None:
 
 
 def accept_inbound(payload: InboundPayload) -> Accepted:
-    """Store an inbound message exactly once and queue it for routing."""
+    """Store an inbound message exactly once and queue it for routing.
+
+    The unique constraint on (contact, dedup_key) is the one judge of a repeat: the
+    insert fails, the whole transaction (contact update included) rolls back, and the
+    stored original is returned. Looking first would cost a query on every message
+    to save one on the rare retry.
+    """
     key = dedup_key(payload)
     attempts_left = _MAX_RACE_RETRIES
     while True:
-        if key and (existing := _find_duplicate(payload.user_id, key)):
-            return existing
         try:
             return _store(payload, key)
         except IntegrityError:
-            # A concurrent request created the same contact, conversation or message
-            # first; look again with its row committed. Past the retries it is not a
-            # race: let the caller answer 503 so that Braze tries again later.
+            if key and (existing := _find_duplicate(payload.user_id, key)):
+                return existing
+            # A concurrent request created the same contact or conversation first;
+            # try again with its row committed. Past the retries it is not a race:
+            # let the caller answer 503 so that Braze tries again later.
             attempts_left -= 1
             if not attempts_left:
                 raise
@@ -69,11 +75,11 @@ def _find_duplicate(external_id: str, key: str) -> Accepted | None:
 @transaction.atomic
 def _store(payload: InboundPayload, key: str | None) -> Accepted:
     now = timezone.now()
-    contact = _upsert_contact(payload, now)
-    conversation, opened = _open_conversation(contact, payload.topic, now)
+    contact_id = _upsert_contact(payload, now)
+    conversation_id = _open_conversation(contact_id, payload.topic, now)
     message = Message.objects.create(
-        conversation=conversation,
-        contact=contact,
+        conversation_id=conversation_id,
+        contact_id=contact_id,
         direction=Message.Direction.INBOUND,
         author_kind=Message.AuthorKind.CUSTOMER,
         text=payload.message,
@@ -84,37 +90,39 @@ def _store(payload: InboundPayload, key: str | None) -> Accepted:
         routing_state=Message.Routing.PENDING,
         created_at=now,
     )
-    if not opened:
-        Conversation.objects.filter(pk=conversation.pk).update(last_message_at=now, updated_at=now)
     wakeups.wake_after_commit(wakeups.ROUTING)
     publish_message_created(message)
-    return Accepted(message_id=message.pk, conversation_id=conversation.pk, duplicate=False)
+    return Accepted(message_id=message.pk, conversation_id=conversation_id, duplicate=False)
 
 
-def _upsert_contact(payload: InboundPayload, now) -> Contact:
+def _upsert_contact(payload: InboundPayload, now) -> int:
+    """The contact's id, its phone, name and last-seen times brought up to date."""
     changes = {"phone_number": payload.phone_number, "last_seen_at": now, "last_inbound_at": now}
     if payload.name:
         changes["name"] = payload.name
-    contact = Contact.objects.filter(external_id=payload.user_id).first()
-    if contact is None:
-        return Contact.objects.create(external_id=payload.user_id, first_seen_at=now, **changes)
-    Contact.objects.filter(pk=contact.pk).update(**changes)
-    for field, value in changes.items():
-        setattr(contact, field, value)
-    return contact
+    contact_id = (
+        Contact.objects.filter(external_id=payload.user_id).values_list("pk", flat=True).first()
+    )
+    if contact_id is None:
+        return Contact.objects.create(external_id=payload.user_id, first_seen_at=now, **changes).pk
+    Contact.objects.filter(pk=contact_id).update(**changes)
+    return contact_id
 
 
-def _open_conversation(contact: Contact, topic: str, now) -> tuple[Conversation, bool]:
-    """The contact's open conversation, or a new one with the bot after a resolution."""
-    conversation = (
-        Conversation.objects.filter(contact=contact)
+def _open_conversation(contact_id: int, topic: str, now) -> int:
+    """The id of the contact's open conversation, now marked active, or of a new one
+    with the bot (after a resolution, or for a new contact)."""
+    conversation_id = (
+        Conversation.objects.filter(contact_id=contact_id)
         .exclude(state=Conversation.State.RESOLVED)
+        .values_list("pk", flat=True)
         .first()
     )
-    if conversation is not None:
-        return conversation, False
+    if conversation_id is not None:
+        Conversation.objects.filter(pk=conversation_id).update(last_message_at=now, updated_at=now)
+        return conversation_id
     conversation = Conversation.objects.create(
-        contact=contact, topic=topic, created_at=now, updated_at=now, last_message_at=now
+        contact_id=contact_id, topic=topic, created_at=now, updated_at=now, last_message_at=now
     )
     event = ConversationEvent.objects.create(
         conversation=conversation,
@@ -123,4 +131,4 @@ def _open_conversation(contact: Contact, topic: str, now) -> tuple[Conversation,
         data={"topic": topic} if topic else {},
     )
     publish_conversation_changed(conversation, event)
-    return conversation, True
+    return conversation.pk
