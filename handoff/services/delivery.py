@@ -25,6 +25,7 @@ from handoff import wakeups
 from handoff.braze import BrazeClient, BrazeNotConfigured, Outcome, SendResult
 from handoff.events import publish_conversation_changed, publish_delivery_changed
 from handoff.models import ConversationEvent, Message
+from handoff.services.claims import claim_first, unclaimed
 
 logger = logging.getLogger(__name__)
 
@@ -65,31 +66,18 @@ def claim_next_outbound() -> Message | None:
     pause = paused_until()
     if pause is not None and pause > now:
         return None
+    unsent = Q(delivery_state__in=Message.PENDING_DELIVERY)
     earlier_unsent = Message.objects.filter(
-        contact_id=OuterRef("contact_id"),
-        delivery_state__in=Message.PENDING_DELIVERY,
-        pk__lt=OuterRef("pk"),
+        unsent, contact_id=OuterRef("contact_id"), pk__lt=OuterRef("pk")
     )
-    unclaimed = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
     candidates = (
-        Message.objects.filter(
-            delivery_state__in=Message.PENDING_DELIVERY, next_attempt_at__lte=now
-        )
-        .filter(unclaimed)
+        Message.objects.filter(unsent, next_attempt_at__lte=now)
+        .filter(unclaimed(now))
         .exclude(Exists(earlier_unsent))
         .select_related("contact")
         .order_by("next_attempt_at", "pk")[:5]
     )
-    lease = now + timedelta(seconds=settings.HANDOFF_CLAIM_SECONDS)
-    for message in candidates:
-        # The row as read is what we send: only its claim can have changed since.
-        if (
-            Message.objects.filter(pk=message.pk, delivery_state__in=Message.PENDING_DELIVERY)
-            .filter(unclaimed)
-            .update(claimed_until=lease)
-        ):
-            return message
-    return None
+    return claim_first(candidates, still_claimable=unsent, now=now)
 
 
 def deliver_next(client: BrazeClient) -> bool:

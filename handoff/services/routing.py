@@ -8,9 +8,7 @@ may be slow, and its answer is queued only if the bot still owns the conversatio
 """
 
 import logging
-from datetime import timedelta
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
@@ -18,6 +16,7 @@ from django.utils import timezone
 from handoff.bots import BotAnswer, BotError, BotRequest, get_bot
 from handoff.models import Conversation, Message
 from handoff.services import conversations
+from handoff.services.claims import claim_first, unclaimed
 from handoff.services.escalation_rules import matching_active_rule
 
 logger = logging.getLogger(__name__)
@@ -26,30 +25,18 @@ logger = logging.getLogger(__name__)
 def claim_next_inbound() -> Message | None:
     """Claim the next routable message, oldest first, at most one per customer."""
     now = timezone.now()
+    pending = Q(routing_state=Message.Routing.PENDING)
     earlier_pending = Message.objects.filter(
-        contact_id=OuterRef("contact_id"),
-        routing_state=Message.Routing.PENDING,
-        pk__lt=OuterRef("pk"),
+        pending, contact_id=OuterRef("contact_id"), pk__lt=OuterRef("pk")
     )
-    unclaimed = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
     candidates = (
-        Message.objects.filter(routing_state=Message.Routing.PENDING)
-        .filter(unclaimed)
+        Message.objects.filter(pending)
+        .filter(unclaimed(now))
         .exclude(Exists(earlier_pending))
         .select_related("conversation__contact")
         .order_by("pk")[:5]
     )
-    lease = now + timedelta(seconds=settings.HANDOFF_CLAIM_SECONDS)
-    for message in candidates:
-        # The row as read is what we route: only its claim can have changed since.
-        claimed = (
-            Message.objects.filter(pk=message.pk, routing_state=Message.Routing.PENDING)
-            .filter(unclaimed)
-            .update(claimed_until=lease)
-        )
-        if claimed:
-            return message
-    return None
+    return claim_first(candidates, still_claimable=pending, now=now)
 
 
 def route_next() -> bool:
