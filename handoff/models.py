@@ -195,26 +195,18 @@ class Message(models.Model):
         ]
         indexes = [
             models.Index(fields=["conversation", "id"], name="msg_transcript"),
+            # Not partial indexes: Django binds the state values as parameters, and
+            # SQLite uses a partial index only for literal values (it scanned the
+            # whole table instead). Rows in a final state cost only index space.
             models.Index(
-                fields=["next_attempt_at", "id"],
-                condition=Q(delivery_state__in=["queued", "retrying"]),
-                name="msg_delivery_due",
+                fields=["delivery_state", "next_attempt_at", "id"], name="msg_delivery_due"
             ),
             models.Index(
-                fields=["contact", "id"],
-                condition=Q(delivery_state__in=["queued", "retrying"]),
-                name="msg_delivery_per_contact",
+                fields=["contact", "delivery_state", "id"], name="msg_delivery_per_contact"
             ),
-            models.Index(
-                fields=["contact", "id"],
-                condition=Q(routing_state="pending"),
-                name="msg_routing_pending",
-            ),
-            models.Index(
-                fields=["delivery_state", "created_at"],
-                condition=Q(delivery_state="failed"),
-                name="msg_delivery_failed",
-            ),
+            models.Index(fields=["routing_state", "id"], name="msg_routing_queue"),
+            models.Index(fields=["contact", "routing_state", "id"], name="msg_routing_pending"),
+            models.Index(fields=["delivery_state", "created_at"], name="msg_delivery_failed"),
         ]
 
     def __str__(self) -> str:
