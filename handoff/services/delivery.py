@@ -18,14 +18,14 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from handoff import wakeups
 from handoff.braze import BrazeClient, BrazeNotConfigured, Outcome, SendResult
 from handoff.events import publish_conversation_changed, publish_delivery_changed
 from handoff.models import ConversationEvent, Message
-from handoff.services.claims import claim_first, unclaimed
+from handoff.services.claims import claim_first, head_of_line_ids
 
 logger = logging.getLogger(__name__)
 
@@ -66,18 +66,18 @@ def claim_next_outbound() -> Message | None:
     pause = paused_until()
     if pause is not None and pause > now:
         return None
-    unsent = Q(delivery_state__in=Message.PENDING_DELIVERY)
-    earlier_unsent = Message.objects.filter(
-        unsent, contact_id=OuterRef("contact_id"), pk__lt=OuterRef("pk")
+    candidates = head_of_line_ids(
+        state_field="delivery_state",
+        states=tuple(Message.PENDING_DELIVERY),
+        now=now,
+        due_field="next_attempt_at",
     )
-    candidates = (
-        Message.objects.filter(unsent, next_attempt_at__lte=now)
-        .filter(unclaimed(now))
-        .exclude(Exists(earlier_unsent))
-        .select_related("contact")
-        .order_by("next_attempt_at", "pk")[:5]
+    return claim_first(
+        candidates,
+        still_claimable=Q(delivery_state__in=Message.PENDING_DELIVERY),
+        now=now,
+        rows=Message.objects.select_related("contact"),
     )
-    return claim_first(candidates, still_claimable=unsent, now=now)
 
 
 def deliver_next(client: BrazeClient) -> bool:

@@ -10,13 +10,13 @@ may be slow, and its answer is queued only if the bot still owns the conversatio
 import logging
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from handoff.bots import BotAnswer, BotError, BotRequest, get_bot
 from handoff.models import Conversation, Message
 from handoff.services import conversations
-from handoff.services.claims import claim_first, unclaimed
+from handoff.services.claims import claim_first, head_of_line_ids
 from handoff.services.escalation_rules import matching_active_rule
 
 logger = logging.getLogger(__name__)
@@ -25,18 +25,14 @@ logger = logging.getLogger(__name__)
 def claim_next_inbound() -> Message | None:
     """Claim the next routable message, oldest first, at most one per customer."""
     now = timezone.now()
-    pending = Q(routing_state=Message.Routing.PENDING)
-    earlier_pending = Message.objects.filter(
-        pending, contact_id=OuterRef("contact_id"), pk__lt=OuterRef("pk")
+    pending = Message.Routing.PENDING
+    candidates = head_of_line_ids(state_field="routing_state", states=(pending,), now=now)
+    return claim_first(
+        candidates,
+        still_claimable=Q(routing_state=pending),
+        now=now,
+        rows=Message.objects.select_related("conversation__contact"),
     )
-    candidates = (
-        Message.objects.filter(pending)
-        .filter(unclaimed(now))
-        .exclude(Exists(earlier_pending))
-        .select_related("conversation__contact")
-        .order_by("pk")[:5]
-    )
-    return claim_first(candidates, still_claimable=pending, now=now)
 
 
 def route_next() -> bool:
