@@ -68,6 +68,21 @@ def test_rate_limited_delivery_waits_until_braze_reset_time(live, session_braze)
     assert Message.objects.get(pk=message.pk).attempts == 2
 
 
+def test_a_rate_limit_pauses_sends_to_every_customer_until_the_reset(live, session_braze):
+    session_braze.set_behaviour("rate_limit", count=1, reset_in=2)
+    first, second = make_conversation(external_id="rl-a"), make_conversation(external_id="rl-b")
+    started = time.time()
+    queue_texts(first, ["to a"])
+    wait_until(lambda: Message.objects.filter(delivery_state="retrying").exists())
+    queue_texts(second, ["to b"])
+
+    wait_until(lambda: Message.objects.filter(delivery_state="sent").count() == 2, timeout=15)
+
+    sends = session_braze.requests(path="/campaigns/trigger/send")
+    assert [r["status"] for r in sends].count(429) == 1, "a second send went out during the pause"
+    assert all(m["at"] - started >= 1.5 for m in session_braze.sent_messages())
+
+
 def test_unauthorized_is_failed_with_brazes_reason_and_not_retried_until_asked(live, session_braze):
     session_braze.set_behaviour("unauthorized")
     conversation = make_conversation(external_id="auth-1")
