@@ -104,3 +104,28 @@ def test_two_agents_claiming_at_once_exactly_one_wins(agent, agents_group):
 
     assert "aiko" in lost.value.message
     assert Conversation.objects.get(pk=conversation_id).assignee == agent
+
+
+@pytest.mark.parametrize("text", ["", "   ", "x" * 4097])
+def test_an_agent_reply_must_be_between_one_and_4096_characters(agent, text):
+    conversation_id = inbound("hi")
+
+    with pytest.raises(ValueError):
+        conversations.send_agent_reply(conversation_id=conversation_id, agent=agent, text=text)
+
+    assert Conversation.objects.get(pk=conversation_id).state == Conversation.State.BOT
+    assert not Message.objects.filter(author_kind="agent").exists()
+
+
+def test_an_agent_reply_in_a_bot_conversation_takes_it_over(agent):
+    conversation_id = inbound("hi")
+
+    message = conversations.send_agent_reply(
+        conversation_id=conversation_id, agent=agent, text="Hello, I'm Aiko."
+    )
+
+    conversation = Conversation.objects.get(pk=conversation_id)
+    assert conversation.state == Conversation.State.ASSIGNED
+    assert conversation.assignee == agent
+    assert conversation.escalation_reason == "agent_takeover"
+    assert message.delivery_state == Message.Delivery.QUEUED

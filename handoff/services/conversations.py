@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 
 from handoff.events import publish_conversation_changed
 from handoff.models import Conversation, ConversationEvent, HandoffSettings, Message
+from handoff.payloads import MAX_MESSAGE_CHARS
 from handoff.services.outbound import queue_outbound
 
 State = Conversation.State
@@ -325,7 +326,17 @@ def resolve(*, conversation_id: int, agent: AbstractBaseUser) -> Conversation:
 
 @transaction.atomic
 def send_agent_reply(*, conversation_id: int, agent: AbstractBaseUser, text: str) -> Message:
-    """An agent writes to the customer; writing into a bot or waiting chat takes it."""
+    """An agent writes to the customer; writing into a bot or waiting chat takes it.
+
+    Raises ValueError for an empty text or one over WhatsApp's 4,096 characters.
+    """
+    if not text.strip():
+        raise ValueError(_("A reply cannot be empty."))
+    if len(text) > MAX_MESSAGE_CHARS:
+        raise ValueError(
+            _("A reply is limited to %(limit)d characters (WhatsApp's limit).")
+            % {"limit": MAX_MESSAGE_CHARS}
+        )
     current = _current(conversation_id)
     if current.state in (State.BOT, State.WAITING):
         current = take_over(conversation_id=conversation_id, agent=agent)
