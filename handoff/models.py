@@ -49,8 +49,6 @@ class Conversation(models.Model):
         BOT_ERROR = "bot_error", _("bot failed")
         AGENT_TAKEOVER = "agent_takeover", _("agent took over")
 
-    OPEN_STATES = (State.BOT, State.WAITING, State.ASSIGNED)
-
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="conversations")
     state = models.CharField(max_length=16, choices=State.choices, default=State.BOT)
     # PROTECT: an agent who owns conversations is deactivated, not deleted, so an
@@ -108,10 +106,6 @@ class Conversation(models.Model):
         if self.escalation_kind == self.EscalationKind.KEYWORD:
             return f"keyword:{self.escalation_detail}"
         return self.escalation_kind
-
-    @property
-    def is_open(self) -> bool:
-        return self.state != self.State.RESOLVED
 
 
 class Message(models.Model):

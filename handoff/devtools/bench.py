@@ -479,7 +479,6 @@ def start_app(children: Subprocesses, env: dict[str, str], workdir: Path) -> Ser
         "127.0.0.1",
         "-p",
         str(port),
-        "--proxy-headers",
         "handoff.asgi:application",
     ]
     server = Server(children.start(command, env=env, log=log), port)
