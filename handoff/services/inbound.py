@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from handoff import wakeups
+from handoff.db import statements
 from handoff.events import publish_conversation_changed, publish_message_created
 from handoff.models import Contact, Conversation, ConversationEvent, Message
 from handoff.payloads import InboundPayload
@@ -74,10 +75,12 @@ def _find_duplicate(external_id: str, key: str) -> Accepted | None:
 
 @transaction.atomic
 def _store(payload: InboundPayload, key: str | None) -> Accepted:
+    """Three statements for a known customer: update the contact, touch its open
+    conversation, insert the message (written as plain SQL: see handoff.db.statements)."""
     now = timezone.now()
     contact_id = _upsert_contact(payload, now)
     conversation_id = _open_conversation(contact_id, payload.topic, now)
-    message = Message.objects.create(
+    message = Message(
         conversation_id=conversation_id,
         contact_id=contact_id,
         direction=Message.Direction.INBOUND,
@@ -90,36 +93,39 @@ def _store(payload: InboundPayload, key: str | None) -> Accepted:
         routing_state=Message.Routing.PENDING,
         created_at=now,
     )
+    statements.insert(message)
     wakeups.wake_after_commit(wakeups.ROUTING)
     publish_message_created(message)
     return Accepted(message_id=message.pk, conversation_id=conversation_id, duplicate=False)
 
 
 def _upsert_contact(payload: InboundPayload, now) -> int:
-    """The contact's id, its phone, name and last-seen times brought up to date."""
+    """The contact's id, its phone, name and last-seen times brought up to date.
+
+    A new contact is inserted; two first messages racing to insert it meet the
+    unique external_id, and the loser is retried by accept_inbound.
+    """
     changes = {"phone_number": payload.phone_number, "last_seen_at": now, "last_inbound_at": now}
     if payload.name:
         changes["name"] = payload.name
-    contact_id = (
-        Contact.objects.filter(external_id=payload.user_id).values_list("pk", flat=True).first()
+    contact_id = statements.update_returning_pk(
+        Contact, changes, where={"external_id": payload.user_id}
     )
     if contact_id is None:
         return Contact.objects.create(external_id=payload.user_id, first_seen_at=now, **changes).pk
-    Contact.objects.filter(pk=contact_id).update(**changes)
     return contact_id
 
 
 def _open_conversation(contact_id: int, topic: str, now) -> int:
     """The id of the contact's open conversation, now marked active, or of a new one
     with the bot (after a resolution, or for a new contact)."""
-    conversation_id = (
-        Conversation.objects.filter(contact_id=contact_id)
-        .exclude(state=Conversation.State.RESOLVED)
-        .values_list("pk", flat=True)
-        .first()
+    conversation_id = statements.update_returning_pk(
+        Conversation,
+        {"last_message_at": now, "updated_at": now},
+        where={"contact": contact_id},
+        where_not={"state": Conversation.State.RESOLVED},
     )
     if conversation_id is not None:
-        Conversation.objects.filter(pk=conversation_id).update(last_message_at=now, updated_at=now)
         return conversation_id
     conversation = Conversation.objects.create(
         contact_id=contact_id, topic=topic, created_at=now, updated_at=now, last_message_at=now
