@@ -16,7 +16,7 @@ from django.db import close_old_connections, connection
 
 from handoff import wakeups
 from handoff.braze import BrazeClient
-from handoff.ingestion import yield_to_inbound
+from handoff.ingestion import Pacer
 from handoff.services.delivery import deliver_next
 from handoff.services.routing import route_next
 
@@ -36,13 +36,13 @@ class WorkerThread(threading.Thread):
 
     def run(self) -> None:
         poll = settings.HANDOFF_POLL_SECONDS
+        pacer = Pacer()
         try:
             while not self.stop_event.is_set():
                 # Clear before working: a wake-up that lands during the step is kept.
                 self.wake.clear()
-                yield_to_inbound()
                 try:
-                    did_work = self.step()
+                    did_work = pacer.run(self.step)
                 except Exception:
                     logger.exception("%s failed; retrying shortly", self.name)
                     connection.close()  # a broken connection is reopened next time
