@@ -1,15 +1,22 @@
 """The events agents' browsers receive: one builder per kind, one publish path.
 
-Both the services (which publish) and the inbox consumer (which relays) use these
-shapes, documented in docs/websocket.md. Events are published only after the
-transaction that caused them commits, so a browser never sees a change that was
-rolled back.
+Both the services (which publish) and the inbox (API and socket) use these shapes,
+documented in docs/websocket.md. An event is stored as an InboxEvent row in the
+transaction that made the change (its id is the event's sequence number) and pushed
+to the sockets only after that transaction commits, so a browser never sees a change
+that was rolled back, and one that reconnects can ask for exactly what it missed.
+
+Ephemeral notices (who is viewing or typing) are not changes: they carry no sequence
+number, are not stored and are not replayed.
 """
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.utils import timezone
 
 from handoff.broadcast import send_to_agents
-from handoff.models import Conversation, ConversationEvent, Message
+from handoff.db import statements
+from handoff.models import Conversation, ConversationEvent, InboxEvent, Message
 
 
 def message_data(message: Message) -> dict:
@@ -39,18 +46,40 @@ def delivery_data(message: Message) -> dict:
     }
 
 
+def contact_data(contact) -> dict:
+    return {
+        "id": contact.pk,
+        "external_id": contact.external_id,
+        "phone_number": contact.phone_number,
+        "name": contact.name,
+    }
+
+
 def conversation_data(conversation: Conversation) -> dict:
+    """The conversation as the inbox list shows it (the contact is read from
+    `conversation.contact`: load it with select_related)."""
+    waiting = conversation.state == Conversation.State.WAITING
     return {
         "id": conversation.pk,
         "contact_id": conversation.contact_id,
+        "contact": contact_data(conversation.contact),
         "state": conversation.state,
         "assignee": conversation.assignee.get_username() if conversation.assignee_id else None,
         "escalation_reason": conversation.escalation_reason,
-        "escalated_at": conversation.escalated_at.isoformat()
-        if conversation.escalated_at
-        else None,
-        "last_message_at": conversation.last_message_at.isoformat(),
+        "escalation_kind": conversation.escalation_kind,
+        "escalation_detail": conversation.escalation_detail,
+        "topic": conversation.topic,
+        "created_at": _iso(conversation.created_at),
+        "escalated_at": _iso(conversation.escalated_at),
+        "assigned_at": _iso(conversation.assigned_at),
+        "resolved_at": _iso(conversation.resolved_at),
+        "last_message_at": _iso(conversation.last_message_at),
+        "waiting_since": _iso(conversation.escalated_at) if waiting else None,
     }
+
+
+def _iso(moment) -> str | None:
+    return moment.isoformat() if moment else None
 
 
 def event_data(event: ConversationEvent) -> dict:
@@ -65,13 +94,43 @@ def event_data(event: ConversationEvent) -> dict:
     }
 
 
-def publish(kind: str, data: dict) -> None:
-    """Send `{type: kind, ...}` to every agent once the current transaction commits."""
-    transaction.on_commit(lambda: send_to_agents({"type": kind, **data}))
+def publish(kind: str, data: dict, *, conversation_id: int | None = None) -> int:
+    """Store `{type: kind, ...data}` as the next event and push it to every agent's
+    socket once the current transaction commits. Returns the sequence number."""
+    row = InboxEvent(
+        kind=kind, conversation_id=conversation_id, payload=data, created_at=timezone.now()
+    )
+    statements.insert(row)
+    event = {"seq": row.pk, "type": kind, **data}
+    transaction.on_commit(lambda: send_to_agents(event))
+    return row.pk
+
+
+def publish_ephemeral(kind: str, data: dict) -> None:
+    """Push a notice that is not a change (typing, viewing): no number, not stored."""
+    send_to_agents({"type": kind, **data})
+
+
+def as_sent(row: InboxEvent) -> dict:
+    """A stored event in the shape the socket sent it."""
+    return {"seq": row.pk, "type": row.kind, **row.payload}
+
+
+def latest_seq() -> int:
+    return InboxEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+
+
+def publish_presence(agent_id: int, online: bool) -> int:
+    username = get_user_model().objects.get(pk=agent_id).get_username()
+    return publish("presence", {"agent": username, "online": online})
 
 
 def publish_message_created(message: Message) -> None:
-    publish("message.created", {"message": message_data(message)})
+    publish(
+        "message.created",
+        {"message": message_data(message)},
+        conversation_id=message.conversation_id,
+    )
 
 
 def publish_delivery_changed(message: Message) -> None:
@@ -82,6 +141,7 @@ def publish_delivery_changed(message: Message) -> None:
             "conversation_id": message.conversation_id,
             "delivery": delivery_data(message),
         },
+        conversation_id=message.conversation_id,
     )
 
 
@@ -94,4 +154,5 @@ def publish_conversation_changed(
             "conversation": conversation_data(conversation),
             "event": event_data(event) if event else None,
         },
+        conversation_id=conversation.pk,
     )

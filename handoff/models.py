@@ -377,3 +377,84 @@ class HandoffSettings(models.Model):
     def load(cls) -> "HandoffSettings":
         obj, _created = cls.objects.get_or_create(pk=1)
         return obj
+
+
+class InboxEvent(models.Model):
+    """The agents' event feed: every change an inbox must show, in one numbered stream.
+
+    The id is the event's sequence number. A row is written in the same transaction
+    as the change it describes and pushed to the sockets after commit, so a browser
+    that lost its connection asks for everything after the last number it saw and
+    gets exactly what it missed, from any web process. Old rows are pruned by
+    `manage.py prune_events` (and by the workers), not needed after a day.
+    """
+
+    kind = models.CharField(max_length=32)
+    conversation_id = models.BigIntegerField(null=True, blank=True)
+    payload = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["created_at"], name="inbox_event_age")]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.kind}"
+
+
+class CannedReply(models.Model):
+    """A prepared answer agents insert by typing "/" and its shortcut."""
+
+    shortcut = models.SlugField(
+        _("shortcut"),
+        max_length=40,
+        unique=True,
+        help_text=_('Typed after "/" in the composer, for example "hours".'),
+    )
+    title = models.CharField(_("title"), max_length=120)
+    text = models.TextField(_("text"), max_length=4096)
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("canned reply")
+        verbose_name_plural = _("canned replies")
+        ordering = ["shortcut"]
+
+    def __str__(self) -> str:
+        return f"/{self.shortcut}"
+
+
+class ConversationRead(models.Model):
+    """How far an agent has read a conversation: drives the unread marks."""
+
+    agent = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE)
+    last_read_message_id = models.BigIntegerField(default=0)
+    read_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["agent", "conversation"], name="one_read_mark")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.agent} read #{self.conversation_id} to {self.last_read_message_id}"
+
+
+class AgentPresence(models.Model):
+    """One open inbox socket of an agent; an agent is online while any row is fresh.
+
+    Rows live in the database, not in process memory, so every web process sees the
+    same presence. A process that dies leaves rows behind that stop being fresh when
+    their heartbeat (seen_at) ages past PRESENCE_TIMEOUT.
+    """
+
+    agent = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    channel_name = models.CharField(max_length=200, unique=True)
+    connected_at = models.DateTimeField(default=timezone.now)
+    seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["agent", "seen_at"], name="presence_agent_seen")]
+
+    def __str__(self) -> str:
+        return f"{self.agent} on {self.channel_name}"

@@ -1,9 +1,8 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import RedirectView
 
-from handoff import health, webhooks
+from handoff import health, inbox_page, webhooks
 
 urlpatterns = [
     path("webhooks/braze/whatsapp/", webhooks.braze_whatsapp, name="braze-webhook"),
@@ -11,7 +10,8 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
-    path("", RedirectView.as_view(url="/admin/handoff/conversation/"), name="home"),
+    path("api/", include("handoff.api.urls")),
+    path("", inbox_page.inbox, name="inbox"),
 ]
 
 if settings.HANDOFF_BENCH_VIEWS:

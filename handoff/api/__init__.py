@@ -1,0 +1,1 @@
+"""The inbox JSON API under /api/ (docs/api.md)."""
