@@ -167,6 +167,8 @@ HANDOFF_DELIVERY_THREADS = env.int("HANDOFF_DELIVERY_THREADS", default=2)
 HANDOFF_POLL_SECONDS = env.float("HANDOFF_POLL_SECONDS", default=1.0)
 # A claim on a message lapses after this long, so a killed worker's message is retried.
 HANDOFF_CLAIM_SECONDS = env.float("HANDOFF_CLAIM_SECONDS", default=60.0)
+# The agents' event feed is kept this long for reconnecting browsers to catch up.
+HANDOFF_EVENT_RETENTION_HOURS = env.float("HANDOFF_EVENT_RETENTION_HOURS", default=24.0)
 
 # Mounts a bare view that `make bench` compares the webhook with; never in production.
 HANDOFF_BENCH_VIEWS = env.bool("HANDOFF_BENCH_VIEWS", default=False)
