@@ -1,0 +1,199 @@
+// The conversation pane's transcript: messages, audit events and delivery states.
+// Customer text goes in with text nodes only (see util.el).
+import { el, fmt, when } from "./util.js";
+
+const { gettext } = window;
+
+/** The hand-over reason in words: "keyword “agent”", "the bot could not answer". */
+export function reasonText(reason) {
+  if (!reason) return "";
+  if (reason.startsWith("keyword:")) {
+    return fmt(gettext("keyword “%(phrase)s”"), { phrase: reason.slice("keyword:".length) });
+  }
+  const known = {
+    bot_fallback: gettext("the bot could not answer"),
+    bot_handoff: gettext("the bot handed over"),
+    bot_error: gettext("the bot failed"),
+    agent_takeover: gettext("an agent took over from the bot"),
+  };
+  return known[reason] || reason;
+}
+
+export function stateText(state) {
+  return (
+    {
+      bot: gettext("Bot"),
+      waiting: gettext("Waiting"),
+      assigned: gettext("Assigned"),
+      resolved: gettext("Resolved"),
+    }[state] || state
+  );
+}
+
+function actorName(event) {
+  if (event.actor) return event.actor;
+  return event.actor_kind === "bot" ? gettext("the bot") : gettext("the system");
+}
+
+export function eventText(event) {
+  const data = event.data || {};
+  const who = actorName(event);
+  switch (event.kind) {
+    case "opened":
+      return gettext("Conversation opened");
+    case "escalated":
+      return fmt(gettext("Escalated: %(reason)s"), { reason: reasonText(data.reason || "") });
+    case "claimed":
+      return fmt(gettext("Claimed by %(who)s"), { who });
+    case "transferred":
+      return data.from
+        ? fmt(gettext("Transferred from %(from)s to %(to)s by %(who)s"), {
+            from: data.from,
+            to: data.to,
+            who,
+          })
+        : fmt(gettext("Assigned to %(to)s by %(who)s"), { to: data.to, who });
+    case "released":
+      return fmt(gettext("Released to the queue by %(who)s"), { who });
+    case "taken_over":
+      return fmt(gettext("Taken over from the bot by %(who)s"), { who });
+    case "resolved":
+      return fmt(gettext("Resolved by %(who)s (back to the bot)"), { who });
+    case "bot_reply_dropped":
+      return gettext("A bot reply was not sent: a person owns this conversation");
+    case "delivery_failed":
+      return fmt(gettext("Delivery failed: %(error)s"), { error: data.error || "" });
+    case "delivery_retried":
+      return fmt(gettext("Delivery retried by %(who)s"), { who });
+    default:
+      return event.kind;
+  }
+}
+
+export function eventNode(event) {
+  return el(
+    "div",
+    { class: `event event-${event.kind}`, dataset: { eventId: event.id } },
+    el("span", { class: "event-text", text: eventText(event) }),
+    el("time", { class: "muted", datetime: event.created_at, text: when(event.created_at) }),
+  );
+}
+
+function authorLabel(message, contactName) {
+  switch (message.author_kind) {
+    case "customer":
+      return contactName || gettext("Customer");
+    case "bot":
+      return gettext("Bot");
+    case "agent":
+      return message.author || gettext("Agent");
+    default:
+      return gettext("System");
+  }
+}
+
+const DELIVERY_LABELS = () => ({
+  queued: gettext("queued"),
+  sent: gettext("sent"),
+  retrying: gettext("retrying"),
+  failed: gettext("failed"),
+});
+
+/** The delivery line under an outbound message; `onRetry(messageId)` for failed ones. */
+export function deliveryNode(message, onRetry) {
+  const delivery = message.delivery || { state: "queued" };
+  const parts = [
+    el("span", {
+      class: "delivery-state",
+      dataset: { state: delivery.state },
+      text: DELIVERY_LABELS()[delivery.state] || delivery.state,
+    }),
+  ];
+  if (delivery.state === "retrying") {
+    const next = delivery.next_attempt_at
+      ? fmt(gettext("attempt %(n)s, next try %(at)s"), {
+          n: delivery.attempts,
+          at: when(delivery.next_attempt_at),
+        })
+      : fmt(gettext("attempt %(n)s"), { n: delivery.attempts });
+    parts.push(el("span", { class: "muted", text: next }));
+    if (delivery.last_error) parts.push(el("span", { class: "error-text", text: delivery.last_error }));
+  }
+  if (delivery.state === "failed") {
+    parts.push(
+      el("span", { class: "error-text", text: delivery.last_error || gettext("Braze refused it") }),
+      el("button", {
+        type: "button",
+        class: "small",
+        dataset: { retry: message.id },
+        text: gettext("Retry"),
+        onclick: () => onRetry(message.id),
+      }),
+    );
+  }
+  return el("div", { class: "delivery" }, parts);
+}
+
+function safeUrl(url) {
+  try {
+    const parsed = new URL(url);
+    return parsed.protocol === "https:" || parsed.protocol === "http:" ? parsed.href : null;
+  } catch {
+    return null;
+  }
+}
+
+export function messageNode(message, contactName, onRetry) {
+  const media = (message.media_urls || []).map((url) => {
+    const href = safeUrl(url);
+    return href
+      ? el("a", { href, target: "_blank", rel: "noopener noreferrer", class: "media", text: url })
+      : el("span", { class: "media", text: url });
+  });
+  return el(
+    "div",
+    {
+      class: `msg msg-${message.author_kind} msg-${message.direction}`,
+      dataset: { messageId: message.id },
+    },
+    el(
+      "div",
+      { class: "msg-meta" },
+      el("span", { class: "msg-author", text: authorLabel(message, contactName) }),
+      el("time", { class: "muted", datetime: message.created_at, text: when(message.created_at) }),
+    ),
+    el("div", { class: "msg-text", text: message.text }),
+    media,
+    message.direction === "out" ? deliveryNode(message, onRetry) : null,
+  );
+}
+
+/**
+ * Where the bot's part of the transcript ends: at the first hand-over event, keeping
+ * the customer message that caused it on the human side. Null: all of it is the bot's.
+ */
+export function splitIndex(items) {
+  const handover = items.findIndex(
+    (item) => item.event && (item.event.kind === "escalated" || item.event.kind === "taken_over"),
+  );
+  if (handover <= 0) return handover === 0 ? 0 : null;
+  let split = handover;
+  for (let i = handover - 1; i >= 0; i -= 1) {
+    const message = items[i].message;
+    if (message && message.author_kind === "customer") {
+      split = i;
+      break;
+    }
+  }
+  return split;
+}
+
+/** Messages and events in one timeline, oldest first. */
+export function timeline(messages, events) {
+  const items = [
+    ...messages.map((message) => ({ at: Date.parse(message.created_at), message })),
+    ...events.map((event) => ({ at: Date.parse(event.created_at), event })),
+  ];
+  items.sort((a, b) => a.at - b.at || (a.message ? 0 : 1) - (b.message ? 0 : 1));
+  return items;
+}

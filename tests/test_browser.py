@@ -1,0 +1,248 @@
+"""The agents' inbox in a real browser: Debian's Chromium, driven by Playwright, against
+the app under daphne and the stand-in Braze.
+
+These tests fail (never skip) when Chromium is missing: `make test` installs it.
+Screenshots go to test-artifacts/.
+"""
+
+import re
+from pathlib import Path
+
+import pytest
+import requests
+from playwright.sync_api import expect, sync_playwright
+
+from handoff.models import EscalationRule, Message
+from tests.conftest import ARTIFACTS
+from tests.support.agents import login, make_agent
+from tests.support.factories import webhook_body
+
+pytestmark = pytest.mark.server
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PASSWORD = "agent-password-1"
+
+
+@pytest.fixture
+def chromium(monkeypatch):
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `make test`, which installs Debian's chromium")
+    # Playwright's sync API keeps an event loop in this thread; the test's own ORM
+    # calls are still plain synchronous code.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+
+
+class Tab:
+    """A page plus what it did that a test must check: dialogs, script errors, sockets."""
+
+    def __init__(self, browser, locale: str = "en-US"):
+        self.context = browser.new_context(locale=locale, viewport={"width": 1400, "height": 860})
+        self.page = self.context.new_page()
+        self.dialogs: list[str] = []
+        self.errors: list[str] = []
+        self.sockets: list[str] = []
+        self.page.on("dialog", self._dialog)
+        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+        self.page.on("websocket", lambda ws: self.sockets.append(ws.url))
+
+    def _dialog(self, dialog):
+        self.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    def screenshot(self, name: str) -> None:
+        ARTIFACTS.mkdir(exist_ok=True)
+        self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+@pytest.fixture
+def tab(chromium):
+    opened = Tab(chromium)
+    yield opened
+    opened.context.close()
+
+
+def sign_in(tab: Tab, base_url: str, username: str) -> None:
+    page = tab.page
+    page.goto(base_url + "/")
+    expect(page).to_have_url(re.compile(r"/accounts/login/\?next=/$"))
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(base_url + "/")
+    expect(page.locator("#app")).to_have_attribute("data-connection", "online")
+
+
+@pytest.fixture
+def escalate_on_agent(live):
+    EscalationRule.objects.get_or_create(phrase="agent", match=EscalationRule.Match.WORD)
+
+
+def test_agent_claims_a_new_chat_without_reloading_and_sees_the_reply_sent(
+    live, agents_group, escalate_on_agent, session_braze, tab
+):
+    make_agent("aiko")
+    sign_in(tab, live.url, "aiko")
+    page = tab.page
+    expect(page.locator("#list-empty")).to_be_visible()
+
+    live.post_webhook(webhook_body("u-browser", "I want to talk to an agent", name="Sato"))
+
+    row = page.locator("#conversation-list .row", has_text="Sato")
+    expect(row).to_be_visible(timeout=10_000)
+    expect(row.locator(".wait")).to_be_visible()
+    expect(page.locator('[data-count="waiting"]')).to_have_text("1")
+    expect(page).to_have_title(re.compile(r"^\(1\) "))
+    row.click()
+    expect(page.locator("#reason-chip")).to_have_text("Handed over: keyword “agent”")
+    expect(page.locator("#transcript")).to_contain_text("I want to talk to an agent")
+    expect(page.locator("#transcript")).to_contain_text("Escalated: keyword “agent”")
+    expect(page.locator("#contact-external")).to_have_text("u-browser")
+
+    page.get_by_role("button", name=re.compile(r"^Claim")).click()
+    expect(page.locator("#thread-state")).to_have_text("Assigned to aiko")
+    expect(page.locator("#transcript")).to_contain_text("Claimed by aiko")
+    expect(page.locator('[data-count="mine"]')).to_have_text("1")
+
+    reply = page.locator("#reply")
+    reply.fill("Hello Sato, this is Aiko.")
+    reply.press("Shift+Enter")
+    reply.type("How can I help?")
+    reply.press("Enter")
+    text = "Hello Sato, this is Aiko.\nHow can I help?"
+    sent = page.locator(".msg-agent", has_text="How can I help?")
+    expect(sent.locator(".delivery-state")).to_have_attribute("data-state", "sent", timeout=15_000)
+    expect(reply).to_have_value("")
+
+    delivered = [
+        m["trigger_properties"]["external_system_msg_body"]
+        for m in session_braze.sent_messages()
+        if m["external_user_id"] == "u-browser"
+    ]
+    assert text in delivered
+    [request] = [
+        r
+        for r in session_braze.requests(path="/campaigns/trigger/send")
+        if r["body"]["recipients"][0]["trigger_properties"]["external_system_msg_body"] == text
+    ]
+    assert request["status"] == 201
+    message = Message.objects.get(author_kind=Message.AuthorKind.AGENT)
+    assert message.dispatch_id == request["dispatch_id"]
+    assert message.author.username == "aiko"
+    tab.screenshot("inbox-reply-sent")
+    assert tab.errors == []
+
+
+def test_customer_markup_is_shown_as_text_and_never_runs(
+    live, agents_group, escalate_on_agent, tab
+):
+    make_agent("ben")
+    sign_in(tab, live.url, "ben")
+    page = tab.page
+    hostile = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=1"> agent'
+    hostile_name = '<img src=x onerror="window.__pwned=1;alert(1)">'
+
+    live.post_webhook(webhook_body("u-xss", hostile, name=hostile_name))
+
+    row = page.locator("#conversation-list .row").first
+    expect(row.locator(".row-name")).to_have_text(hostile_name, timeout=10_000)
+    row.click()
+    expect(page.locator("#thread-name")).to_have_text(hostile_name)
+    expect(page.locator(".msg-customer .msg-text")).to_have_text(hostile)
+    page.keyboard.press("c")  # claim, so the customer's text also shows in the list's preview
+    expect(page.locator("#thread-state")).to_have_text("Assigned to ben")
+    page.wait_for_timeout(300)
+
+    assert page.evaluate("() => window.__pwned") is None
+    assert page.locator("#app img, #app script").count() == 0
+    assert tab.dialogs == []
+    assert tab.errors == []
+    tab.screenshot("inbox-hostile-text")
+
+
+def test_the_page_shows_offline_and_resumes_after_the_server_comes_back(
+    live, agents_group, escalate_on_agent, tab
+):
+    make_agent("chie")
+    sign_in(tab, live.url, "chie")
+    page = tab.page
+    banner = page.locator("#connection-banner")
+    expect(banner).to_be_hidden()
+
+    live.kill()
+    try:
+        expect(banner).to_be_visible(timeout=10_000)
+        expect(banner).to_contain_text("Offline")
+        tab.screenshot("inbox-offline")
+    finally:
+        live.start()
+    expect(page.locator("#app")).to_have_attribute("data-connection", "online", timeout=40_000)
+    expect(banner).to_be_hidden()
+    assert re.search(r"/ws/inbox/\?after=\d+$", tab.sockets[-1]), tab.sockets
+
+    live.post_webhook(webhook_body("u-back", "agent please", name="Back Again"))
+    expect(page.locator("#conversation-list .row", has_text="Back Again")).to_be_visible(
+        timeout=10_000
+    )
+    assert tab.errors == []
+
+
+def test_japanese_browsers_get_the_inbox_in_japanese(live, agents_group, chromium):
+    make_agent("daiki")
+    tab = Tab(chromium, locale="ja-JP")
+    try:
+        page = tab.page
+        page.goto(live.url + "/")
+        expect(page.get_by_role("heading", level=1)).to_have_text("受信箱にサインイン")
+        page.get_by_label("ユーザー名").fill("daiki")
+        page.get_by_label("パスワード").fill(PASSWORD)
+        page.get_by_role("button", name="サインイン").click()
+        expect(page.locator("#app")).to_have_attribute("data-connection", "online")
+        expect(page.locator('[data-queue="waiting"]')).to_contain_text("待機中")
+        # The script's strings come from the JavaScript catalog.
+        assert page.evaluate("() => gettext('Claimed by %(who)s')") == "%(who)s が担当しました"
+        tab.screenshot("inbox-japanese")
+    finally:
+        tab.context.close()
+
+
+def test_non_agents_get_a_403_page_and_anonymous_users_the_login_page(live, agents_group):
+    from django.contrib.auth import get_user_model
+
+    anonymous = requests.get(live.url + "/", allow_redirects=False, timeout=10)
+    assert anonymous.status_code == 302
+    assert anonymous.headers["Location"] == "/accounts/login/?next=/"
+
+    get_user_model().objects.create_user("visitor", password=PASSWORD)
+    page = login(live.url, "visitor").get(live.url + "/", timeout=10)
+    assert page.status_code == 403
+    assert "This inbox is for agents" in page.text
+
+    static = requests.get(live.url + "/static/inbox/inbox.js", timeout=10)
+    assert static.status_code == 200
+    assert "javascript" in static.headers["Content-Type"]
+
+
+def test_agents_log_in_to_the_inbox(live, agents_group):
+    make_agent("emi")
+    session = login(live.url, "emi")
+    inbox = session.get(live.url + "/", timeout=10)
+    assert inbox.status_code == 200
+    assert 'id="conversation-list"' in inbox.text
+    catalog = session.get(live.url + "/jsi18n/", timeout=10)
+    assert catalog.status_code == 200
+    assert "gettext" in catalog.text
