@@ -5,7 +5,6 @@ import { beep, notify, setTitleCount, unlockSound } from "./notify.js";
 import { InboxSocket } from "./socket.js";
 import {
   eventNode,
-  deliveryNode,
   messageNode,
   reasonText,
   splitIndex,
@@ -307,12 +306,18 @@ async function openConversation(id, { quiet = false } = {}) {
     socket.send({ type: "viewing", conversation_id: id });
     renderList();
   }
+  // Socket events for this conversation that arrive while it loads are kept and
+  // applied again on top of the answer, which may have been read before them.
+  const held = [];
+  state.holding = { id, frames: held };
   let data;
   try {
     data = await api("GET", `/api/conversations/${id}/`);
   } catch (error) {
     if (!quiet) reportError(error);
     return;
+  } finally {
+    if (state.holding && state.holding.frames === held) state.holding = null;
   }
   if (state.openId !== id) return;
   state.detail = {
@@ -325,6 +330,7 @@ async function openConversation(id, { quiet = false } = {}) {
   };
   rememberSummary(data.conversation);
   renderThread({ keepComposer: !changed });
+  for (const frame of held) applyToOpen(frame);
   markRead();
 }
 
@@ -352,7 +358,7 @@ function markRead() {
 
 function retryMessage(messageId) {
   api("POST", `/api/messages/${messageId}/retry/`)
-    .then((data) => data && data.message && upsertMessage(data.message))
+    .then((data) => data && data.message && upsertMessage(data.message, { fromApi: true }))
     .catch(reportError);
 }
 
@@ -460,11 +466,19 @@ function appendToTranscript(node) {
   if (stick) scrollToEnd(true);
 }
 
-function upsertMessage(message) {
+/**
+ * Add or update a message in the open transcript. An answer to our own POST may be
+ * older than the socket's delivery events for the same message (the stand-in or
+ * Braze can answer before our response arrives), so it never overwrites them.
+ */
+function upsertMessage(message, { fromApi = false } = {}) {
   const detail = state.detail;
   if (!detail || detail.conversation.id !== message.conversation_id) return;
   const known = detail.messages.has(message.id);
-  detail.messages.set(message.id, { ...detail.messages.get(message.id), ...message });
+  const previous = detail.messages.get(message.id);
+  const merged = { ...previous, ...message };
+  if (fromApi && previous) merged.delivery = previous.delivery;
+  detail.messages.set(message.id, merged);
   const existing = document.querySelector(`[data-message-id="${message.id}"]`);
   if (existing) {
     existing.replaceWith(messageNode(detail.messages.get(message.id), detail.contact.name, retryMessage));
@@ -553,7 +567,8 @@ function composerBlock() {
     return { disabled: false, reason: gettext("Replying takes this conversation over from the bot.") };
   }
   if (conversation.state === "waiting") {
-    return { disabled: false, reason: gettext("Replying claims this conversation.") };
+    // Claiming first keeps the reason the customer was handed over on record.
+    return { disabled: true, reason: gettext("Claim this conversation (c) to reply.") };
   }
   return { disabled: false, reason: "" };
 }
@@ -589,7 +604,7 @@ async function sendReply() {
   try {
     const data = await api("POST", `/api/conversations/${id}/reply/`, { text });
     if (state.openId === id && reply.value === text) reply.value = "";
-    if (data && data.message) upsertMessage(data.message);
+    if (data && data.message) upsertMessage(data.message, { fromApi: true });
   } catch (error) {
     reportError(error);
   } finally {
@@ -757,15 +772,7 @@ function applyConversation(conversation, event) {
     conversation.state === "waiting" &&
     (previous ? previous.state !== "waiting" : event && ["escalated", "released"].includes(event.kind));
   if (startedWaiting && event) announceWaiting(conversation);
-  const detail = state.detail;
-  if (detail && detail.conversation.id === conversation.id) {
-    detail.conversation = { ...detail.conversation, ...conversation };
-    if (event && !detail.events.some((e) => e.id === event.id)) {
-      detail.events.push(event);
-      appendToTranscript(eventNode(event));
-    }
-    renderHeader();
-  }
+  applyToOpen({ type: "conversation.updated", conversation, event });
 }
 
 function announceWaiting(conversation) {
@@ -781,6 +788,28 @@ function announceWaiting(conversation) {
       openConversation(conversation.id);
     },
   );
+}
+
+/** The part of an event that changes the open transcript (also replayed after a load). */
+function applyToOpen(frame) {
+  const id = frame.conversation_id ?? (frame.message || frame.conversation || {}).conversation_id;
+  const conversationId = frame.type === "conversation.updated" ? frame.conversation.id : id;
+  if (state.holding && state.holding.id === conversationId) state.holding.frames.push(frame);
+  const detail = state.detail;
+  if (!detail || detail.conversation.id !== conversationId) return;
+  if (frame.type === "message.created") upsertMessage(frame.message);
+  else if (frame.type === "message.delivery") {
+    const message = detail.messages.get(frame.message_id);
+    if (message) upsertMessage({ ...message, delivery: frame.delivery });
+  } else if (frame.type === "conversation.updated") {
+    detail.conversation = { ...detail.conversation, ...frame.conversation };
+    const event = frame.event;
+    if (event && !detail.events.some((e) => e.id === event.id)) {
+      detail.events.push(event);
+      appendToTranscript(eventNode(event));
+    }
+    renderHeader();
+  }
 }
 
 function applyEvent(frame) {
@@ -810,19 +839,14 @@ function applyEvent(frame) {
         reloadListSoon();
       }
       if (open) {
-        upsertMessage(message);
+        applyToOpen(frame);
         if (message.author_kind === "customer") markRead();
       }
       break;
     }
-    case "message.delivery": {
-      const detail = state.detail;
-      if (detail && detail.conversation.id === frame.conversation_id) {
-        const message = detail.messages.get(frame.message_id);
-        if (message) upsertMessage({ ...message, delivery: frame.delivery });
-      }
+    case "message.delivery":
+      applyToOpen(frame);
       break;
-    }
     case "presence":
       if (frame.online) state.online.add(frame.agent);
       else state.online.delete(frame.agent);
@@ -903,6 +927,20 @@ function typingInField(target) {
   return target.closest && target.closest("input, textarea, select, [contenteditable]");
 }
 
+// Resolving sends the customer the closing text, so one stray key must not do it:
+// "e" asks, a second "e" within 3 s resolves.
+let resolveArmedUntil = 0;
+function resolveByKey() {
+  if (!state.detail || !allowedActions(state.detail.conversation).resolve) return;
+  if (Date.now() < resolveArmedUntil) {
+    resolveArmedUntil = 0;
+    act("resolve");
+    return;
+  }
+  resolveArmedUntil = Date.now() + 3000;
+  toast(gettext("Press e again to resolve this conversation."));
+}
+
 function onKey(event) {
   if (event.ctrlKey || event.metaKey || event.altKey) return;
   if (document.querySelector("dialog[open]")) return;
@@ -910,13 +948,14 @@ function onKey(event) {
     if (event.key === "Escape") event.target.blur();
     return;
   }
-  const actions = { c: "claim", o: "take-over", m: "transfer", u: "release", e: "resolve" };
+  const actions = { c: "claim", o: "take-over", m: "transfer", u: "release" };
   if (event.key === "j" || event.key === "ArrowDown") moveSelection(1);
   else if (event.key === "k" || event.key === "ArrowUp") moveSelection(-1);
   else if (event.key >= "1" && event.key <= "5") selectQueue(QUEUES[Number(event.key) - 1]);
   else if (event.key === "?") $("help-dialog").showModal();
   else if (event.key === "r" && !$("reply").disabled && state.detail) $("reply").focus();
   else if (event.key === "s") $("search").focus();
+  else if (event.key === "e") resolveByKey();
   else if (actions[event.key]) act(actions[event.key]);
   else return;
   event.preventDefault();
