@@ -44,7 +44,7 @@ class Queue:
     nullable: bool = False
 
 
-def _queue(name: str, agent: AbstractBaseUser) -> Queue:
+def queue_spec(name: str, agent: AbstractBaseUser) -> Queue:
     return {
         "waiting": Queue("waiting", Q(state=State.WAITING), "escalated_at", False, nullable=True),
         "mine": Queue(
@@ -75,7 +75,7 @@ def conversation_page(
     leave while an agent scrolls do not shift the others into being shown twice or
     skipped.
     """
-    spec = _queue(queue, agent)
+    spec = queue_spec(queue, agent)
     rows = queue_rows(spec=spec, agent=agent, q=q)
     if cursor:
         rows = rows.filter(_after(spec, decode_cursor(cursor, queue=queue)))

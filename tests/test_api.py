@@ -464,6 +464,7 @@ def test_transfer_gives_my_conversation_to_another_agent(api, aiko, ben):
         ({"to": "visitor"}, "visitor is not an active agent."),
         ({"to": 5}, "must be a string, not a number."),
         ({}, "this field is required."),
+        ({"to": " "}, "give the username of the agent to transfer to."),
     ],
 )
 def test_transfer_to_someone_who_is_not_an_agent_is_a_400(api, aiko, body, problem):

@@ -120,7 +120,7 @@ def test_a_queue_page_reads_conversations_and_messages_through_indexes(agent, qu
     if connection.vendor != "sqlite":
         pytest.skip("EXPLAIN QUERY PLAN is SQLite's")
     populate(200, agent)
-    spec = inbox_queries._queue(queue, agent)
+    spec = inbox_queries.queue_spec(queue, agent)
     page = inbox_queries.queue_rows(spec=spec, agent=agent)[:51]
 
     steps = plan(page)

@@ -70,6 +70,8 @@ resolve = _action(service.resolve)
 @agent_api("POST")
 def transfer(request: HttpRequest, conversation_id: int) -> JsonResponse:
     to = required_string(json_body(request), "to").strip()
+    if not to:
+        raise invalid("to", "give the username of the agent to transfer to.")
     _ensure_exists(conversation_id)
     to_agent = get_user_model().objects.filter(username=to).first()
     if to_agent is None:
