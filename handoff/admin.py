@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from handoff.models import (
+    CannedReply,
     Contact,
     Conversation,
     ConversationEvent,
@@ -35,6 +36,14 @@ class FaqEntryAdmin(admin.ModelAdmin):
     list_display = ("__str__", "is_active", "updated_at")
     list_filter = ("is_active",)
     search_fields = ("questions", "answer")
+
+
+@admin.register(CannedReply)
+class CannedReplyAdmin(admin.ModelAdmin):
+    list_display = ("shortcut", "title", "is_active")
+    list_editable = ("is_active",)
+    list_filter = ("is_active",)
+    search_fields = ("shortcut", "title", "text")
 
 
 @admin.register(HandoffSettings)

@@ -1,4 +1,5 @@
-"""Fill an empty installation with what a first look needs: logins, FAQ answers.
+"""Fill an empty installation with what a first look needs: logins, FAQ answers,
+canned replies.
 
 Idempotent, so `make run` calls it every time. The logins it prints are for a
 local demo only; it refuses to run when DEBUG is false.
@@ -9,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 
-from handoff.models import FaqEntry
+from handoff.models import CannedReply, FaqEntry
 
 DEMO_ADMIN = ("admin", "handoff-admin")
 DEMO_AGENTS = [("aiko", "Aiko", "handoff-agent"), ("ben", "Ben", "handoff-agent")]
@@ -36,9 +37,32 @@ DEMO_FAQ = [
     ),
 ]
 
+# (shortcut, title, text): what agents type most, inserted with "/shortcut".
+DEMO_CANNED_REPLIES = [
+    ("hello", "Greeting", "Hi, thanks for waiting! I'm looking at your message now."),
+    (
+        "order",
+        "Ask for the order number",
+        "Could you send me your order number? It starts with # and is in your "
+        "confirmation email.",
+    ),
+    (
+        "refund",
+        "Refund timing",
+        "Your refund is on its way. It usually shows on your statement within "
+        "5-7 business days.",
+    ),
+    (
+        "bye",
+        "Closing",
+        "Is there anything else I can help with? If not, I'll close this chat. "
+        "Have a great day!",
+    ),
+]
+
 
 class Command(BaseCommand):
-    help = "Create demo logins and FAQ entries (DEBUG only)."
+    help = "Create demo logins, FAQ entries and canned replies (DEBUG only)."
 
     def handle(self, *args, **options):
         if not settings.DEBUG:
@@ -60,6 +84,11 @@ class Command(BaseCommand):
             user.groups.add(agents)
         if not FaqEntry.objects.exists():
             FaqEntry.objects.bulk_create(FaqEntry(questions=q, answer=a) for q, a in DEMO_FAQ)
+        # Only into an empty table, like the FAQ: replies an admin deleted stay deleted.
+        if not CannedReply.objects.exists():
+            CannedReply.objects.bulk_create(
+                CannedReply(shortcut=s, title=t, text=x) for s, t, x in DEMO_CANNED_REPLIES
+            )
         self.stdout.write("Demo logins (local demo only):")
         self.stdout.write(f"  admin: {DEMO_ADMIN[0]} / {DEMO_ADMIN[1]}")
         for username, _first, password in DEMO_AGENTS:

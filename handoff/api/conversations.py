@@ -1,0 +1,131 @@
+"""The conversation endpoints: list, pane, and the actions agents take on one.
+
+Views only parse and answer; every rule (who may claim, transfer or reply, and what
+wins a race) lives in `handoff.services.conversations`.
+"""
+
+from django.contrib.auth import get_user_model
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from handoff import inbox_queries
+from handoff.api.auth import agent_api
+from handoff.api.errors import ApiError, invalid
+from handoff.api.input import int_param, json_body, optional_id, required_string
+from handoff.events import message_data
+from handoff.models import Conversation, Message
+from handoff.payloads import MAX_MESSAGE_CHARS
+from handoff.permissions import is_agent
+from handoff.services import conversations as service
+from handoff.services.reads import mark_read
+
+MAX_PAGE = 100
+
+
+@agent_api("GET")
+def conversation_list(request: HttpRequest) -> JsonResponse:
+    queue = request.GET.get("queue", "") or "waiting"
+    if queue not in inbox_queries.QUEUES:
+        raise invalid("queue", f"must be one of {', '.join(inbox_queries.QUEUES)}.")
+    limit = int_param(request, "limit", default=50, low=1, high=MAX_PAGE)
+    try:
+        page = inbox_queries.conversation_page(
+            agent=request.user,
+            queue=queue,
+            q=request.GET.get("q", ""),
+            cursor=request.GET.get("cursor", "").strip(),
+            limit=limit,
+        )
+    except inbox_queries.QueryError as error:
+        raise invalid("cursor", str(error)) from error
+    return JsonResponse({"conversations": page.conversations, "next_cursor": page.next_cursor})
+
+
+@agent_api("GET")
+def conversation_detail(request: HttpRequest, conversation_id: int) -> JsonResponse:
+    pane = inbox_queries.conversation_pane(conversation_id=conversation_id, agent=request.user)
+    if pane is None:
+        raise _no_conversation(conversation_id)
+    return JsonResponse(pane)
+
+
+def _action(act):
+    """An action without a body: run the service, answer the changed summary."""
+
+    @agent_api("POST")
+    def view(request: HttpRequest, conversation_id: int) -> JsonResponse:
+        _ensure_exists(conversation_id)
+        conversation = act(conversation_id=conversation_id, agent=request.user)
+        return _changed(conversation, request)
+
+    view.__name__ = act.__name__
+    return view
+
+
+claim = _action(service.claim)
+take_over = _action(service.take_over)
+release = _action(service.release)
+resolve = _action(service.resolve)
+
+
+@agent_api("POST")
+def transfer(request: HttpRequest, conversation_id: int) -> JsonResponse:
+    to = required_string(json_body(request), "to").strip()
+    if not to:
+        raise invalid("to", "give the username of the agent to transfer to.")
+    _ensure_exists(conversation_id)
+    to_agent = get_user_model().objects.filter(username=to).first()
+    if to_agent is None:
+        raise invalid("to", f"there is no agent named {to[:150]!r}.")
+    if not is_agent(to_agent):
+        raise invalid("to", f"{to} is not an active agent.")
+    conversation = service.transfer(
+        conversation_id=conversation_id, agent=request.user, to_agent=to_agent
+    )
+    return _changed(conversation, request)
+
+
+@agent_api("POST")
+def reply(request: HttpRequest, conversation_id: int) -> JsonResponse:
+    text = required_string(json_body(request), "text")
+    if not text.strip():
+        raise invalid("text", "a reply cannot be empty.")
+    if len(text) > MAX_MESSAGE_CHARS:
+        raise invalid(
+            "text",
+            f"a reply is limited to {MAX_MESSAGE_CHARS:,} characters (WhatsApp's limit); "
+            f"this one has {len(text):,}.",
+        )
+    _ensure_exists(conversation_id)
+    message = service.send_agent_reply(
+        conversation_id=conversation_id, agent=request.user, text=text
+    )
+    return JsonResponse({"message": message_data(message)}, status=201)
+
+
+@agent_api("POST")
+def read(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    message_id = optional_id(json_body(request), "message_id")
+    _ensure_exists(conversation_id)
+    messages = Message.objects.filter(conversation_id=conversation_id)
+    if message_id is None:
+        message_id = messages.order_by("-pk").values_list("pk", flat=True).first()
+        if message_id is None:
+            return HttpResponse(status=204)  # nothing to read yet
+    elif not messages.filter(pk=message_id).exists():
+        raise invalid("message_id", f"conversation {conversation_id} has no message {message_id}.")
+    mark_read(agent=request.user, conversation_id=conversation_id, message_id=message_id)
+    return HttpResponse(status=204)
+
+
+def _changed(conversation: Conversation, request: HttpRequest) -> JsonResponse:
+    summary = inbox_queries.summary(conversation_id=conversation.pk, agent=request.user)
+    return JsonResponse({"conversation": summary})
+
+
+def _ensure_exists(conversation_id: int) -> None:
+    if not Conversation.objects.filter(pk=conversation_id).exists():
+        raise _no_conversation(conversation_id)
+
+
+def _no_conversation(conversation_id: int) -> ApiError:
+    return ApiError(404, f"There is no conversation {conversation_id}.")

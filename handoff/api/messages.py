@@ -1,0 +1,28 @@
+"""Acting on one message: retrying a delivery that failed."""
+
+from django.http import HttpRequest, JsonResponse
+
+from handoff.api.auth import agent_api
+from handoff.api.errors import ApiError
+from handoff.events import message_data
+from handoff.models import Message
+from handoff.services.delivery import retry_by_hand
+
+
+@agent_api("POST")
+def retry(request: HttpRequest, message_id: int) -> JsonResponse:
+    if not Message.objects.filter(pk=message_id).exists():
+        raise ApiError(404, f"There is no message {message_id}.")
+    queued = retry_by_hand(message_id=message_id, actor=request.user)
+    message = Message.objects.select_related("author").get(pk=message_id)
+    if not queued:
+        return JsonResponse(
+            {
+                "error": "Only a failed message can be retried; this one is "
+                f"{message.delivery_state or 'a message from the customer'}.",
+                "fields": {},
+                "message": message_data(message),
+            },
+            status=409,
+        )
+    return JsonResponse({"message": message_data(message)})

@@ -1,0 +1,80 @@
+"""The small reads the inbox needs around conversations: me, agents, counts, canned
+replies and the event catch-up."""
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.db.models import Q
+from django.http import HttpRequest, JsonResponse
+
+from handoff import inbox_queries
+from handoff.api.auth import agent_api
+from handoff.api.input import int_param
+from handoff.models import CannedReply
+from handoff.services.event_feed import catch_up
+from handoff.services.presence import online_agent_ids
+
+
+def _display_name(user) -> str:
+    return user.get_full_name() or user.get_username()
+
+
+@agent_api("GET")
+def me(request: HttpRequest) -> JsonResponse:
+    user = request.user
+    return JsonResponse(
+        {
+            "username": user.get_username(),
+            "display_name": _display_name(user),
+            "is_staff": user.is_staff,
+        }
+    )
+
+
+@agent_api("GET")
+def agents(request: HttpRequest) -> JsonResponse:
+    """Everyone `is_agent` accepts, found in one query rather than a has_perm per user."""
+    permission = Permission.objects.filter(
+        codename="answer_conversations", content_type__app_label="handoff"
+    )
+    users = (
+        get_user_model()
+        .objects.filter(is_active=True)
+        .filter(
+            Q(is_superuser=True)
+            | Q(user_permissions__in=permission)
+            | Q(groups__permissions__in=permission)
+        )
+        .distinct()
+        .order_by("username")
+    )
+    online = online_agent_ids()
+    return JsonResponse(
+        {
+            "agents": [
+                {
+                    "username": user.get_username(),
+                    "display_name": _display_name(user),
+                    "online": user.pk in online,
+                }
+                for user in users
+            ]
+        }
+    )
+
+
+@agent_api("GET")
+def counts(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(inbox_queries.counts(agent=request.user))
+
+
+@agent_api("GET")
+def canned_replies(request: HttpRequest) -> JsonResponse:
+    rows = CannedReply.objects.filter(is_active=True).order_by("shortcut")
+    return JsonResponse({"canned_replies": list(rows.values("shortcut", "title", "text"))})
+
+
+@agent_api("GET")
+def events(request: HttpRequest) -> JsonResponse:
+    after = int_param(request, "after", default=None, low=0)
+    result = catch_up(after)
+    return JsonResponse({"events": result.events, "latest": result.latest, "resync": result.resync})
