@@ -908,6 +908,7 @@ function reportError(error) {
     if (error.status === 409 && error.body.conversation) {
       applyConversation(error.body.conversation, null);
     }
+    if (error.status === 409 && error.body.message) upsertMessage(error.body.message);
     const fields = error.body.fields ? Object.values(error.body.fields).join(" ") : "";
     toast([error.message, fields].filter(Boolean).join(" "), "error");
   } else if (error) {
