@@ -92,6 +92,8 @@ class Conversation(models.Model):
             models.Index(fields=["assignee", "state", "last_message_at"], name="conv_assignee"),
             models.Index(fields=["state", "last_message_at"], name="conv_state_recent"),
             models.Index(fields=["contact", "created_at"], name="conv_contact_history"),
+            models.Index(fields=["state", "resolved_at"], name="conv_state_resolved"),
+            models.Index(fields=["last_message_at"], name="conv_recent"),
         ]
         permissions = [("answer_conversations", _("Can answer conversations"))]
 

@@ -9,6 +9,7 @@ process or until its poll interval passes.
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from django.conf import settings
@@ -18,19 +19,71 @@ from handoff import wakeups
 from handoff.braze import BrazeClient
 from handoff.ingestion import Pacer
 from handoff.services.delivery import deliver_next
+from handoff.services.event_feed import prune_events
+from handoff.services.presence import PRESENCE_TIMEOUT, forget_stale_sockets
 from handoff.services.routing import route_next
 
 logger = logging.getLogger(__name__)
 
 ERROR_PAUSE_SECONDS = 1.0
+PRUNE_EVENTS_EVERY_SECONDS = 3600.0
+
+
+class Periodic:
+    """A chore that whichever worker thread is idle runs, at most once per `every`
+    seconds in this process; the others skip it at the cost of reading a clock.
+
+    Run only from a worker's idle moment, outside any transaction, so that the chore's
+    own short commits never hold the database's write lock for long.
+    """
+
+    def __init__(self, name: str, job: Callable[[], object], every: float, clock=time.monotonic):
+        self.name = name
+        self.job = job
+        self.every = every
+        self.clock = clock
+        self._due = 0.0  # the first idle moment after start
+        self._lock = threading.Lock()
+
+    def run_if_due(self) -> None:
+        if self.clock() < self._due or not self._lock.acquire(blocking=False):
+            return
+        try:
+            if self.clock() < self._due:
+                return
+            self._due = self.clock() + self.every
+            result = self.job()
+            logger.debug("%s: %s", self.name, result)
+        except Exception:
+            logger.exception("%s failed; trying again in %.0f s", self.name, self.every)
+        finally:
+            self._lock.release()
+
+
+# One set per process, shared by every worker thread (and every Workers in it).
+CHORES = (
+    Periodic("prune_events", prune_events, PRUNE_EVENTS_EVERY_SECONDS),
+    Periodic("forget_stale_sockets", forget_stale_sockets, PRESENCE_TIMEOUT.total_seconds()),
+)
+
+
+def run_due_chores() -> None:
+    for chore in CHORES:
+        chore.run_if_due()
 
 
 class WorkerThread(threading.Thread):
     def __init__(
-        self, name: str, step: Callable[[], bool], wake: threading.Event, stop: threading.Event
+        self,
+        name: str,
+        step: Callable[[], bool],
+        wake: threading.Event,
+        stop: threading.Event,
+        idle: Callable[[], None] = run_due_chores,
     ):
         super().__init__(name=name, daemon=True)
         self.step = step
+        self.idle = idle
         self.wake = wake
         self.stop_event = stop
 
@@ -49,6 +102,7 @@ class WorkerThread(threading.Thread):
                     self.stop_event.wait(ERROR_PAUSE_SECONDS)
                     continue
                 if not did_work:
+                    self.idle()
                     close_old_connections()
                     self.wake.wait(poll)
         finally:

@@ -1,7 +1,10 @@
 """Background workers reach agents' websockets in the one-process default."""
 
+import json
+
 import pytest
-from websockets.exceptions import InvalidStatus
+import websockets.sync.client as ws_client
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from handoff.models import EscalationRule
 from tests.support.agents import login, make_agent, open_inbox, receive_until
@@ -14,6 +17,8 @@ def test_agents_see_a_new_message_and_its_reply_turn_sent_without_reloading(live
     EscalationRule.objects.get_or_create(phrase="agent", match=EscalationRule.Match.WORD)
     make_agent("aiko")
     with open_inbox(live.url, login(live.url, "aiko")) as socket:
+        hello = json.loads(socket.recv(timeout=5))
+        assert (hello["type"], hello["agent"], hello["online"]) == ("hello", "aiko", ["aiko"])
         live.post_webhook(webhook_body("u-live", "I want to talk to an agent"))
 
         created = receive_until(socket, lambda e: e["type"] == "message.created")
@@ -29,9 +34,30 @@ def test_agents_see_a_new_message_and_its_reply_turn_sent_without_reloading(live
         assert sent["delivery"]["dispatch_id"]
 
 
-def test_the_inbox_socket_refuses_anonymous_users(live):
-    with pytest.raises(InvalidStatus):
-        open_inbox(live.url, None).recv(timeout=2)
+def test_the_inbox_socket_closes_on_anonymous_users_with_4401(live):
+    with open_inbox(live.url, None) as socket, pytest.raises(ConnectionClosed) as closed:
+        socket.recv(timeout=2)
+    assert closed.value.rcvd.code == 4401
+
+
+def test_a_reconnecting_agent_is_replayed_what_it_missed_over_a_real_socket(live, agents_group):
+    make_agent("carol")
+    session = login(live.url, "carol")
+    with open_inbox(live.url, session) as socket:
+        last_seen = json.loads(socket.recv(timeout=5))["seq"]
+    live.post_webhook(webhook_body("u-replay", "hello there"))
+
+    with ws_client.connect(
+        live.url.replace("http://", "ws://") + f"/ws/inbox/?after={last_seen}",
+        additional_headers={"Cookie": "; ".join(f"{c.name}={c.value}" for c in session.cookies)},
+        origin=live.url,
+        open_timeout=5,
+    ) as socket:
+        assert json.loads(socket.recv(timeout=5))["type"] == "hello"
+        created = receive_until(socket, lambda e: e["type"] == "message.created")
+        assert created["seq"] > last_seen
+        assert created["message"]["text"] == "hello there"
+        receive_until(socket, lambda e: e["type"] == "caught_up")
 
 
 def test_the_inbox_socket_refuses_foreign_origins(live, agents_group):

@@ -1,0 +1,547 @@
+"""The inbox websocket (docs/websocket.md), driven through the real ASGI application:
+origin check, session cookies through AuthMiddlewareStack, the in-memory channel layer
+and events pushed after commit from another thread, as under daphne.
+"""
+
+import functools
+from datetime import timedelta
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
+from channels.layers import channel_layers, get_channel_layer
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management import call_command
+from django.db import transaction
+from django.test import Client
+from django.utils import timezone
+
+from handoff import consumers
+from handoff.asgi import application
+from handoff.broadcast import AGENTS_GROUP
+from handoff.events import as_sent, latest_seq, publish
+from handoff.models import AgentPresence, InboxEvent
+from handoff.services import presence
+from handoff.services.event_feed import catch_up, prune_events
+from handoff.workers import Periodic
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+TIMEOUT = 5
+ORIGIN = b"http://testserver"
+
+
+def in_event_loop(test):
+    """Run an async test in its own loop; the test's thread serves the database calls,
+    as the web server's threads do."""
+
+    @functools.wraps(test)
+    def run(*args, **kwargs):
+        return async_to_sync(test)(*args, **kwargs)
+
+    return run
+
+
+@pytest.fixture(autouse=True)
+def fresh_channel_layer():
+    # The in-memory layer's queues belong to the loop that used them: one per test.
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
+def make_user(username: str, *, agent: bool = True):
+    user = get_user_model().objects.create_user(username, password="agent-password-1")
+    if agent:
+        user.groups.add(Group.objects.get(name="Agents"))
+    return user
+
+
+def session_cookie(user) -> bytes:
+    client = Client()
+    client.force_login(user)
+    name = settings.SESSION_COOKIE_NAME
+    return f"{name}={client.cookies[name].value}".encode()
+
+
+@pytest.fixture
+def aiko(agents_group):
+    return session_cookie(make_user("aiko"))
+
+
+@pytest.fixture
+def ben(agents_group):
+    return session_cookie(make_user("ben"))
+
+
+def inbox(cookie: bytes | None = None, *, after=None, origin: bytes = ORIGIN):
+    path = "/ws/inbox/" if after is None else f"/ws/inbox/?after={after}"
+    headers = [(b"origin", origin)] + ([(b"cookie", cookie)] if cookie else [])
+    return WebsocketCommunicator(application, path, headers=headers)
+
+
+async def open_inbox(cookie: bytes, *, after=None) -> tuple[WebsocketCommunicator, dict]:
+    socket = inbox(cookie, after=after)
+    connected, _ = await socket.connect(timeout=TIMEOUT)
+    assert connected
+    hello = await receive(socket)
+    assert hello["type"] == "hello"
+    return socket, hello
+
+
+async def receive(socket: WebsocketCommunicator) -> dict:
+    return await socket.receive_json_from(timeout=TIMEOUT)
+
+
+async def receive_until_caught_up(socket: WebsocketCommunicator) -> list[dict]:
+    frames = []
+    while not frames or frames[-1]["type"] != "caught_up":
+        frames.append(await receive(socket))
+    return frames
+
+
+async def assert_silent(socket: WebsocketCommunicator) -> None:
+    assert await socket.receive_nothing(timeout=0.3)
+
+
+def _publish_updates(count: int = 1) -> list[int]:
+    seqs = []
+    for n in range(count):
+        with transaction.atomic():
+            seqs.append(
+                publish(
+                    "conversation.updated",
+                    {"conversation": {"id": n + 1}, "event": None},
+                    conversation_id=n + 1,
+                )
+            )
+    return seqs
+
+
+publish_updates = database_sync_to_async(_publish_updates)
+current_seq = database_sync_to_async(latest_seq)
+
+
+# Who may connect
+
+
+@in_event_loop
+async def test_an_anonymous_socket_is_accepted_then_closed_with_4401():
+    socket = inbox(None)
+    connected, _ = await socket.connect(timeout=TIMEOUT)
+    assert connected
+    assert await socket.receive_output(timeout=TIMEOUT) == {
+        "type": "websocket.close",
+        "code": 4401,
+    }
+    await socket.disconnect(timeout=TIMEOUT)
+
+
+@in_event_loop
+async def test_a_logged_in_user_who_is_not_an_agent_is_closed_with_4403(agents_group):
+    cookie = await database_sync_to_async(lambda: session_cookie(make_user("zed", agent=False)))()
+    socket = inbox(cookie)
+    connected, _ = await socket.connect(timeout=TIMEOUT)
+    assert connected
+    close = await socket.receive_output(timeout=TIMEOUT)
+    assert close == {"type": "websocket.close", "code": 4403}
+    await socket.disconnect(timeout=TIMEOUT)
+    assert not await database_sync_to_async(AgentPresence.objects.exists)()
+
+
+@in_event_loop
+async def test_an_agent_on_a_page_of_another_site_is_refused_at_the_handshake(aiko):
+    socket = inbox(aiko, origin=b"http://evil.example")
+    connected, _ = await socket.connect(timeout=TIMEOUT)
+    assert not connected
+
+
+@in_event_loop
+async def test_an_agent_from_an_allowed_origin_is_greeted_with_the_newest_seq_and_who_is_online(
+    aiko, ben
+):
+    ben_socket, _ = await open_inbox(ben)
+    socket = inbox(aiko, origin=b"http://localhost:8000")
+    connected, _ = await socket.connect(timeout=TIMEOUT)
+    assert connected
+
+    hello = await receive(socket)
+
+    assert hello == {
+        "type": "hello",
+        "seq": await current_seq(),
+        "agent": "aiko",
+        "online": ["aiko", "ben"],
+    }
+    await socket.disconnect(timeout=TIMEOUT)
+    await ben_socket.disconnect(timeout=TIMEOUT)
+
+
+# Live events
+
+
+@in_event_loop
+async def test_an_event_reaches_the_socket_after_its_transaction_commits_with_its_seq(aiko):
+    socket, hello = await open_inbox(aiko)
+
+    [seq] = await publish_updates()
+
+    event = await receive(socket)
+    assert event["seq"] == seq == hello["seq"] + 1
+    assert event["type"] == "conversation.updated"
+    assert event["conversation"] == {"id": 1}
+    await socket.disconnect(timeout=TIMEOUT)
+
+
+@in_event_loop
+async def test_an_event_whose_transaction_rolls_back_never_reaches_the_socket(aiko):
+    socket, _ = await open_inbox(aiko)
+
+    def publish_then_fail():
+        with pytest.raises(RuntimeError), transaction.atomic():
+            publish("conversation.updated", {"conversation": {"id": 1}, "event": None})
+            raise RuntimeError("rolled back")
+
+    await database_sync_to_async(publish_then_fail)()
+
+    await assert_silent(socket)
+    await socket.disconnect(timeout=TIMEOUT)
+
+
+@in_event_loop
+async def test_a_live_event_that_skips_a_number_brings_the_skipped_one_from_the_feed_first(
+    aiko, monkeypatch
+):
+    socket, hello = await open_inbox(aiko)
+    monkeypatch.setattr("handoff.events.send_to_agents", lambda event: None)
+    first, second = await publish_updates(2)
+    rows = await database_sync_to_async(lambda: [as_sent(e) for e in InboxEvent.objects.all()])()
+    pushed = {row["seq"]: row for row in rows}
+    layer = get_channel_layer()
+
+    # The second commit's push overtakes the first's.
+    await layer.group_send(AGENTS_GROUP, {"type": "inbox.event", "event": pushed[second]})
+    await layer.group_send(AGENTS_GROUP, {"type": "inbox.event", "event": pushed[first]})
+
+    assert [(await receive(socket))["seq"] for _ in range(2)] == [first, second]
+    await assert_silent(socket)
+    await socket.disconnect(timeout=TIMEOUT)
+
+
+# Catching up
+
+
+@in_event_loop
+async def test_a_reconnect_after_the_last_seq_gets_exactly_the_missed_events_then_caught_up(
+    aiko,
+):
+    socket, hello = await open_inbox(aiko)
+    last_seen = hello["seq"]
+    await socket.disconnect(timeout=TIMEOUT)
+    missed = await publish_updates(3)
+
+    socket, hello = await open_inbox(aiko, after=last_seen)
+    frames = await receive_until_caught_up(socket)
+
+    newest = await current_seq()
+    assert hello["seq"] == newest
+    assert [(f["type"], f.get("seq")) for f in frames] == [
+        ("presence", last_seen + 1),  # aiko went offline
+        *[("conversation.updated", seq) for seq in missed],
+        ("presence", newest),  # aiko came back
+        ("caught_up", newest),
+    ]
+    assert [f["online"] for f in frames if f["type"] == "presence"] == [False, True]
+    assert missed == [last_seen + 2, last_seen + 3, last_seen + 4]
+    await assert_silent(socket)
+    await socket.disconnect(timeout=TIMEOUT)
+
+
+@in_event_loop
+async def test_a_reconnect_that_missed_nothing_gets_only_caught_up_then_live_events(aiko):
+    socket, hello = await open_inbox(aiko)
+    newest = await current_seq()
+
+    second, _ = await open_inbox(aiko, after=newest)
+    assert await receive_until_caught_up(second) == [{"type": "caught_up", "seq": newest}]
+    [seq] = await publish_updates()
+
+    assert (await receive(second))["seq"] == seq
+    await assert_silent(second)
+    await second.disconnect(timeout=TIMEOUT)
+    await socket.disconnect(timeout=TIMEOUT)
+
+
+@in_event_loop
+async def test_events_committed_while_the_replay_is_read_are_sent_once_and_after_it(
+    aiko, monkeypatch
+):
+    [before] = await publish_updates()
+    committed = []
+
+    @database_sync_to_async
+    def racing_catch_up(after, **kwargs):
+        committed.extend(_publish_updates())  # replayed, and its live push dropped
+        result = catch_up(after, **kwargs)
+        committed.extend(_publish_updates())  # live only: after caught_up
+        return result
+
+    monkeypatch.setattr(consumers, "_catch_up", racing_catch_up)
+
+    socket, hello = await open_inbox(aiko, after=before - 1)
+    frames = await receive_until_caught_up(socket)
+    frames.append(await receive(socket))
+
+    assert [(f["type"], f["seq"]) for f in frames] == [
+        ("conversation.updated", before),
+        ("presence", hello["seq"]),
+        ("conversation.updated", committed[0]),
+        ("caught_up", committed[0]),
+        ("conversation.updated", committed[1]),
+    ]
+    await assert_silent(socket)
+    await socket.disconnect(timeout=TIMEOUT)
+
+
+@in_event_loop
+async def test_a_gap_older_than_the_kept_events_gets_a_resync_instead_of_a_replay(aiko):
+    first, *_ = await publish_updates(3)
+    await database_sync_to_async(prune_events)(timezone.now() + timedelta(days=2))
+
+    socket, hello = await open_inbox(aiko, after=first)
+    frames = await receive_until_caught_up(socket)
+
+    assert frames == [
+        {"type": "resync", "seq": hello["seq"]},
+        {"type": "caught_up", "seq": hello["seq"]},
+    ]
+    await socket.disconnect(timeout=TIMEOUT)
+
+
+@in_event_loop
+async def test_a_seq_from_the_future_another_database_gets_a_resync(aiko):
+    socket, hello = await open_inbox(aiko, after=10_000)
+    frames = await receive_until_caught_up(socket)
+
+    assert [f["type"] for f in frames] == ["resync", "caught_up"]
+    assert frames[0]["seq"] == hello["seq"]
+    [seq] = await publish_updates()
+    assert (await receive(socket))["seq"] == seq  # not held back by the bogus number
+    await socket.disconnect(timeout=TIMEOUT)
+
+
+@in_event_loop
+async def test_an_after_that_is_not_a_number_is_answered_with_an_error_and_a_resync(aiko):
+    socket, hello = await open_inbox(aiko, after="yesterday")
+    frames = await receive_until_caught_up(socket)
+
+    assert [f["type"] for f in frames] == ["error", "resync", "caught_up"]
+    await socket.disconnect(timeout=TIMEOUT)
+
+
+# Presence and activity
+
+
+@in_event_loop
+async def test_other_agents_see_an_agent_come_online_and_go_offline_with_their_last_socket(
+    aiko, ben
+):
+    aiko_socket, _ = await open_inbox(aiko)
+    ben_socket, _ = await open_inbox(ben)
+    assert await receive(aiko_socket) == {
+        "type": "presence",
+        "seq": await current_seq(),
+        "agent": "ben",
+        "online": True,
+    }
+
+    ben_second_tab, hello = await open_inbox(ben)
+    assert hello["online"] == ["aiko", "ben"]
+    await ben_socket.disconnect(timeout=TIMEOUT)
+    await assert_silent(aiko_socket)  # ben still has a socket open
+
+    await ben_second_tab.disconnect(timeout=TIMEOUT)
+    offline = await receive(aiko_socket)
+    assert (offline["type"], offline["agent"], offline["online"]) == ("presence", "ben", False)
+    await aiko_socket.disconnect(timeout=TIMEOUT)
+
+
+@in_event_loop
+async def test_viewing_typing_and_leaving_reach_the_other_agents_but_not_the_sender(aiko, ben):
+    aiko_socket, _ = await open_inbox(aiko)
+    ben_socket, _ = await open_inbox(ben)
+    await receive(aiko_socket)  # ben online
+
+    await ben_socket.send_json_to({"type": "viewing", "conversation_id": 12})
+    await ben_socket.send_json_to({"type": "typing", "conversation_id": 12})
+    await ben_socket.send_json_to({"type": "viewing", "conversation_id": 13})
+    await ben_socket.send_json_to({"type": "viewing", "conversation_id": None})
+
+    notices = [await receive(aiko_socket) for _ in range(5)]
+    assert [(n["type"], n["agent"], n["conversation_id"], n["activity"]) for n in notices] == [
+        ("activity", "ben", 12, "viewing"),
+        ("activity", "ben", 12, "typing"),
+        ("activity", "ben", 12, "left"),
+        ("activity", "ben", 13, "viewing"),
+        ("activity", "ben", 13, "left"),
+    ]
+    assert all("seq" not in n for n in notices)
+    await assert_silent(ben_socket)
+    await ben_socket.disconnect(timeout=TIMEOUT)
+    await aiko_socket.disconnect(timeout=TIMEOUT)
+
+
+@in_event_loop
+async def test_an_agent_who_disconnects_leaves_the_conversation_they_viewed(aiko, ben):
+    aiko_socket, _ = await open_inbox(aiko)
+    ben_socket, _ = await open_inbox(ben)
+    await receive(aiko_socket)  # ben online
+    await ben_socket.send_json_to({"type": "viewing", "conversation_id": 7})
+    await receive(aiko_socket)
+
+    await ben_socket.disconnect(timeout=TIMEOUT)
+
+    left, offline = await receive(aiko_socket), await receive(aiko_socket)
+    assert (left["activity"], left["conversation_id"], left["agent"]) == ("left", 7, "ben")
+    assert (offline["type"], offline["online"]) == ("presence", False)
+    await aiko_socket.disconnect(timeout=TIMEOUT)
+
+
+@in_event_loop
+async def test_typing_faster_than_once_a_second_is_announced_once(aiko, ben):
+    aiko_socket, _ = await open_inbox(aiko)
+    ben_socket, _ = await open_inbox(ben)
+    await receive(aiko_socket)  # ben online
+
+    for _ in range(3):
+        await ben_socket.send_json_to({"type": "typing", "conversation_id": 4})
+
+    assert (await receive(aiko_socket))["activity"] == "typing"
+    await assert_silent(aiko_socket)
+    await ben_socket.disconnect(timeout=TIMEOUT)
+    await aiko_socket.disconnect(timeout=TIMEOUT)
+
+
+@in_event_loop
+async def test_a_ping_is_answered_with_pong_and_keeps_the_agent_fresh(aiko):
+    socket, _ = await open_inbox(aiko)
+    long_ago = timezone.now() - timedelta(minutes=5)
+    await database_sync_to_async(AgentPresence.objects.update)(seen_at=long_ago)
+
+    await socket.send_json_to({"type": "ping"})
+
+    assert await receive(socket) == {"type": "pong"}
+    row = await database_sync_to_async(AgentPresence.objects.get)()
+    assert row.seen_at > long_ago
+    await socket.disconnect(timeout=TIMEOUT)
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        "not json",
+        "[1, 2]",
+        '{"type": "dance"}',
+        '{"conversation_id": 12}',
+        '{"type": "typing"}',
+        '{"type": "typing", "conversation_id": null}',
+        '{"type": "viewing", "conversation_id": "12"}',
+        '{"type": "viewing", "conversation_id": true}',
+        '{"type": "viewing", "conversation_id": -3}',
+    ],
+)
+@in_event_loop
+async def test_an_invalid_frame_is_answered_with_an_error_and_the_socket_stays_open(aiko, frame):
+    socket, _ = await open_inbox(aiko)
+
+    await socket.send_to(text_data=frame)
+
+    error = await receive(socket)
+    assert error["type"] == "error" and error["error"]
+    await socket.send_json_to({"type": "ping"})
+    assert await receive(socket) == {"type": "pong"}
+    await socket.disconnect(timeout=TIMEOUT)
+
+
+@in_event_loop
+async def test_a_binary_frame_is_answered_with_an_error(aiko):
+    socket, _ = await open_inbox(aiko)
+
+    await socket.send_to(bytes_data=b'{"type": "ping"}')
+
+    assert (await receive(socket))["type"] == "error"
+    await socket.disconnect(timeout=TIMEOUT)
+
+
+def test_sockets_of_a_dead_process_are_swept_and_their_agent_announced_offline(agents_group):
+    aiko, ben = make_user("aiko"), make_user("ben")
+    presence.socket_opened(aiko.pk, "dead-process-1")
+    presence.socket_opened(ben.pk, "dead-process-2")
+    presence.socket_opened(ben.pk, "live-process-1")
+    AgentPresence.objects.exclude(channel_name="live-process-1").update(
+        seen_at=timezone.now() - timedelta(minutes=5)
+    )
+    before = latest_seq()
+
+    assert presence.forget_stale_sockets() == 2
+
+    assert presence.online_usernames() == ["ben"]
+    offline = [as_sent(e) for e in InboxEvent.objects.filter(pk__gt=before)]
+    assert [(e["agent"], e["online"]) for e in offline] == [("aiko", False)]
+
+
+def test_a_heartbeat_from_a_swept_socket_records_it_and_announces_the_agent_again(agents_group):
+    aiko = make_user("aiko")
+    before = latest_seq()
+
+    presence.heartbeat("throttled-tab", agent_id=aiko.pk)
+
+    assert presence.online_usernames() == ["aiko"]
+    [online] = [as_sent(e) for e in InboxEvent.objects.filter(pk__gt=before)]
+    assert (online["type"], online["agent"], online["online"]) == ("presence", "aiko", True)
+
+
+# Pruning
+
+
+def test_pruning_removes_old_events_but_keeps_the_newest_so_numbering_goes_on(settings):
+    settings.HANDOFF_EVENT_RETENTION_HOURS = 24
+    seqs = _publish_updates(5)
+    InboxEvent.objects.filter(pk__in=seqs[:3]).update(
+        created_at=timezone.now() - timedelta(hours=25)
+    )
+
+    assert prune_events(batch=2) == 3
+    assert list(InboxEvent.objects.values_list("pk", flat=True).order_by("pk")) == seqs[3:]
+
+    assert prune_events(timezone.now() + timedelta(days=3)) == 1
+    assert list(InboxEvent.objects.values_list("pk", flat=True)) == [seqs[-1]]
+    assert catch_up(seqs[-1]).resync is False
+    assert catch_up(seqs[-2]).events == [as_sent(InboxEvent.objects.get())]
+    assert catch_up(seqs[-3]).resync is True  # seqs[-2] is gone
+
+
+def test_the_prune_events_command_says_how_many_it_deleted(capsys):
+    seqs = _publish_updates(3)
+    InboxEvent.objects.filter(pk__in=seqs[:2]).update(created_at=timezone.now() - timedelta(days=2))
+
+    call_command("prune_events")
+
+    assert "Deleted 2 inbox events" in capsys.readouterr().out
+
+
+def test_a_worker_chore_runs_at_most_once_per_interval():
+    now = [1000.0]
+    runs = []
+    chore = Periodic("count", lambda: runs.append(now[0]), every=3600, clock=lambda: now[0])
+
+    chore.run_if_due()
+    now[0] += 3599
+    chore.run_if_due()
+    now[0] += 1
+    chore.run_if_due()
+
+    assert runs == [1000.0, 4600.0]
