@@ -12,7 +12,7 @@ import pytest
 import requests
 from playwright.sync_api import expect, sync_playwright
 
-from handoff.models import EscalationRule, Message
+from handoff.models import EscalationRule, FaqEntry, Message
 from tests.conftest import ARTIFACTS
 from tests.support.agents import login, make_agent
 from tests.support.factories import webhook_body
@@ -199,6 +199,57 @@ def test_the_page_shows_offline_and_resumes_after_the_server_comes_back(
         timeout=10_000
     )
     assert tab.errors == []
+
+
+def test_two_agents_see_each_other_and_hand_a_bot_chat_over_with_the_keyboard(
+    live, agents_group, chromium
+):
+    FaqEntry.objects.create(questions="What are your opening hours?", answer="9:00-18:00.")
+    make_agent("aiko")
+    make_agent("ben")
+    aiko, ben = Tab(chromium), Tab(chromium)
+    try:
+        sign_in(aiko, live.url, "aiko")
+        sign_in(ben, live.url, "ben")
+        expect(aiko.page.locator("#presence")).to_contain_text("ben")
+        live.post_webhook(webhook_body("u-keys", "What are your opening hours?", name="Kato"))
+
+        for tab in (aiko, ben):
+            tab.page.keyboard.press("3")  # the Bot queue
+            expect(tab.page.locator(".row", has_text="Kato")).to_be_visible(timeout=10_000)
+            tab.page.keyboard.press("j")
+            expect(tab.page.locator("#thread-name")).to_have_text("Kato")
+        # Wait for the bot's answer, so that the take-over below comes after it.
+        expect(aiko.page.locator("#transcript")).to_contain_text("9:00-18:00.")
+        expect(aiko.page.locator("#activity")).to_have_text("ben is viewing")
+        ben.page.locator("#reply").type("Hel")
+        expect(aiko.page.locator("#activity")).to_have_text("ben is typing…")
+        ben.page.locator("#reply").fill("")
+        ben.page.keyboard.press("Escape")
+
+        aiko.page.keyboard.press("o")  # take over from the bot
+        expect(aiko.page.locator("#thread-state")).to_have_text("Assigned to aiko")
+        expect(aiko.page.locator(".bot-part summary")).to_have_text("Bot conversation (2 messages)")
+        expect(ben.page.locator("#reply")).to_be_disabled()
+        expect(ben.page.locator("#composer-reason")).to_have_text(
+            "aiko is handling this conversation. Only they can reply."
+        )
+
+        aiko.page.keyboard.press("Escape")
+        aiko.page.keyboard.press("m")  # transfer
+        aiko.page.locator("#transfer-to").select_option("ben")
+        aiko.page.locator("#transfer-dialog button[value=ok]").click()
+        expect(aiko.page.locator("#thread-state")).to_have_text("Assigned to ben")
+        expect(ben.page.locator("#reply")).to_be_enabled()
+        expect(ben.page.locator('[data-count="mine"]')).to_have_text("1")
+        expect(ben.page.locator("#transcript")).to_contain_text(
+            "Transferred from aiko to ben by aiko"
+        )
+        ben.screenshot("inbox-transferred")
+        assert aiko.errors == ben.errors == []
+    finally:
+        aiko.context.close()
+        ben.context.close()
 
 
 def test_japanese_browsers_get_the_inbox_in_japanese(live, agents_group, chromium):

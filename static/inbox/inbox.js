@@ -414,7 +414,7 @@ function renderActions() {
   }
 }
 
-function renderTranscript() {
+function renderTranscript({ botOpen = false } = {}) {
   const { messages, events, contact } = state.detail;
   const items = timeline([...messages.values()], events);
   const nodes = items.map((item) =>
@@ -433,7 +433,7 @@ function renderTranscript() {
   const botMessages = items.slice(0, split).filter((item) => item.message).length;
   const botPart = el(
     "details",
-    { class: "bot-part" },
+    { class: "bot-part", open: botOpen },
     el("summary", {
       text: fmt(
         ngettext(
@@ -444,7 +444,7 @@ function renderTranscript() {
         { n: botMessages },
       ),
     }),
-    nodes.slice(0, split),
+    el("div", { class: "bot-items" }, nodes.slice(0, split)),
   );
   const human = el("div", { class: "human-part", id: "human-part" }, nodes.slice(split));
   transcript.replaceChildren(...[earlierNote, botPart, human].filter(Boolean));
@@ -806,7 +806,15 @@ function applyToOpen(frame) {
     const event = frame.event;
     if (event && !detail.events.some((e) => e.id === event.id)) {
       detail.events.push(event);
-      appendToTranscript(eventNode(event));
+      if (event.kind === "escalated" || event.kind === "taken_over") {
+        // The hand-over happened while the agent watched: split the transcript
+        // now, leaving the bot's part open where they were reading it.
+        const stick = nearEnd();
+        renderTranscript({ botOpen: true });
+        if (stick) scrollToEnd(true);
+      } else {
+        appendToTranscript(eventNode(event));
+      }
     }
     renderHeader();
   }
@@ -1018,8 +1026,13 @@ function start() {
   window.addEventListener("online", () => socket.reconnectNow());
   setInterval(tick, 1000);
 
+  // #c12 in the address opens conversation 12 (links, reloads, notifications).
   const fromHash = /^#c(\d+)$/.exec(window.location.hash);
   if (fromHash) state.openId = Number(fromHash[1]);
+  window.addEventListener("hashchange", () => {
+    const match = /^#c(\d+)$/.exec(window.location.hash);
+    if (match && Number(match[1]) !== state.openId) openConversation(Number(match[1]));
+  });
   loadCanned();
   socket.connect();
   // Show the lists even if the socket is slow to come up; its hello reloads them.

@@ -169,23 +169,22 @@ export function messageNode(message, contactName, onRetry) {
 }
 
 /**
- * Where the bot's part of the transcript ends: at the first hand-over event, keeping
- * the customer message that caused it on the human side. Null: all of it is the bot's.
+ * Where the bot's part of the transcript ends: at the first hand-over. For an
+ * escalation, the customer message that caused it stays on the human side (only
+ * events may lie between them). Null: there was no hand-over, all of it is the bot's.
  */
 export function splitIndex(items) {
   const handover = items.findIndex(
     (item) => item.event && (item.event.kind === "escalated" || item.event.kind === "taken_over"),
   );
-  if (handover <= 0) return handover === 0 ? 0 : null;
-  let split = handover;
+  if (handover < 0) return null;
+  if (items[handover].event.kind !== "escalated") return handover;
   for (let i = handover - 1; i >= 0; i -= 1) {
     const message = items[i].message;
-    if (message && message.author_kind === "customer") {
-      split = i;
-      break;
-    }
+    if (!message) continue;
+    return message.author_kind === "customer" ? i : handover;
   }
-  return split;
+  return handover;
 }
 
 /** Messages and events in one timeline, oldest first. */
