@@ -96,6 +96,14 @@ def test_agent_claims_a_new_chat_without_reloading_and_sees_the_reply_sent(
     live, agents_group, escalate_on_agent, session_braze, tab
 ):
     make_agent("aiko")
+    # Record browser notifications instead of showing them.
+    tab.page.add_init_script(
+        "window.__notes = [];"
+        "window.Notification = class { constructor(title, options) {"
+        " window.__notes.push(title + ' / ' + options.body); }"
+        " static get permission() { return 'granted'; }"
+        " static requestPermission() { return Promise.resolve('granted'); } };"
+    )
     sign_in(tab, live.url, "aiko")
     page = tab.page
     expect(page.locator("#list-empty")).to_be_visible()
@@ -107,6 +115,7 @@ def test_agent_claims_a_new_chat_without_reloading_and_sees_the_reply_sent(
     expect(row.locator(".wait")).to_be_visible()
     expect(page.locator('[data-count="waiting"]')).to_have_text("1")
     expect(page).to_have_title(re.compile(r"^\(1\) "))
+    assert page.evaluate("() => window.__notes") == ["Sato is waiting / keyword “agent”"]
     row.click()
     expect(page.locator("#reason-chip")).to_have_text("Handed over: keyword “agent”")
     expect(page.locator("#transcript")).to_contain_text("I want to talk to an agent")
@@ -144,6 +153,39 @@ def test_agent_claims_a_new_chat_without_reloading_and_sees_the_reply_sent(
     assert message.dispatch_id == request["dispatch_id"]
     assert message.author.username == "aiko"
     tab.screenshot("inbox-reply-sent")
+    assert tab.errors == []
+
+
+def test_a_reply_braze_refuses_shows_why_and_is_sent_by_the_retry_button(
+    live, agents_group, escalate_on_agent, session_braze, tab
+):
+    make_agent("fumi")
+    sign_in(tab, live.url, "fumi")
+    page = tab.page
+    live.post_webhook(webhook_body("u-retry", "agent please", name="Mori"))
+    page.locator(".row", has_text="Mori").click()
+    expect(page.locator("#thread-name")).to_have_text("Mori")
+    page.keyboard.press("c")
+    expect(page.locator("#thread-state")).to_have_text("Assigned to fumi")
+    expect(page.locator('[data-count="mine"]')).to_have_text("1")
+    expect(page.locator(".msg-system .delivery-state")).to_have_attribute(
+        "data-state", "sent", timeout=10_000
+    )
+
+    session_braze.set_behaviour("unauthorized", count=1)
+    page.locator("#reply").fill("Sorry for the wait.")
+    page.locator("#reply").press("Enter")
+
+    reply = page.locator(".msg-agent", has_text="Sorry for the wait.")
+    expect(reply.locator(".delivery-state")).to_have_attribute(
+        "data-state", "failed", timeout=10_000
+    )
+    expect(reply.locator(".error-text")).not_to_be_empty()
+    expect(page.locator("#transcript")).to_contain_text("Delivery failed:")
+    tab.screenshot("inbox-delivery-failed")
+    reply.get_by_role("button", name="Retry").click()
+    expect(reply.locator(".delivery-state")).to_have_attribute("data-state", "sent", timeout=10_000)
+    expect(page.locator("#transcript")).to_contain_text("Delivery retried by fumi")
     assert tab.errors == []
 
 

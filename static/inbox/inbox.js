@@ -11,7 +11,7 @@ import {
   stateText,
   timeline,
 } from "./thread.js";
-import { charCount, debounce, duration, el, fmt, ms, when } from "./util.js";
+import { charCount, debounce, duration, el, fmt, ms, throttle, when } from "./util.js";
 
 const { gettext, ngettext } = window;
 const $ = (id) => document.getElementById(id);
@@ -96,19 +96,24 @@ async function reloadAll() {
   ]);
 }
 
+let countsAsked = 0;
 async function loadCounts() {
+  const asked = ++countsAsked;
+  let counts;
   try {
-    state.counts = await api("GET", "/api/counts/");
+    counts = await api("GET", "/api/counts/");
   } catch (error) {
     return reportError(error);
   }
+  if (asked !== countsAsked) return; // a later answer is on its way
+  state.counts = counts;
   for (const queue of QUEUES) {
     const node = document.querySelector(`[data-count="${queue}"]`);
     if (node) node.textContent = String(state.counts[queue] ?? "·");
   }
   setTitleCount(state.counts.waiting || 0);
 }
-const refreshCounts = debounce(loadCounts, 250);
+const refreshCounts = throttle(loadCounts, 300);
 
 async function loadAgents() {
   try {
@@ -155,7 +160,7 @@ async function loadList({ more = false } = {}) {
   state.nextCursor = data.next_cursor || null;
   renderList();
 }
-const reloadListSoon = debounce(() => loadList(), 400);
+const reloadListSoon = throttle(() => loadList(), 500);
 
 // ---------------------------------------------------------------- the list
 

@@ -64,7 +64,26 @@ export function cookie(name) {
   return "";
 }
 
-/** Call fn at most once per `wait` ms, after the calls stop. */
+/**
+ * Call fn at most once per `wait` ms, and always once more after the last call, so
+ * that a steady stream of calls still runs it (a debounce would wait for a pause
+ * that a busy inbox never has).
+ */
+export function throttle(fn, wait) {
+  let timer = null;
+  let last = 0;
+  return () => {
+    if (timer) return;
+    const delay = Math.max(0, last + wait - Date.now());
+    timer = setTimeout(() => {
+      timer = null;
+      last = Date.now();
+      fn();
+    }, delay);
+  };
+}
+
+/** Call fn once the calls have stopped for `wait` ms (typing in a search box). */
 export function debounce(fn, wait) {
   let timer = null;
   return (...args) => {
