@@ -776,7 +776,8 @@ function applyConversation(conversation, event) {
   const startedWaiting =
     conversation.state === "waiting" &&
     (previous ? previous.state !== "waiting" : event && ["escalated", "released"].includes(event.kind));
-  if (startedWaiting && event) announceWaiting(conversation);
+  // Not for a chat I released myself: I know it is waiting.
+  if (startedWaiting && event && event.actor !== ME) announceWaiting(conversation);
   applyToOpen({ type: "conversation.updated", conversation, event });
 }
 
