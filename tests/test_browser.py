@@ -294,6 +294,27 @@ def test_two_agents_see_each_other_and_hand_a_bot_chat_over_with_the_keyboard(
         ben.context.close()
 
 
+def test_each_event_number_is_applied_once_even_out_of_order(live, tab):
+    """The socket client's bookkeeping (static/inbox/socket.js), run in the browser."""
+    tab.page.goto(live.url + "/accounts/login/")
+    result = tab.page.evaluate(
+        """async () => {
+            const { SeqTracker } = await import("/static/inbox/socket.js");
+            const t = new SeqTracker();
+            t.start(10);
+            const seen = [11, 13, 11, 12, 13, 9, 14].map((n) => t.accept(n));
+            const afterAll = t.resumeAfter();
+            t.accept(17);  // 15 and 16 not seen yet: resume from before them
+            return { seen, afterAll, afterGap: t.resumeAfter() };
+        }"""
+    )
+    assert result == {
+        "seen": [True, True, False, True, False, False, True],
+        "afterAll": 14,
+        "afterGap": 14,
+    }
+
+
 def test_japanese_browsers_get_the_inbox_in_japanese(live, agents_group, chromium):
     make_agent("daiki")
     tab = Tab(chromium, locale="ja-JP")

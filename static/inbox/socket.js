@@ -123,7 +123,10 @@ export class InboxSocket {
   frame(frame) {
     switch (frame.type) {
       case "hello": {
-        const first = this.tracker.high === null;
+        // The server's newest number below ours means its event feed was replaced
+        // (a restored database): nothing we hold is comparable, start afresh.
+        const stale = this.tracker.high !== null && frame.seq < this.tracker.resumeAfter();
+        const first = this.tracker.high === null || stale;
         if (first) this.tracker.start(frame.seq);
         this.attempt = 0;
         this.retryAt = null;
