@@ -303,7 +303,18 @@ function moveSelection(step) {
 
 // ---------------------------------------------------------------- the pane
 
-async function openConversation(id, { quiet = false } = {}) {
+/** Open a conversation; actions asked for while it loads wait for it (state.opening). */
+function openConversation(id, options = {}) {
+  const opening = loadConversation(id, options);
+  state.opening = opening;
+  const done = () => {
+    if (state.opening === opening) state.opening = null;
+  };
+  opening.then(done, done);
+  return opening;
+}
+
+async function loadConversation(id, { quiet = false } = {}) {
   const changed = state.openId !== id;
   state.openId = id;
   if (changed) {
@@ -721,6 +732,7 @@ function onComposerKey(event) {
 // ---------------------------------------------------------------- actions
 
 async function act(action) {
+  if (state.opening) await state.opening;
   const detail = state.detail;
   if (!detail || !allowedActions(detail.conversation)[action]) return;
   const id = detail.conversation.id;
