@@ -179,8 +179,13 @@ HANDOFF_BOT = env.str("HANDOFF_BOT", default="faq")
 OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="")
 OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
 OPENAI_MODEL = env.str("OPENAI_MODEL", default="")
+OPENAI_TIMEOUT_SECONDS = env.float("OPENAI_TIMEOUT_SECONDS", default=30.0)
+OPENAI_TEMPERATURE = env.float("OPENAI_TEMPERATURE", default=0.3)
 HANDOFF_BOT_URL = env.str("HANDOFF_BOT_URL", default="")
 HANDOFF_BOT_SECRET = env.str("HANDOFF_BOT_SECRET", default="")
+HANDOFF_BOT_TIMEOUT_SECONDS = env.float("HANDOFF_BOT_TIMEOUT_SECONDS", default=10.0)
+# The most transcript (in characters, newest kept) an LLM or HTTP bot is sent as context.
+HANDOFF_BOT_CONTEXT_CHARS = env.int("HANDOFF_BOT_CONTEXT_CHARS", default=6000)
 
 # Security headers that `check --deploy` asks for; harmless in development.
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)

@@ -64,7 +64,11 @@ class Bot(Protocol):
     def answer(self, request: BotRequest) -> BotAnswer: ...
 
 
-BOTS = {"faq": "handoff.bots.faq.FaqBot"}
+BOTS = {
+    "faq": "handoff.bots.faq.FaqBot",
+    "openai": "handoff.bots.openai.OpenAIBot",
+    "http": "handoff.bots.http.HttpBot",
+}
 
 
 def get_bot() -> Bot:
