@@ -756,6 +756,10 @@ function chooseAgent() {
   const select = $("transfer-to");
   const current = state.detail.conversation.assignee;
   const choices = state.agents.filter((a) => a.username !== current);
+  if (!choices.length) {
+    toast(gettext("There is no other agent to transfer to."));
+    return Promise.resolve(null);
+  }
   select.replaceChildren(
     ...choices.map((a) =>
       el(
