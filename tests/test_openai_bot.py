@@ -9,6 +9,7 @@ import threading
 import time
 
 import pytest
+import requests
 from django.contrib.auth import get_user_model
 from django.db import connection
 from hypothesis import given
@@ -411,6 +412,51 @@ def test_a_bot_without_base_url_or_model_fails_with_a_clear_error(settings):
 
     with pytest.raises(BotError, match="OPENAI_BASE_URL"):
         OpenAIBot().answer(None)
+
+
+# --- The stand-in model server, driven by hand over HTTP -------------------------------
+
+
+@pytest.fixture
+def http():
+    with requests.Session() as session:
+        session.trust_env = False  # loopback must never go through a proxy from the environment
+        yield session
+
+
+def ask(http, url: str, **overrides):
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], **overrides}
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    return http.post(url + "/chat/completions", json=body, headers=headers, timeout=5)
+
+
+def test_the_standin_is_switched_over_http_and_returns_to_text_after_count(model_server, http):
+    control = model_server.url.removesuffix("/v1") + "/_standin/behaviour"
+    switched = http.post(control, json={"mode": "error500", "count": 1}, timeout=5)
+    assert switched.json()["mode"] == "error500"
+
+    assert ask(http, model_server.url).status_code == 500
+    second = ask(http, model_server.url)
+    assert second.status_code == 200
+    assert second.json()["choices"][0]["message"]["content"] == "(stand-in model) You wrote: hi"
+    assert http.post(control, json={"mode": "sulk"}, timeout=5).status_code == 400
+    assert http.post(control, data="mode=slow", timeout=5).status_code == 415
+
+
+def test_the_standin_refuses_what_a_real_server_refuses(model_server, http):
+    assert ask(http, model_server.url, model="").status_code == 400
+    assert ask(http, model_server.url, messages=[]).status_code == 400
+    assert ask(http, model_server.url.removesuffix("/v1")).status_code == 404
+    wrong_key = http.post(
+        model_server.url + "/chat/completions",
+        json={"model": MODEL, "messages": [{"role": "user", "content": "hi"}]},
+        headers={"Authorization": "Bearer nope"},
+        timeout=5,
+    )
+    assert wrong_key.status_code == 401
+    model_server.set_behaviour("handoff")
+    assert ask(http, model_server.url).status_code == 400, "a hand-over without tools offered"
+    assert [r["status"] for r in model_server.requests()] == [400, 400, 404, 401, 400]
 
 
 # --- End to end: daphne with HANDOFF_BOT=openai ---------------------------------------
