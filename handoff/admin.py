@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from handoff.models import (
+    BotSettings,
     CannedReply,
     Contact,
     Conversation,
@@ -59,6 +60,20 @@ class HandoffSettingsAdmin(admin.ModelAdmin):
     def changelist_view(self, request, extra_context=None):
         settings_row = HandoffSettings.load()
         return redirect("admin:handoff_handoffsettings_change", settings_row.pk)
+
+
+@admin.register(BotSettings)
+class BotSettingsAdmin(admin.ModelAdmin):
+    """The LLM bot's prompt and knowledge switch: one row, like the settings above."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return not BotSettings.objects.exists()
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        return redirect("admin:handoff_botsettings_change", BotSettings.load().pk)
 
 
 class MessageInline(admin.TabularInline):

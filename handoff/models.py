@@ -381,6 +381,59 @@ class HandoffSettings(models.Model):
         return obj
 
 
+DEFAULT_SYSTEM_PROMPT = """\
+You are the first-line support assistant of our company on WhatsApp.
+
+- Answer in the language the customer writes in.
+- Be brief and friendly: a few short sentences, plain text, no Markdown.
+- Answer only from the knowledge below and from the conversation. Never invent \
+prices, dates, order details, policies or promises.
+- Call the handoff_to_agent tool, with a short reason for the agent, when the \
+customer asks for a person, when you are not sure of the answer, when the customer is \
+upset, or when the request needs someone to look at their account or order. Do not \
+tell the customer you are calling it; they will be told a person is coming.
+"""
+
+
+class BotSettings(models.Model):
+    """What the LLM bot is told (one row): edited in admin, read on every answer so a
+    change applies to the next message without a restart."""
+
+    system_prompt = models.TextField(
+        _("system prompt"),
+        default=DEFAULT_SYSTEM_PROMPT,
+        help_text=_(
+            "The instructions the language model gets before every conversation. Keep "
+            "the rule about the handoff_to_agent tool: it is how the model hands a "
+            "customer to a person."
+        ),
+    )
+    use_faq_as_knowledge = models.BooleanField(
+        _("use FAQ entries as knowledge"),
+        default=True,
+        help_text=_(
+            "Add the active FAQ entries (questions and answers) to the system prompt, "
+            "so the model answers from them."
+        ),
+    )
+
+    class Meta:
+        verbose_name = _("LLM bot settings")
+        verbose_name_plural = _("LLM bot settings")
+
+    def __str__(self) -> str:
+        return str(_("LLM bot prompt and knowledge"))
+
+    def save(self, *args, **kwargs) -> None:
+        self.pk = 1
+        super().save(*args, **kwargs)
+
+    @classmethod
+    def load(cls) -> "BotSettings":
+        obj, _created = cls.objects.get_or_create(pk=1)
+        return obj
+
+
 class InboxEvent(models.Model):
     """The agents' event feed: every change an inbox must show, in one numbered stream.
 

@@ -5,6 +5,7 @@ routing service decides what happens with the proposal, so every bot (FAQ, an LL
 your own HTTP service) gets the same hand-over and never-talk-over-a-person rules.
 """
 
+import threading
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Protocol
@@ -71,8 +72,18 @@ BOTS = {
 }
 
 
+# Bot instances of this thread, by class path.
+_instances = threading.local()
+
+
 def get_bot() -> Bot:
-    """The bot named by HANDOFF_BOT: a short name from BOTS or a dotted class path."""
+    """The bot named by HANDOFF_BOT: a short name from BOTS or a dotted class path.
+
+    One instance per thread and class, kept for the thread's life: a bot may then hold
+    a connection pool (a requests.Session, which must not be shared between threads)
+    and reuse it for every message the thread routes. A bot must therefore read
+    settings when it answers, not when it is made.
+    """
     name = settings.HANDOFF_BOT
     path = BOTS.get(name, name if "." in name else None)
     if path is None:
@@ -80,4 +91,9 @@ def get_bot() -> Bot:
             f"HANDOFF_BOT={name!r} is not a known bot; use one of {sorted(BOTS)} "
             "or the dotted path of a class."
         )
-    return import_string(path)()
+    bots = getattr(_instances, "by_path", None)
+    if bots is None:
+        bots = _instances.by_path = {}
+    if path not in bots:
+        bots[path] = import_string(path)()
+    return bots[path]
