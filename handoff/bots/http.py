@@ -130,9 +130,11 @@ class HttpBot:
                 content = _read_limited(response, deadline, self.timeout)
                 status = response.status_code
                 signature = response.headers.get(signing.HEADER)
-        except requests.Timeout as error:
-            raise BotError(f"bot did not answer within {self.timeout:g} s") from error
         except requests.RequestException as error:
+            # requests reports a timeout while reading the body as a ConnectionError.
+            if isinstance(error, requests.Timeout) or time.monotonic() >= deadline:
+                raise BotError(f"bot did not answer within {self.timeout:g} s") from error
+            # The type only: the message repeats the URL, which may carry a token.
             raise BotError(f"could not reach the bot: {type(error).__name__}") from error
         if not 200 <= status < 300:
             snippet = content[:MAX_ERROR_BODY_CHARS].decode("utf-8", "replace")
