@@ -5,13 +5,16 @@ so these tests check the documented protocol, not our signing against itself.
 """
 
 import json
+import time
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import reverse
+from hypothesis import given
+from hypothesis import strategies as st
 
-from handoff.bots import BotRequest, Turn, signing
+from handoff.bots import BotError, BotRequest, Turn, signing
 from handoff.bots.http import HttpBot, bounded_transcript
 from handoff.devtools.bot_standin import BotStandin, signature_ok
 from handoff.models import Conversation, HandoffSettings, Message
@@ -194,11 +197,21 @@ def test_a_slow_service_times_out_and_counts_as_a_miss(bot_service, settings):
     assert outbound_texts(conversation_id) == [("bot", HandoffSettings.load().bot_miss_text)]
 
 
+def test_an_answer_dripping_in_slower_than_the_timeout_is_cut_off(bot_service, settings):
+    """Each byte arrives within requests' per-read timeout; the whole answer does not."""
+    settings.HANDOFF_BOT_TIMEOUT_SECONDS = 0.5
+    bot_service.set_behaviour("drip")
+    started = time.monotonic()
+
+    with pytest.raises(BotError, match="did not answer within 0.5 s"):
+        HttpBot().answer(BotRequest(1, 1, "c", "", "hi"))
+    assert time.monotonic() - started < 1.5
+
+
 def test_an_unreachable_service_is_a_bot_error_not_a_crash(settings):
     settings.HANDOFF_BOT_URL = "http://127.0.0.1:9/bot"  # discard: nothing listens
     settings.HANDOFF_BOT_SECRET = SECRET
     request = BotRequest(1, 1, "c", "", "hi")
-    from handoff.bots import BotError
 
     with pytest.raises(BotError, match="could not reach the bot"):
         HttpBot().answer(request)
@@ -310,3 +323,32 @@ def test_the_request_body_is_compact_utf8_json(bot_service):
     raw = bot_service.requests()[0]["raw"]
     assert "配送状況を知りたい".encode() in raw
     assert json.loads(raw)["text"] == "配送状況を知りたい"
+
+
+# -- the pure parts, over many inputs ----------------------------------------------------
+
+
+@given(body=st.binary(max_size=512), flip=st.integers(min_value=0))
+def test_any_body_verifies_as_signed_and_not_after_any_byte_changes(body, flip):
+    header = signing.sign(SECRET, body)
+    assert signing.verify(SECRET, body, header)
+    if body:
+        index = flip % len(body)
+        changed = body[:index] + bytes([body[index] ^ 0x01]) + body[index + 1 :]
+        with pytest.raises(signing.SignatureError):
+            signing.verify(SECRET, changed, header)
+
+
+@given(
+    texts=st.lists(st.text(max_size=40), max_size=12),
+    budget=st.integers(min_value=0, max_value=200),
+)
+def test_the_bounded_transcript_is_the_longest_suffix_that_fits(texts, budget):
+    turns = tuple(Turn("customer", text) for text in texts)
+
+    kept = [turn["text"] for turn in bounded_transcript(turns, budget)]
+
+    assert kept == texts[len(texts) - len(kept) :]
+    assert sum(map(len, kept)) <= budget
+    if len(kept) < len(texts):
+        assert sum(map(len, texts[len(texts) - len(kept) - 1 :])) > budget

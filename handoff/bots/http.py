@@ -12,6 +12,7 @@ import threading
 import time
 
 import requests
+import urllib3
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
@@ -130,9 +131,10 @@ class HttpBot:
                 content = _read_limited(response, deadline, self.timeout)
                 status = response.status_code
                 signature = response.headers.get(signing.HEADER)
-        except requests.RequestException as error:
-            # requests reports a timeout while reading the body as a ConnectionError.
-            if isinstance(error, requests.Timeout) or time.monotonic() >= deadline:
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as error:
+            # The body is read from urllib3 directly, whose errors requests does not wrap.
+            timeouts = (requests.Timeout, urllib3.exceptions.TimeoutError)
+            if isinstance(error, timeouts) or time.monotonic() >= deadline:
                 raise BotError(f"bot did not answer within {self.timeout:g} s") from error
             # The type only: the message repeats the URL, which may carry a token.
             raise BotError(f"could not reach the bot: {type(error).__name__}") from error
@@ -143,16 +145,25 @@ class HttpBot:
 
 
 def _read_limited(response: requests.Response, deadline: float, timeout: float) -> bytes:
+    """The body, up to MAX_RESPONSE_BYTES, given up on once the deadline has passed.
+
+    read1 returns whatever has arrived instead of waiting for a full chunk, so the
+    deadline is checked as bytes trickle in; a read that stalls outright still ends
+    at requests' read timeout.
+    """
+    raw = response.raw
     chunks: list[bytes] = []
     size = 0
-    for chunk in response.iter_content(chunk_size=8192):
+    while True:
+        chunk = raw.read1(8192, decode_content=True)
+        if not chunk:
+            return b"".join(chunks)
         size += len(chunk)
         if size > MAX_RESPONSE_BYTES:
             raise BotError(f"bot answer is larger than {MAX_RESPONSE_BYTES // 1024} KiB")
         if time.monotonic() > deadline:
             raise BotError(f"bot did not answer within {timeout:g} s")
         chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def parse_answer(content: bytes) -> BotAnswer:

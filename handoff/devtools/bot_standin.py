@@ -41,7 +41,9 @@ MODES = (
     "wrong_signature",
     "wrong_types",
     "too_long",
+    "drip",  # a correct answer, one byte every DRIP_SECONDS
 )
+DRIP_SECONDS = 0.1
 SHUTDOWN_POLL_SECONDS = 0.05
 
 
@@ -209,9 +211,12 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length > 0 else b""
-        self._write(*self.server.standin._answer(raw, dict(self.headers.items())))
+        drip = self.server.standin._behaviour.mode == "drip"
+        self._write(*self.server.standin._answer(raw, dict(self.headers.items())), drip=drip)
 
-    def _write(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+    def _write(
+        self, status: int, body: bytes, headers: dict[str, str], *, drip: bool = False
+    ) -> None:
         try:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -219,7 +224,13 @@ class _Handler(BaseHTTPRequestHandler):
             for name, value in headers.items():
                 self.send_header(name, value)
             self.end_headers()
-            self.wfile.write(body)
+            if not drip:
+                self.wfile.write(body)
+                return
+            for index in range(len(body)):  # each byte well within a per-read timeout
+                self.wfile.write(body[index : index + 1])
+                self.wfile.flush()
+                time.sleep(DRIP_SECONDS)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True  # the client gave up waiting (a timeout test)
 
