@@ -1,12 +1,18 @@
 """Django admin: where admins configure rules, FAQ answers and texts, and inspect deliveries."""
 
+from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from handoff.bots.trial import try_bot
 from handoff.models import (
     BotSettings,
     CannedReply,
@@ -32,11 +38,68 @@ class EscalationRuleAdmin(admin.ModelAdmin):
     search_fields = ("phrase",)
 
 
+class TryBotForm(forms.Form):
+    message = forms.CharField(
+        label=_("Customer message"), max_length=4096, widget=forms.Textarea(attrs={"rows": 3})
+    )
+    conversation = forms.IntegerField(
+        label=_("Conversation id (optional)"),
+        required=False,
+        min_value=1,
+        help_text=_("Send that conversation's latest messages to the bot as its transcript."),
+    )
+
+    def clean_conversation(self) -> Conversation | None:
+        conversation_id = self.cleaned_data["conversation"]
+        if conversation_id is None:
+            return None
+        conversation = (
+            Conversation.objects.select_related("contact").filter(pk=conversation_id).first()
+        )
+        if conversation is None:
+            raise forms.ValidationError(_("There is no conversation with this id."))
+        return conversation
+
+
 @admin.register(FaqEntry)
 class FaqEntryAdmin(admin.ModelAdmin):
+    """FAQ answers, and the page to try the configured bot (whichever it is) by hand."""
+
     list_display = ("__str__", "is_active", "updated_at")
     list_filter = ("is_active",)
     search_fields = ("questions", "answer")
+    change_list_template = "admin/handoff/faqentry/change_list.html"
+
+    def get_urls(self):
+        try_bot_url = path(
+            "try-bot/", self.admin_site.admin_view(self.try_bot_view), name="handoff_try_bot"
+        )
+        return [try_bot_url, *super().get_urls()]
+
+    def try_bot_view(self, request: HttpRequest) -> HttpResponse:
+        """Ask the bot without storing or sending anything; admin_view already requires staff.
+
+        A conversation's transcript goes to the bot service, so using one needs the
+        right to read conversations, not only FAQ entries.
+        """
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        form = TryBotForm(request.POST or None)
+        trial = None
+        if request.method == "POST" and form.is_valid():
+            conversation = form.cleaned_data["conversation"]
+            if conversation is not None and not request.user.has_perm("handoff.view_conversation"):
+                raise PermissionDenied
+            trial = try_bot(text=form.cleaned_data["message"], conversation=conversation)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Try the bot"),
+            "opts": self.model._meta,
+            "form": form,
+            "trial": trial,
+            "bot_setting": settings.HANDOFF_BOT,
+        }
+        return TemplateResponse(request, "admin/handoff/try_bot.html", context)
 
 
 @admin.register(CannedReply)

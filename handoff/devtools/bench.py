@@ -17,6 +17,14 @@ the Procfile starts it, background workers included):
   The workers run inside the web process (the default setup), so during a webhook run
   they already compete with it for the CPU, as they would in production.
 
+* **Bot latency** (`HANDOFF_BOT=http`): the app restarted on the same database with
+  the HTTP bot pointed at a stand-in bot service (`handoff.devtools.bot_standin`) that
+  answers every question after a fixed 200 ms. An open-loop run at a modest rate
+  sends one message per new customer; for each, the time from its scheduled send to
+  the moment the stand-in Braze received the reply, minus the bot's 200 ms, is what
+  handoff itself adds (webhook, routing, signing, delivery). Both clocks are the
+  machine's monotonic clock, read in different processes.
+
 Each endpoint receives the same JSON body: 500 customers, texts that the FAQ bot
 answers and texts it cannot answer (never an escalation phrase), a unique message_id
 as Braze's template sends. The baseline is `POST /bench/bare/`, a bare async Django view
@@ -54,7 +62,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -106,6 +114,16 @@ BOT_MISS_LIMIT = 32767
 
 TARGET_THROUGHPUT_RATIO = 0.6
 TARGET_P99_MS = 100.0
+TARGET_BOT_LATENCY_P50_MS = 50.0
+
+BOT_SECRET = "bench-bot-secret"  # noqa: S105 - a throwaway local server's
+BOT_DELAY_SECONDS = 0.2
+BOT_RATE = 10.0
+BOT_WARMUP_SECONDS = 0.5
+# Each routing thread waits for one bot answer at a time: 10/s at 200 ms keeps two
+# busy on average, so with the default two the run would measure queueing behind the
+# bot, not what handoff adds. Four leave headroom (see docs/http-bot.md).
+BOT_ROUTING_THREADS = "4"
 MAX_ERROR_FRACTION = 0.001
 
 QUICK_SECONDS = 3.0
@@ -291,6 +309,11 @@ class Subprocesses:
             )
         return text
 
+    def stop(self, process: subprocess.Popen[bytes]) -> None:
+        self._stop(process)
+        if process in self._running:
+            self._running.remove(process)
+
     def stop_all(self) -> None:
         for process in reversed(self._running):
             self._stop(process)
@@ -467,10 +490,12 @@ def start_standin(children: Subprocesses, workdir: Path) -> Server:
     return server
 
 
-def start_app(children: Subprocesses, env: dict[str, str], workdir: Path) -> Server:
+def start_app(
+    children: Subprocesses, env: dict[str, str], workdir: Path, log_name: str = "daphne.log"
+) -> Server:
     """daphne as the Procfile's `web:` line starts it, on loopback."""
     port = free_port()
-    log = workdir / "daphne.log"
+    log = workdir / log_name
     command = [
         sys.executable,
         "-m",
@@ -732,6 +757,7 @@ class Results:
     open_bare: list[OpenLoopResult] = field(default_factory=list)
     flat_drains: list[Drain] = field(default_factory=list)
     open_drains: list[Drain] = field(default_factory=list)
+    bot: BotLatency | None = None
 
 
 @dataclass(frozen=True)
@@ -802,6 +828,149 @@ def open_loop_phase(harness: Harness, results: Results) -> None:
         (results.open_webhook if webhook else results.open_bare).append(run)
 
 
+# -- bot latency: the HTTP bot against a stand-in that takes a fixed time --------------
+
+
+@dataclass(frozen=True)
+class BotLatency:
+    """What handoff adds around a bot answer, per message, in ms (the bot's delay removed)."""
+
+    rate: float
+    seconds: float
+    bot_delay_ms: float
+    routing_threads: int
+    messages: int
+    replies: int
+    webhook_errors: int
+    added_ms: list[float] = field(repr=False)
+
+    def percentile(self, fraction: float) -> float:
+        if not self.added_ms:
+            return math.nan
+        ordered = sorted(self.added_ms)
+        return ordered[max(math.ceil(fraction * len(ordered)), 1) - 1]
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "rate": self.rate,
+            "seconds": self.seconds,
+            "bot_delay_ms": self.bot_delay_ms,
+            "routing_threads": self.routing_threads,
+            "messages": self.messages,
+            "replies": self.replies,
+            "webhook_errors": self.webhook_errors,
+            "p50_ms": self.percentile(0.50),
+            "p90_ms": self.percentile(0.90),
+            "p99_ms": self.percentile(0.99),
+            "max_ms": max(self.added_ms, default=math.nan),
+        }
+
+
+def bot_body(number: int) -> bytes:
+    """One new customer per message: no reply waits behind another of the same customer."""
+    body = {
+        "user_id": f"bench-bot-user-{number}",
+        "phone_number": f"+8191{number:08d}",
+        "message": f"bot question {number}: {MESSAGES[number % len(MESSAGES)]}",
+        "message_id": f"bot-{number}",
+    }
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def start_bot_standin(children: Subprocesses, workdir: Path) -> Server:
+    port = free_port()
+    log = workdir / "bot-standin.log"
+    command = [
+        sys.executable,
+        "-m",
+        "handoff.devtools.bot_standin",
+        "--port",
+        str(port),
+        "--secret",
+        BOT_SECRET,
+        "--delay",
+        f"{BOT_DELAY_SECONDS:g}",
+    ]
+    server = Server(children.start(command, env=dict(os.environ), log=log), port)
+    wait_until_healthy(f"{server.url}/_standin/health", server.process, log)
+    return server
+
+
+def bot_reply_times(standin_url: str) -> dict[str, tuple[float, str]]:
+    """external_user_id -> (monotonic time the stand-in Braze received the reply, text)."""
+    status, records = http_json("GET", f"{standin_url}/_standin/requests?path={TRIGGER_SEND_PATH}")
+    if status != 200 or not isinstance(records, list):
+        raise BenchError(f"the stand-in's request list answered {status}")
+    replies: dict[str, tuple[float, str]] = {}
+    for record in records:
+        if not 200 <= record["status"] < 300:
+            continue
+        for recipient in record["body"]["recipients"]:
+            texts = list(recipient.get("trigger_properties", {}).values())
+            replies.setdefault(recipient["external_user_id"], (record["monotonic"], texts[0]))
+    return replies
+
+
+def bot_latency_phase(
+    children: Subprocesses, stack: Stack, options: Options, results: Results
+) -> None:
+    """Restart the app with the HTTP bot, on the same database, and time each answer."""
+    workdir = stack.database.parent
+    bot = start_bot_standin(children, workdir)
+    children.stop(stack.app.process)
+    env = server_env(stack.database, stack.standin.url) | {
+        "HANDOFF_BOT": "http",
+        "HANDOFF_BOT_URL": f"{bot.url}/bot",
+        "HANDOFF_BOT_SECRET": BOT_SECRET,
+        "HANDOFF_BOT_TIMEOUT_SECONDS": "5",
+        "HANDOFF_ROUTING_THREADS": BOT_ROUTING_THREADS,
+    }
+    app = start_app(children, env, workdir, log_name="daphne-bot.log")
+    bot_stack = Stack(app, stack.standin, stack.database)
+    seconds = options.seconds
+    print(
+        f"  bot latency: HTTP bot answering in {BOT_DELAY_SECONDS * 1000:g} ms, "
+        f"{BOT_RATE:g}/s for {seconds:g} s ...",
+        flush=True,
+    )
+
+    def open_loop(body_for: Callable[[int], bytes], seconds: float) -> OpenLoopResult:
+        target = Target(
+            host="127.0.0.1",
+            port=app.port,
+            path=WEBHOOK_PATH,
+            headers={"Authorization": f"Bearer {WEBHOOK_SECRET}"},
+            body_for=body_for,
+        )
+        before = message_counts(stack.database)
+        run = asyncio.run(run_open_loop(target, rate=BOT_RATE, seconds=seconds))
+        wait_for_drain(bot_stack, before, time.monotonic())
+        return run
+
+    # The new process's first answers pay for imports and the first connections.
+    open_loop(lambda number: bot_body(1_000_000 + number), BOT_WARMUP_SECONDS)
+    clear_standin(stack.standin.url)
+    run = open_loop(bot_body, seconds)
+    replies = bot_reply_times(stack.standin.url)
+    added: list[float] = []
+    for number in range(run.scheduled):
+        reply = replies.get(f"bench-bot-user-{number}")
+        if reply is None or not reply[1].startswith("echo: bot question"):
+            continue  # not answered by the bot (a fallback text): counted below, not timed
+        sent = run.started_at + number / BOT_RATE
+        added.append((reply[0] - sent - BOT_DELAY_SECONDS) * 1000)
+    results.bot = BotLatency(
+        rate=BOT_RATE,
+        seconds=seconds,
+        bot_delay_ms=BOT_DELAY_SECONDS * 1000,
+        routing_threads=int(BOT_ROUTING_THREADS),
+        messages=run.scheduled,
+        replies=len(added),
+        webhook_errors=run.errors,
+        added_ms=added,
+    )
+
+
 # -- figures ---------------------------------------------------------------------------
 
 
@@ -870,10 +1039,12 @@ class TargetCheck:
     passed: bool
 
 
-def check_targets(flat: Comparison, steady: Comparison, rate: float) -> list[TargetCheck]:
+def check_targets(
+    flat: Comparison, steady: Comparison, rate: float, bot: BotLatency | None = None
+) -> list[TargetCheck]:
     throughput_ratio = flat.ratios["throughput"]
     p99 = steady.webhook.p99_ms
-    return [
+    checks = [
         TargetCheck(
             f"webhook throughput at least {TARGET_THROUGHPUT_RATIO:g}x the bare view (flat out)",
             f"{throughput_ratio:.2f}x",
@@ -885,6 +1056,19 @@ def check_targets(flat: Comparison, steady: Comparison, rate: float) -> list[Tar
             p99 < TARGET_P99_MS,
         ),
     ]
+    if bot is not None:
+        p50 = bot.percentile(0.50)
+        checks.append(
+            TargetCheck(
+                f"bot latency (webhook to reply at Braze, beyond the bot's own "
+                f"{bot.bot_delay_ms:g} ms) p50 under {TARGET_BOT_LATENCY_P50_MS:g} ms "
+                f"at {bot.rate:g}/s",
+                f"{fmt(p50)} ms (p90 {fmt(bot.percentile(0.90))}, "
+                f"p99 {fmt(bot.percentile(0.99))}; {bot.replies}/{bot.messages} answered)",
+                p50 < TARGET_BOT_LATENCY_P50_MS and bot.replies == bot.messages,
+            )
+        )
+    return checks
 
 
 def run_failures(results: Results) -> list[tuple[str, int, int, str]]:
@@ -918,6 +1102,13 @@ def error_report(results: Results) -> tuple[list[str], bool]:
             share = errors / max(total, 1)
             fatal = fatal or share > MAX_ERROR_FRACTION
             lines.append(f"!! {name}: {errors} of {total} requests failed ({share:.2%}): {detail}")
+    bot = results.bot
+    if bot is not None and (bot.webhook_errors or bot.replies != bot.messages):
+        fatal = fatal or bot.webhook_errors > 0
+        lines.append(
+            f"!! bot latency: {bot.webhook_errors} webhook errors, {bot.replies} of "
+            f"{bot.messages} messages answered by the bot"
+        )
     for drain in [*results.flat_drains, *results.open_drains]:
         if drain.refused or drain.replies != drain.messages:
             fatal = fatal or drain.refused > 0
@@ -1037,7 +1228,17 @@ def run_details(results: Results) -> list[str]:
     lags = ", ".join(
         f"{run.max_send_lag_ms:.1f}" for run in [*results.open_webhook, *results.open_bare]
     )
+    bot_lines = []
+    if results.bot is not None:
+        bot = results.bot
+        bot_lines.append(
+            f"Bot latency beyond the bot's {bot.bot_delay_ms:g} ms ({bot.rate:g}/s for "
+            f"{bot.seconds:g} s, {bot.routing_threads} routing threads, HTTP bot): p50 "
+            f"{fmt(bot.percentile(0.5))} ms, p90 {fmt(bot.percentile(0.9))} ms, p99 "
+            f"{fmt(bot.percentile(0.99))} ms, max {fmt(max(bot.added_ms, default=math.nan))} ms"
+        )
     return [
+        *bot_lines,
         f"Flat-out runs in order: {', '.join(in_order)}",
         "Background drain after each flat-out webhook run (every message routed, every "
         f"reply accepted by the stand-in Braze): {drains}",
@@ -1129,6 +1330,7 @@ def write_json(
         },
         "drain_after_flat_out_webhook": [asdict(drain) for drain in results.flat_drains],
         "drain_after_open_loop_webhook": [asdict(drain) for drain in results.open_drains],
+        "bot_latency": results.bot.summary() if results.bot is not None else None,
         "errors": list(errors),
     }
     RESULTS_PATH.parent.mkdir(exist_ok=True)
@@ -1153,6 +1355,7 @@ def measure(children: Subprocesses, wrk: str, options: Options) -> Results:
         leftover = leftover_work(stack.database)
         if any(leftover.values()):
             raise BenchError(f"the workers left work behind: {leftover}")
+        bot_latency_phase(children, stack, options, results)
     return results
 
 
@@ -1183,7 +1386,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             open_figures(results.open_bare),
         ),
     ]
-    checks = check_targets(*comparisons, rate=options.rate)
+    checks = check_targets(*comparisons, rate=options.rate, bot=results.bot)
     errors, fatal = error_report(results)
     print_report(options, facts, comparisons, checks, results, errors)
     print(

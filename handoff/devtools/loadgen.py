@@ -54,6 +54,9 @@ class OpenLoopResult:
     elapsed: float = 0.0
     max_send_lag_ms: float = 0.0
     connections_opened: int = 0
+    # The loop's clock (time.monotonic) at request 0's scheduled time: request i was
+    # due at started_at + i / rate, which other processes' monotonic stamps compare to.
+    started_at: float = 0.0
 
     @property
     def achieved_rate(self) -> float:
@@ -219,7 +222,7 @@ async def run_open_loop(
     result = OpenLoopResult(rate=rate, seconds=seconds, scheduled=count)
     pool = _Pool(target.host, target.port)
     tasks: list[asyncio.Task[None]] = []
-    start = loop.time()
+    start = result.started_at = loop.time()
     try:
         for index in range(count):
             scheduled = start + index / rate
