@@ -54,12 +54,26 @@ def bounded_transcript(turns: tuple[Turn, ...], max_chars: int) -> list[dict[str
 
 
 class HttpBot:
+    """Settings are read at each answer: get_bot() keeps one instance per thread."""
+
     def __init__(self, *, session: requests.Session | None = None):
-        self.url = settings.HANDOFF_BOT_URL
-        self._secret = settings.HANDOFF_BOT_SECRET
-        self.timeout = settings.HANDOFF_BOT_TIMEOUT_SECONDS
-        self.context_chars = settings.HANDOFF_BOT_CONTEXT_CHARS
         self._session = session
+
+    @property
+    def url(self) -> str:
+        return settings.HANDOFF_BOT_URL
+
+    @property
+    def _secret(self) -> str:
+        return settings.HANDOFF_BOT_SECRET
+
+    @property
+    def timeout(self) -> float:
+        return settings.HANDOFF_BOT_TIMEOUT_SECONDS
+
+    @property
+    def context_chars(self) -> int:
+        return settings.HANDOFF_BOT_CONTEXT_CHARS
 
     def __repr__(self) -> str:
         return f"HttpBot(url={self.url!r})"
