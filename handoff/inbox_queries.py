@@ -118,7 +118,13 @@ def with_summary_facts(rows: QuerySet[Conversation], agent: AbstractBaseUser) ->
     Both are correlated subqueries that walk the (conversation, id) index from one
     end, so their cost per row does not depend on the length of the conversation.
     """
-    last_message = Message.objects.filter(conversation_id=OuterRef("pk")).order_by("-pk")
+    # The preview skips system texts (the hand-over notice would otherwise be the last
+    # line of every waiting chat); they are rare, so the walk back stays short.
+    last_message = (
+        Message.objects.filter(conversation_id=OuterRef("pk"))
+        .exclude(author_kind=Message.AuthorKind.SYSTEM)
+        .order_by("-pk")
+    )
     read_to = ConversationRead.objects.filter(conversation_id=OuterRef("pk"), agent_id=agent.pk)
     unread_message = Message.objects.filter(
         conversation_id=OuterRef("pk"),

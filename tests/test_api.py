@@ -189,6 +189,23 @@ def test_counts_give_each_queue_its_number(api, aiko, ben):
     }
 
 
+def test_the_preview_skips_system_texts_such_as_the_hand_over_notice(api):
+    conversation = waiting()
+    inbound(conversation, "I want to talk to an agent")
+    Message.objects.create(
+        conversation=conversation,
+        contact_id=conversation.contact_id,
+        direction=Message.Direction.OUTBOUND,
+        author_kind=Message.AuthorKind.SYSTEM,
+        text="Passing you to our team",
+        delivery_state=Message.Delivery.SENT,
+    )
+
+    [row] = api.get("/api/conversations/").json()["conversations"]
+
+    assert row["last_message"]["text"] == "I want to talk to an agent"
+
+
 def test_waiting_queue_lists_the_longest_waiting_first_with_last_message(api):
     now = timezone.now()
     newer = waiting(escalated_at=now - timedelta(minutes=1))

@@ -852,7 +852,8 @@ function applyEvent(frame) {
       const summary = state.convs.get(message.conversation_id);
       const open = state.openId === message.conversation_id;
       if (summary) {
-        summary.last_message = {
+        // System texts (the hand-over notice) are not previews: see docs/api.md.
+        if (message.author_kind !== "system") summary.last_message = {
           id: message.id,
           author_kind: message.author_kind,
           author: message.author,
