@@ -8,7 +8,11 @@ STAMP := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test bench lint clean
+# PostgreSQL's server and Redis, from Debian's archive, for test-scale and bench.
+POSTGRES := $(firstword $(wildcard /usr/lib/postgresql/*/bin/postgres))
+THROWAWAY := $(PY) -m handoff.devtools.throwaway --
+
+.PHONY: run test test-sqlite test-scale scale-services bench lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,9 +34,26 @@ run: $(STAMP)
 	DEBUG=true $(PY) manage.py seed_demo
 	DEBUG=true PORT=$(PORT) $(PY) -m handoff.devtools.run_demo
 
-## test: install what the tests need (Python packages, Debian's chromium) and run them all
-test: $(STAMP) $(CHROMIUM)
-	$(PY) -m pytest
+## test: install what the tests need and run them all: on SQLite, then on PostgreSQL and Redis
+test: test-sqlite test-scale
+
+## test-sqlite: the whole suite on the default engines (SQLite, in-memory channel layer)
+test-sqlite: $(STAMP) $(CHROMIUM)
+	$(PY) -m pytest -m "not scale"
+
+## test-scale: the whole suite on throwaway PostgreSQL and Redis, then the multi-process tests
+test-scale: $(STAMP) $(CHROMIUM) scale-services
+	$(THROWAWAY) $(PY) -m pytest -m "not scale"
+	$(THROWAWAY) $(PY) -m pytest -m scale
+
+## scale-services: install PostgreSQL's server and Redis from Debian's archive when missing
+scale-services:
+	@if [ -z "$(POSTGRES)" ] || ! command -v redis-server >/dev/null; then \
+		command -v apt-get >/dev/null || { echo "error: PostgreSQL's server and redis-server are missing and apt-get is not available: install them to run test-scale" >&2; exit 1; }; \
+		echo "Installing Debian's postgresql and redis-server for test-scale (apt-get, may ask for sudo)..."; \
+		$(SUDO) apt-get update && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql redis-server; \
+	fi
 
 ## bench: measure the webhook against a bare Django view on the same server
 bench: $(STAMP)

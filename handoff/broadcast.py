@@ -8,7 +8,10 @@ ASGI entry point remembers its loop, and everything here schedules onto it.
 
 import asyncio
 import logging
-from concurrent.futures import Future
+import threading
+import weakref
+from collections import deque
+from dataclasses import dataclass, field
 
 from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
@@ -24,18 +27,37 @@ def remember_server_loop(loop: asyncio.AbstractEventLoop) -> None:
     _server_loop = loop
 
 
+def start_publisher_loop() -> asyncio.AbstractEventLoop:
+    """Give a process without a web server (a `worker`) a loop of its own to publish on.
+
+    Every send then reuses the layer's connections on that loop, instead of
+    `async_to_sync` making a new loop, and Redis connections with it, per event.
+    """
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, name="agent-events", daemon=True).start()
+    remember_server_loop(loop)
+    return loop
+
+
 def send_to_agents(event: dict) -> None:
-    """Fire-and-forget: a lost notification is repaired by the client's catch-up."""
+    """Fire-and-forget: a lost notification is repaired by the client's catch-up.
+
+    Callable from any thread. Events leave in the order they were handed over: a
+    Redis layer's sends are network round trips, and sent side by side they can
+    overtake each other (a "left" before its "viewing").
+    """
     layer = get_channel_layer()
     if layer is None:
         return
     message = {"type": "inbox.event", "event": event}
     loop = _server_loop
     if loop is not None and loop.is_running():
-        future = asyncio.run_coroutine_threadsafe(layer.group_send(AGENTS_GROUP, message), loop)
-        future.add_done_callback(_log_failure)
+        if _on_loop(loop):
+            _enqueue(loop, message)
+        else:
+            loop.call_soon_threadsafe(_enqueue, loop, message)
     elif not isinstance(layer, InMemoryChannelLayer):
-        # Another process (a worker) with a shared layer such as Redis.
+        # A process with a shared layer but no loop of its own (a management command).
         try:
             async_to_sync(layer.group_send)(AGENTS_GROUP, message)
         except Exception:
@@ -44,6 +66,42 @@ def send_to_agents(event: dict) -> None:
     # is waiting for this event.
 
 
-def _log_failure(future: Future) -> None:
-    if not future.cancelled() and future.exception() is not None:
-        logger.error("Could not publish an event to the agents", exc_info=future.exception())
+@dataclass
+class _Outbox:
+    """The events waiting to leave one loop, and the one task sending them in turn."""
+
+    pending: deque = field(default_factory=deque)
+    sender: asyncio.Task | None = None
+
+
+_outboxes: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Outbox]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
+
+
+def _enqueue(loop: asyncio.AbstractEventLoop, message: dict) -> None:
+    """On the loop's thread: queue the event, and start a sender if none is running.
+
+    The sender ends when the queue is empty, so no task outlives the work (a loop
+    that closes leaves nothing pending behind).
+    """
+    outbox = _outboxes.setdefault(loop, _Outbox())
+    outbox.pending.append(message)
+    if outbox.sender is None or outbox.sender.done():
+        outbox.sender = loop.create_task(_send_in_order(outbox))
+
+
+async def _send_in_order(outbox: _Outbox) -> None:
+    while outbox.pending:
+        message = outbox.pending.popleft()
+        try:
+            await get_channel_layer().group_send(AGENTS_GROUP, message)
+        except Exception:
+            logger.exception("Could not publish an event to the agents")

@@ -11,7 +11,7 @@ number, are not stored and are not replayed.
 """
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from handoff.broadcast import send_to_agents
@@ -100,10 +100,30 @@ def publish(kind: str, data: dict, *, conversation_id: int | None = None) -> int
     row = InboxEvent(
         kind=kind, conversation_id=conversation_id, payload=data, created_at=timezone.now()
     )
-    statements.insert(row)
+    with transaction.atomic(savepoint=False):
+        _hold_numbering_until_commit()
+        statements.insert(row)
     event = {"seq": row.pk, "type": kind, **data}
     transaction.on_commit(lambda: send_to_agents(event))
     return row.pk
+
+
+# Any constant unique to this lock among the application's advisory locks.
+FEED_NUMBERING_LOCK = 0x68616E646F6666  # "handoff"
+
+
+def _hold_numbering_until_commit() -> None:
+    """Make events commit in the order of their numbers, on PostgreSQL.
+
+    A sequence hands out numbers at insert, but transactions commit in any order: a
+    browser catching up after event 11 committed could then miss event 10 committing
+    a moment later, for good. Holding this lock from the insert to the commit makes
+    the next number wait for the previous commit. SQLite needs nothing: it has one
+    writer at a time.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [FEED_NUMBERING_LOCK])
 
 
 def publish_ephemeral(kind: str, data: dict) -> None:

@@ -99,6 +99,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {
         "NAME": env.str("HANDOFF_TEST_DATABASE", default=str(BASE_DIR / ".test-db.sqlite3"))
     }
+else:
+    # PostgreSQL (docs/deploy.md). A connection that died while idle (a database
+    # restart, a proxy's timeout) is noticed and replaced before the next query.
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=0))
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -131,7 +136,10 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            # A slow browser's socket may fall behind a burst of events: room for
+            # 1,000 of them, past that they are dropped and the browser fills the
+            # gap from the event feed (docs/websocket.md).
+            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 60},
         }
     }
 else:

@@ -49,7 +49,7 @@ def app_server(django_db_setup, django_db_blocker, session_braze):
 
     ARTIFACTS.mkdir(exist_ok=True)
     server = AppServer(
-        server_env(connection.settings_dict["NAME"], session_braze.url),
+        server_env(connection.settings_dict, session_braze.url),
         ARTIFACTS / "daphne.log",
     ).start()
     yield server

@@ -3,6 +3,7 @@ origin check, session cookies through AuthMiddlewareStack, the in-memory channel
 and events pushed after commit from another thread, as under daphne.
 """
 
+import contextlib
 import functools
 from datetime import timedelta
 
@@ -25,7 +26,7 @@ from handoff.broadcast import AGENTS_GROUP
 from handoff.events import as_sent, latest_seq, publish
 from handoff.models import AgentPresence, InboxEvent
 from handoff.services import presence
-from handoff.services.event_feed import catch_up, prune_events
+from handoff.services.event_feed import PRUNED, catch_up, prune_events
 from handoff.workers import Periodic
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -515,13 +516,32 @@ def test_pruning_removes_old_events_but_keeps_the_newest_so_numbering_goes_on(se
     )
 
     assert prune_events(batch=2) == 3
-    assert list(InboxEvent.objects.values_list("pk", flat=True).order_by("pk")) == seqs[3:]
+    assert kept_events() == seqs[3:]
 
     assert prune_events(timezone.now() + timedelta(days=3)) == 1
-    assert list(InboxEvent.objects.values_list("pk", flat=True)) == [seqs[-1]]
+    assert kept_events() == [seqs[-1]]
     assert catch_up(seqs[-1]).resync is False
-    assert catch_up(seqs[-2]).events == [as_sent(InboxEvent.objects.get())]
+    assert catch_up(seqs[-2]).events == [as_sent(InboxEvent.objects.get(pk=seqs[-1]))]
     assert catch_up(seqs[-3]).resync is True  # seqs[-2] is gone
+
+
+def kept_events() -> list[int]:
+    return list(InboxEvent.objects.exclude(kind=PRUNED).order_by("pk").values_list("pk", flat=True))
+
+
+def test_a_number_lost_to_a_rollback_is_not_a_gap_that_forces_a_resync():
+    """PostgreSQL's sequences never give back a number that a rolled-back transaction
+    took, so the feed has holes that hide nothing."""
+    first = _publish_updates(1)[0]
+    with contextlib.suppress(RuntimeError), transaction.atomic():
+        _publish_updates(2)
+        raise RuntimeError("roll back")
+    last = _publish_updates(1)[0]
+
+    result = catch_up(first - 1)
+
+    assert result.resync is False
+    assert [event["seq"] for event in result.events] == [first, last]
 
 
 def test_the_prune_events_command_says_how_many_it_deleted(capsys):

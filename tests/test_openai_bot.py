@@ -471,7 +471,7 @@ def openai_app(app_server, session_braze):
     app_server.stop()
     with OpenAIStandin(api_key=API_KEY) as model:
         env = server_env(
-            db.settings_dict["NAME"],
+            db.settings_dict,
             session_braze.url,
             HANDOFF_BOT="openai",
             OPENAI_BASE_URL=model.url,

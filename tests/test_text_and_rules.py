@@ -340,11 +340,7 @@ ENTRIES = [HOURS, PASSWORD, SHIPPING]
         pytest.param("営業時間を教えてください", HOURS, id="japanese-polite"),
         pytest.param("How can I reset my password", PASSWORD, id="password-variant"),
         pytest.param("RESET PASSWORDS", PASSWORD, id="password-plural"),
-        pytest.param(
-            "resetting passwords",
-            PASSWORD,
-            id="password-ing-form"
-        ),
+        pytest.param("resetting passwords", PASSWORD, id="password-ing-form"),
         pytest.param("ﾊﾟｽﾜｰﾄﾞを忘れた", PASSWORD, id="half-width-katakana"),
         pytest.param("shipping, how much?", SHIPPING, id="shipping"),
         pytest.param("送料はいくら？", SHIPPING, id="japanese-shipping"),

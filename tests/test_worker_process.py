@@ -28,7 +28,7 @@ def test_a_separate_worker_process_delivers_and_stops_cleanly(
 
     session_braze.clear()
     session_braze.set_behaviour("ok")
-    env = server_env(connection.settings_dict["NAME"], session_braze.url)
+    env = server_env(connection.settings_dict, session_braze.url)
     log = open(ARTIFACTS / "run_workers.log", "wb")  # noqa: SIM115 - closed below
     worker = subprocess.Popen(
         [

@@ -18,14 +18,13 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from handoff import wakeups
 from handoff.braze import BrazeClient, BrazeNotConfigured, Outcome, SendResult
 from handoff.events import publish_conversation_changed, publish_delivery_changed
 from handoff.models import ConversationEvent, Message
-from handoff.services.claims import claim_first, head_of_line_ids
+from handoff.services.claims import claim_head_of_line
 
 logger = logging.getLogger(__name__)
 
@@ -66,16 +65,11 @@ def claim_next_outbound() -> Message | None:
     pause = paused_until()
     if pause is not None and pause > now:
         return None
-    candidates = head_of_line_ids(
+    return claim_head_of_line(
         state_field="delivery_state",
         states=tuple(Message.PENDING_DELIVERY),
         now=now,
         due_field="next_attempt_at",
-    )
-    return claim_first(
-        candidates,
-        still_claimable=Q(delivery_state__in=Message.PENDING_DELIVERY),
-        now=now,
         rows=Message.objects.select_related("contact"),
     )
 

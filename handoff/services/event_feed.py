@@ -18,6 +18,7 @@ from handoff.events import as_sent, latest_seq
 from handoff.models import InboxEvent
 
 MAX_REPLAY = 1000
+PRUNED = "feed.pruned"  # the marker row: every event up to its number was pruned
 PRUNE_BATCH = 1000
 
 
@@ -32,6 +33,10 @@ def catch_up(after: int, *, until: int | None = None, limit: int = MAX_REPLAY) -
     """Every event numbered above `after` (and up to `until`, when given), in order, or
     a resync when the gap is too old (pruned) or too long to replay.
 
+    Numbers may have holes: a transaction that rolled back took its number with it
+    (PostgreSQL's sequences never give one back), so only the pruning marker, never
+    a missing number, says that events were lost to this reader.
+
     A number above the newest event comes from another database (restored or reset):
     what that client holds is unknown, so it resyncs too.
     """
@@ -41,8 +46,10 @@ def catch_up(after: int, *, until: int | None = None, limit: int = MAX_REPLAY) -
     latest = newest if until is None else min(until, newest)
     if after >= latest:
         return CatchUp(events=[], latest=latest, resync=False)
-    oldest_kept = InboxEvent.objects.order_by("pk").values_list("pk", flat=True).first()
-    if oldest_kept is None or after < oldest_kept - 1 or latest - after > limit:
+    pruned_through = (
+        InboxEvent.objects.filter(kind=PRUNED).order_by("-pk").values_list("pk", flat=True).first()
+    )
+    if (pruned_through is not None and after < pruned_through) or latest - after > limit:
         return CatchUp(events=[], latest=latest, resync=True)
     rows = InboxEvent.objects.filter(pk__gt=after, pk__lte=latest).order_by("pk")
     return CatchUp(events=[as_sent(row) for row in rows], latest=latest, resync=False)
@@ -51,9 +58,11 @@ def catch_up(after: int, *, until: int | None = None, limit: int = MAX_REPLAY) -
 def prune_events(now=None, *, batch: int = PRUNE_BATCH) -> int:
     """Delete the events older than the retention; returns how many went.
 
-    Deletes in batches of short statements, each its own commit, so that on SQLite the
-    webhook never waits behind one long delete for the write lock: call it outside any
-    transaction.
+    The newest pruned event is not deleted but becomes the marker (kind PRUNED) that
+    tells catch_up where the feed now starts, and the newest event of all is always
+    kept, so numbering goes on from it. Deletes in batches of short statements, each
+    its own commit, so that on SQLite the webhook never waits behind one long delete
+    for the write lock: call it outside any transaction.
     """
     cutoff = (now or timezone.now()) - timedelta(hours=settings.HANDOFF_EVENT_RETENTION_HOURS)
     newest = latest_seq()
@@ -62,16 +71,22 @@ def prune_events(now=None, *, batch: int = PRUNE_BATCH) -> int:
     )["horizon"]
     if horizon is None:
         return 0
+    marked = (
+        InboxEvent.objects.filter(pk=horizon)
+        .exclude(kind=PRUNED)
+        .update(kind=PRUNED, conversation_id=None, payload={})
+    )
     deleted = 0
     while True:
         # The number of the batch-th oldest event: one short DELETE up to it.
         edge = list(
-            InboxEvent.objects.filter(pk__lte=horizon)
+            InboxEvent.objects.filter(pk__lt=horizon)
             .order_by("pk")
             .values_list("pk", flat=True)[batch - 1 : batch]
         )
-        upto = edge[0] if edge else horizon
-        count, _ = InboxEvent.objects.filter(pk__lte=upto).delete()
+        if not edge and not InboxEvent.objects.filter(pk__lt=horizon).exists():
+            return deleted + marked
+        upto = edge[0] if edge else horizon - 1
+        count, _ = InboxEvent.objects.filter(pk__lte=upto).exclude(kind=PRUNED).delete()
+        InboxEvent.objects.filter(pk__lte=upto, kind=PRUNED).delete()  # earlier markers
         deleted += count
-        if upto >= horizon or count == 0:
-            return deleted

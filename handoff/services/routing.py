@@ -10,13 +10,12 @@ may be slow, and its answer is queued only if the bot still owns the conversatio
 import logging
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from handoff.bots import BotAnswer, BotError, BotRequest, get_bot
 from handoff.models import Conversation, Message
 from handoff.services import conversations
-from handoff.services.claims import claim_first, head_of_line_ids
+from handoff.services.claims import claim_head_of_line
 from handoff.services.escalation_rules import matching_active_rule
 
 logger = logging.getLogger(__name__)
@@ -25,11 +24,9 @@ logger = logging.getLogger(__name__)
 def claim_next_inbound() -> Message | None:
     """Claim the next routable message, oldest first, at most one per customer."""
     now = timezone.now()
-    pending = Message.Routing.PENDING
-    candidates = head_of_line_ids(state_field="routing_state", states=(pending,), now=now)
-    return claim_first(
-        candidates,
-        still_claimable=Q(routing_state=pending),
+    return claim_head_of_line(
+        state_field="routing_state",
+        states=(Message.Routing.PENDING,),
         now=now,
         rows=Message.objects.select_related("conversation__contact"),
     )

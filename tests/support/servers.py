@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import requests
 
@@ -26,7 +27,25 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def server_env(database_path: str, braze_url: str, **overrides: str) -> dict[str, str]:
+def database_url(settings_dict: dict) -> str:
+    """The URL of the database a Django connection uses (the test database), so the
+    app under daphne shares it whichever engine the suite runs on."""
+    name = settings_dict["NAME"]
+    if settings_dict["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{name}"
+    if "postgresql" not in settings_dict["ENGINE"]:
+        raise RuntimeError(f"tests know SQLite and PostgreSQL, not {settings_dict['ENGINE']}")
+    user = quote(settings_dict.get("USER") or "", safe="")
+    password = quote(settings_dict.get("PASSWORD") or "", safe="")
+    credentials = f"{user}:{password}@" if password else f"{user}@" if user else ""
+    host = settings_dict.get("HOST") or "127.0.0.1"
+    port = settings_dict.get("PORT") or 5432
+    return f"postgres://{credentials}{host}:{port}/{quote(name, safe='')}"
+
+
+def server_env(database: dict, braze_url: str, **overrides: str) -> dict[str, str]:
+    """The app's environment: the test database (a connection's settings_dict), the
+    stand-in Braze, short timings; REDIS_URL passes through when the suite has one."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "handoff.settings",
@@ -37,7 +56,7 @@ def server_env(database_path: str, braze_url: str, **overrides: str) -> dict[str
         "SECURE_SSL_REDIRECT": "false",
         "SESSION_COOKIE_SECURE": "false",
         "CSRF_COOKIE_SECURE": "false",
-        "DATABASE_URL": f"sqlite:///{database_path}",
+        "DATABASE_URL": database_url(database),
         "HANDOFF_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "BRAZE_REST_ENDPOINT": braze_url,
         "BRAZE_API_KEY": BRAZE_API_KEY,
@@ -124,3 +143,47 @@ class AppServer:
         return requests.post(
             self.url + "/webhooks/braze/whatsapp/", data=body, headers=headers, timeout=10, **kwargs
         )
+
+
+class WorkerProcess:
+    """`manage.py run_workers` in a subprocess, as the Procfile's `worker:` runs it."""
+
+    def __init__(self, env: dict[str, str], log_path: Path):
+        self.env = env
+        self.log_path = log_path
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 20.0) -> "WorkerProcess":
+        self.log_path.write_text("")
+        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the process's lifetime
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "run_workers"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"run_workers exited early:\n{self.log_path.read_text()[-3000:]}"
+                )
+            if "Workers running" in self.log_path.read_text():
+                return self
+            time.sleep(0.1)
+        raise RuntimeError(f"run_workers did not start; see {self.log_path}")
+
+    def kill(self) -> None:
+        """SIGKILL: leases stay behind, as after a crash or an OOM kill."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()

@@ -7,8 +7,10 @@ PostgreSQL and Redis (docs/deploy.md). Stops cleanly on SIGTERM or Ctrl-C.
 import signal
 import threading
 
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.core.management.base import BaseCommand
 
+from handoff.broadcast import start_publisher_loop
 from handoff.workers import Workers
 
 
@@ -23,6 +25,12 @@ class Command(BaseCommand):
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
+        if isinstance(get_channel_layer(), InMemoryChannelLayer):
+            self.stderr.write(
+                "Warning: no REDIS_URL, so agents' inboxes will not see this process's "
+                "changes live (only after a reload). Set REDIS_URL for separate workers."
+            )
+        start_publisher_loop()
         workers = Workers(
             routing_threads=routing_threads, delivery_threads=delivery_threads
         ).start()

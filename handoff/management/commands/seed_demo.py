@@ -43,20 +43,17 @@ DEMO_CANNED_REPLIES = [
     (
         "order",
         "Ask for the order number",
-        "Could you send me your order number? It starts with # and is in your "
-        "confirmation email.",
+        "Could you send me your order number? It starts with # and is in your confirmation email.",
     ),
     (
         "refund",
         "Refund timing",
-        "Your refund is on its way. It usually shows on your statement within "
-        "5-7 business days.",
+        "Your refund is on its way. It usually shows on your statement within 5-7 business days.",
     ),
     (
         "bye",
         "Closing",
-        "Is there anything else I can help with? If not, I'll close this chat. "
-        "Have a great day!",
+        "Is there anything else I can help with? If not, I'll close this chat. Have a great day!",
     ),
 ]
 
