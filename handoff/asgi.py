@@ -18,18 +18,10 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
-from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from handoff.broadcast import remember_server_loop  # noqa: E402
 from handoff.routing import websocket_urlpatterns  # noqa: E402
 from handoff.workers import start_embedded_workers  # noqa: E402
-
-# The inbox's CSS and JavaScript are served by the app itself, in every mode, so that
-# the one-process default (and the tests, which run with DEBUG=false) need nothing
-# else. The handler only intercepts STATIC_URL paths; every other request goes
-# straight to Django. A production deployment may serve /static/ from a proxy in
-# front instead (after `collectstatic`); then these paths never reach the app.
-django_asgi_app = ASGIStaticFilesHandler(django_asgi_app)
 
 router = ProtocolTypeRouter(
     {

@@ -48,6 +48,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files in every mode, before sessions and auth, which they never need.
+    "servestatic.middleware.ServeStaticMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -127,6 +129,14 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
+# The app serves its own CSS and JavaScript (ServeStatic: WhiteNoise's async fork,
+# because WhiteNoise's middleware is sync-only and would put every request, the
+# webhook's included, through a thread hop). Files are found where they live and
+# indexed once at start, so no collectstatic step is needed; a proxy in front may
+# serve /static/ itself after collectstatic instead (docs/deploy.md).
+SERVESTATIC_USE_FINDERS = True
+SERVESTATIC_AUTOREFRESH = DEBUG
+SERVESTATIC_MAX_AGE = env.int("STATIC_MAX_AGE_SECONDS", default=0 if DEBUG else 3600)
 
 # Channels: Redis when REDIS_URL is set (many processes); otherwise the in-memory
 # layer, which reaches every socket because the default runs as one process with

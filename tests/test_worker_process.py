@@ -62,3 +62,24 @@ def test_a_separate_worker_process_delivers_and_stops_cleanly(
         code = worker.wait(15)
         log.close()
     assert code == 0
+
+
+def test_the_procfile_worker_idles_while_the_web_process_runs_the_work(tmp_path):
+    """The one-process default: `worker: run_workers --unless-embedded` must neither
+    compete with the web process's threads nor exit (honcho would stop everything)."""
+    env = server_env({"ENGINE": "sqlite3", "NAME": str(tmp_path / "unused.sqlite3")}, "http://x")
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "run_workers", "--unless-embedded"],
+        cwd=ROOT,
+        env={**env, "HANDOFF_EMBEDDED_WORKERS": "true"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        first_line = worker.stdout.readline()
+        assert "this worker idles" in first_line
+        assert worker.poll() is None
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(10) == 0

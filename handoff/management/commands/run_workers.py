@@ -8,6 +8,7 @@ import signal
 import threading
 
 from channels.layers import InMemoryChannelLayer, get_channel_layer
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from handoff.broadcast import start_publisher_loop
@@ -20,11 +21,26 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--routing-threads", type=int, default=None)
         parser.add_argument("--delivery-threads", type=int, default=None)
+        parser.add_argument(
+            "--unless-embedded",
+            action="store_true",
+            help="idle instead when HANDOFF_EMBEDDED_WORKERS is true (the Procfile's "
+            "worker line: the one-process default runs this work inside `web`)",
+        )
 
-    def handle(self, *args, routing_threads, delivery_threads, **options):
+    def handle(self, *args, routing_threads, delivery_threads, unless_embedded, **options):
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
+        if unless_embedded and settings.HANDOFF_EMBEDDED_WORKERS:
+            # Idle rather than exit: a Procfile runner stops every process when one ends.
+            self.stdout.write(
+                "The web process runs the background work (HANDOFF_EMBEDDED_WORKERS=true); "
+                "this worker idles. Set HANDOFF_EMBEDDED_WORKERS=false and REDIS_URL to "
+                "run it here (docs/deploy.md)."
+            )
+            stop.wait()
+            return
         if isinstance(get_channel_layer(), InMemoryChannelLayer):
             self.stderr.write(
                 "Warning: no REDIS_URL, so agents' inboxes will not see this process's "
