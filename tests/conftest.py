@@ -14,6 +14,23 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 SERVER_FIXTURES = {"live", "app_server"}
 
+# Figures tests measure (not assert), shown after the run: pytest hides a passing
+# test's output, and these belong in the log of every CI run.
+REPORTED: list[str] = []
+
+
+@pytest.fixture
+def report():
+    """report("...") adds a line to the "figures" section at the end of the run."""
+    return REPORTED.append
+
+
+def pytest_terminal_summary(terminalreporter):
+    if REPORTED:
+        terminalreporter.section("figures")
+        for line in REPORTED:
+            terminalreporter.write_line(line)
+
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
