@@ -46,6 +46,24 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: item.get_closest_marker("server") is not None)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def release_the_test_database(django_db_setup, django_db_blocker):
+    """On PostgreSQL, end the sessions other processes and threads left on the test
+    database (a server's connection outlives its process by a moment), so that
+    dropping it at the end of the run does not fail with "being accessed by other
+    users"."""
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
 @pytest.fixture
 def braze():
     """A fresh stand-in Braze per test."""
