@@ -114,6 +114,7 @@ class Workers:
 
     def __init__(self, *, routing_threads: int | None = None, delivery_threads: int | None = None):
         self.stop_event = threading.Event()
+        self.listener: wakeups.Listener | None = None
         routing_threads = (
             settings.HANDOFF_ROUTING_THREADS if routing_threads is None else routing_threads
         )
@@ -140,6 +141,8 @@ class Workers:
     def start(self) -> "Workers":
         for thread in self.threads:
             thread.start()
+        # Woken by other processes' commits too (PostgreSQL), not only by this one's.
+        self.listener = wakeups.start_listener(self.stop_event)
         logger.info("Started %d background worker threads", len(self.threads))
         return self
 
@@ -147,7 +150,7 @@ class Workers:
         self.stop_event.set()
         for event in (wakeups.event_for(wakeups.ROUTING), wakeups.event_for(wakeups.DELIVERY)):
             event.set()
-        for thread in self.threads:
+        for thread in [*self.threads, *filter(None, [self.listener])]:
             thread.join(timeout)
 
 

@@ -51,9 +51,11 @@ class Cluster:
 
 
 @pytest.fixture
-def cluster(transactional_db, agents_group):
-    """Braze and bot stand-ins, web A and B, and two worker processes."""
+def cluster(request, transactional_db, agents_group):
+    """Braze and bot stand-ins, web A and B, and two worker processes (settings
+    overridden by an indirect parameter, when given)."""
     ARTIFACTS.mkdir(exist_ok=True)
+    overrides = getattr(request, "param", {})
     with BrazeStandin(api_key=BRAZE_API_KEY) as braze, BotStandin(BOT_SECRET) as bot:
         env = server_env(
             connection.settings_dict,
@@ -63,6 +65,7 @@ def cluster(transactional_db, agents_group):
             HANDOFF_BOT="http",
             HANDOFF_BOT_URL=bot.url,
             HANDOFF_BOT_SECRET=BOT_SECRET,
+            **overrides,
         )
         web = [AppServer(env, ARTIFACTS / f"scale-web-{name}.log") for name in "AB"]
         workers = [WorkerProcess(env, ARTIFACTS / f"scale-worker-{n}.log") for n in (1, 2)]
@@ -113,6 +116,26 @@ def test_a_message_posted_to_web_a_reaches_an_agent_on_web_b_whose_reply_is_deli
 
     texts = [m["trigger_properties"] for m in cluster.braze.sent_messages()]
     assert {"external_system_msg_body": "It left our warehouse this morning."} in texts
+
+
+@pytest.mark.parametrize("cluster", [{"HANDOFF_POLL_SECONDS": "60"}], indirect=True)
+def test_a_message_stored_by_a_web_process_wakes_the_worker_processes_at_once(cluster, report):
+    """With a 60 s poll, only the database's NOTIFY at commit can make a bot reply
+    leave within seconds: the web process's own wake-up reaches its threads only."""
+    cluster.braze.set_behaviour("ok")
+    time.sleep(1)  # let every worker thread find nothing and go to sleep
+    latencies = []
+    for n in range(5):
+        started = time.monotonic()
+        body = webhook_body(f"u-wake-{n}", f"ping {n}")
+        assert cluster.web[n % 2].post_webhook(body).status_code == 200
+        cluster.braze.wait_for(lambda sent, n=n: len(sent) == n + 1, timeout=10)
+        latencies.append(time.monotonic() - started)
+        time.sleep(0.3)
+    report(
+        "scale: webhook on one process to the bot's reply at Braze from another, poll 60 s: "
+        + ", ".join(f"{seconds * 1000:.0f} ms" for seconds in latencies)
+    )
 
 
 def post_conversations(web: list[AppServer]) -> float:
