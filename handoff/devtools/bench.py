@@ -25,6 +25,13 @@ the Procfile starts it, background workers included):
   handoff itself adds (webhook, routing, signing, delivery). Both clocks are the
   machine's monotonic clock, read in different processes.
 
+* **PostgreSQL, one and two web processes** (`handoff.devtools.bench_scale`): the
+  production shape on throwaway PostgreSQL and Redis, daphne without embedded workers
+  beside one `run_workers` process. The webhook and the bare view flat out against one
+  web process, then against two at once (one wrk each, half the connections each),
+  and the ratio two/one. `--no-postgres` skips it; without PostgreSQL's server or
+  Redis the bench fails and says to run `make scale-services`.
+
 Each endpoint receives the same JSON body: 500 customers, texts that the FAQ bot
 answers and texts it cannot answer (never an escalation phrase), a unique message_id
 as Braze's template sends. The baseline is `POST /bench/bare/`, a bare async Django view
@@ -63,13 +70,16 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import closing, contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import psycopg
+
+from handoff.devtools import bench_scale
 from handoff.devtools.loadgen import OpenLoopResult, Target, run_open_loop
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -147,6 +157,7 @@ class Options:
     connections: int
     rate: float
     warmup_seconds: float
+    postgres: bool = True
 
 
 def parse_options(argv: Sequence[str] | None) -> Options:
@@ -158,6 +169,12 @@ def parse_options(argv: Sequence[str] | None) -> Options:
     parser.add_argument("--connections", type=int, default=16, help="wrk connections [16]")
     parser.add_argument("--rate", type=float, default=50.0, help="open-loop requests/s [50]")
     parser.add_argument("--quick", action="store_true", help="3 s runs, for a smoke test")
+    parser.add_argument(
+        "--no-postgres",
+        dest="postgres",
+        action="store_false",
+        help="skip the phase on PostgreSQL with one and two web processes",
+    )
     args = parser.parse_args(argv)
     seconds = args.seconds if args.seconds is not None else (QUICK_SECONDS if args.quick else 10.0)
     if seconds <= 0 or args.connections < 1 or args.rate <= 0:
@@ -167,6 +184,7 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         connections=args.connections,
         rate=args.rate,
         warmup_seconds=1.0 if args.quick else 2.0,
+        postgres=args.postgres,
     )
 
 
@@ -211,7 +229,7 @@ function setup(thread)
 end
 
 function request()
-  local n = counter * __THREADS__ + tid
+  local n = __FIRST__ + counter * __THREADS__ + tid
   counter = counter + 1
   local user = n % users
   local body = '{"user_id":"bench-user-' .. user .. '","phone_number":"+8190'
@@ -244,8 +262,8 @@ end
 """
 
 
-def wrk_script(tag: str) -> str:
-    """The Lua that makes wrk send what `webhook_body` describes."""
+def wrk_script(tag: str, first: int = 0) -> str:
+    """The Lua that makes wrk send what `webhook_body` describes, from number `first`."""
     messages = ", ".join(lua_string(json.dumps(text, ensure_ascii=False)) for text in MESSAGES)
     replacements = {
         "__MESSAGES__": messages,
@@ -253,6 +271,7 @@ def wrk_script(tag: str) -> str:
         "__TAG__": lua_string(tag),
         "__AUTH__": lua_string(f"Bearer {WEBHOOK_SECRET}"),
         "__THREADS__": str(WRK_THREADS),
+        "__FIRST__": str(first),
     }
     script = WRK_SCRIPT
     for marker, value in replacements.items():
@@ -409,21 +428,26 @@ class Server:
 
 @dataclass(frozen=True)
 class Stack:
-    """The installation under test: the app, the stand-in Braze and the database file."""
+    """The installation under test: the app, the stand-in Braze and the database.
+
+    `database` is the SQLite file, or a postgres:// URL; `others` are the processes
+    beside the app that must stay up too (more web processes, a worker process).
+    """
 
     app: Server
     standin: Server
-    database: Path
+    database: Path | str
+    others: tuple[subprocess.Popen[bytes], ...] = ()
 
     def check_alive(self) -> None:
-        """A server that died mid-run would leave figures that mean nothing."""
-        for server in (self.app, self.standin):
-            if server.process.poll() is not None:
-                command = " ".join(server.process.args[2:4])
-                raise BenchError(f"{command} exited ({server.process.returncode})")
+        """A process that died mid-run would leave figures that mean nothing."""
+        for process in (self.app.process, self.standin.process, *self.others):
+            if process.poll() is not None:
+                command = " ".join(map(str, process.args[2:4]))
+                raise BenchError(f"{command} exited ({process.returncode})")
 
 
-def server_env(database: Path, braze_url: str) -> dict[str, str]:
+def server_env(database_url: str, braze_url: str) -> dict[str, str]:
     """Production settings, except what a loopback benchmark must change.
 
     Settings that would make the figures meaningless (another bot, Redis, an IP
@@ -434,7 +458,7 @@ def server_env(database: Path, braze_url: str) -> dict[str, str]:
     return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "handoff.settings",
-        "DATABASE_URL": f"sqlite:///{database}",
+        "DATABASE_URL": database_url,
         "DEBUG": "false",
         "SECRET_KEY": "bench-secret-key-" + "x" * 40,
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
@@ -518,7 +542,7 @@ def running_stack(children: Subprocesses) -> Iterator[Stack]:
         database = workdir / "bench.sqlite3"
         try:
             standin = start_standin(children, workdir)
-            env = server_env(database, standin.url)
+            env = server_env(f"sqlite:///{database}", standin.url)
             migrate_and_seed(children, env)
             yield Stack(start_app(children, env, workdir), standin, database)
         except BenchError:
@@ -601,9 +625,10 @@ def run_wrk(
     connections: int,
     tag: str,
     workdir: Path,
+    first: int = 0,
 ) -> FlatOutRun:
     script = workdir / f"{tag}.lua"
-    script.write_text(wrk_script(tag), encoding="utf-8")
+    script.write_text(wrk_script(tag, first), encoding="utf-8")
     command = [
         wrk,
         "-t",
@@ -627,32 +652,46 @@ def run_wrk(
 # -- background work: how long until every reply reached Braze -------------------------
 
 
-def message_counts(database: Path) -> tuple[int, int]:
+def query_row(database: Path | str, query: str) -> tuple[Any, ...]:
+    """One row from the SQLite file, or from PostgreSQL when `database` is its URL.
+
+    The bench never configures Django in its own process: the drivers are enough.
+    """
+    if isinstance(database, Path):
+        with closing(sqlite3.connect(database, timeout=20)) as connection:
+            return connection.execute(query).fetchone()
+    try:
+        with psycopg.connect(database, autocommit=True, connect_timeout=10) as connection:
+            return connection.execute(query).fetchone()
+    except psycopg.Error as error:
+        raise BenchError(f"PostgreSQL query failed: {error}") from error
+
+
+def message_counts(database: Path | str) -> tuple[int, int]:
     """(customer messages stored, replies marked sent): cheap enough to poll ten times a second.
 
     Stored, not answered: the webhook may finish a request after wrk hung up on it.
     """
     query = """
-        SELECT SUM(direction = 'in'), SUM(direction = 'out' AND delivery_state = 'sent')
+        SELECT COUNT(*) FILTER (WHERE direction = 'in'),
+               COUNT(*) FILTER (WHERE direction = 'out' AND delivery_state = 'sent')
         FROM handoff_message
     """
-    with sqlite3.connect(database, timeout=20) as connection:
-        inbound, sent = connection.execute(query).fetchone()
-    return inbound or 0, sent or 0
+    inbound, sent = query_row(database, query)
+    return inbound, sent
 
 
-def leftover_work(database: Path) -> dict[str, int]:
+def leftover_work(database: Path | str) -> dict[str, int]:
     """What the workers did not finish: unrouted inbound, unsent or failed outbound."""
     query = """
         SELECT
-          SUM(direction = 'in' AND routing_state = 'pending'),
-          SUM(direction = 'out' AND delivery_state IN ('queued', 'retrying')),
-          SUM(direction = 'out' AND delivery_state = 'failed')
+          COUNT(*) FILTER (WHERE direction = 'in' AND routing_state = 'pending'),
+          COUNT(*) FILTER (WHERE direction = 'out' AND delivery_state IN ('queued', 'retrying')),
+          COUNT(*) FILTER (WHERE direction = 'out' AND delivery_state = 'failed')
         FROM handoff_message
     """
-    with sqlite3.connect(database, timeout=20) as connection:
-        pending, unsent, failed = connection.execute(query).fetchone()
-    return {"unrouted": pending or 0, "unsent": unsent or 0, "failed": failed or 0}
+    pending, unsent, failed = query_row(database, query)
+    return {"unrouted": pending, "unsent": unsent, "failed": failed}
 
 
 @dataclass(frozen=True)
@@ -758,6 +797,7 @@ class Results:
     flat_drains: list[Drain] = field(default_factory=list)
     open_drains: list[Drain] = field(default_factory=list)
     bot: BotLatency | None = None
+    postgres: bench_scale.PostgresResults | None = None
 
 
 @dataclass(frozen=True)
@@ -793,11 +833,11 @@ class Harness:
         return asyncio.run(run_open_loop(target, rate=rate, seconds=seconds))
 
 
-def warm_up(harness: Harness) -> None:
+def warm_up(harness: Harness, prefix: str = "warm") -> None:
     """First requests import and compile; keep that out of the figures."""
     for index, path in enumerate((WEBHOOK_PATH, BARE_PATH)):
         run = harness.flat_out(
-            path, tag=f"warm{index}", seconds=harness.options.warmup_seconds, connections=4
+            path, tag=f"{prefix}{index}", seconds=harness.options.warmup_seconds, connections=4
         )
         if run.errors:
             raise BenchError(
@@ -915,10 +955,10 @@ def bot_latency_phase(
     children: Subprocesses, stack: Stack, options: Options, results: Results
 ) -> None:
     """Restart the app with the HTTP bot, on the same database, and time each answer."""
-    workdir = stack.database.parent
+    workdir = Path(stack.database).parent
     bot = start_bot_standin(children, workdir)
     children.stop(stack.app.process)
-    env = server_env(stack.database, stack.standin.url) | {
+    env = server_env(f"sqlite:///{stack.database}", stack.standin.url) | {
         "HANDOFF_BOT": "http",
         "HANDOFF_BOT_URL": f"{bot.url}/bot",
         "HANDOFF_BOT_SECRET": BOT_SECRET,
@@ -1090,6 +1130,8 @@ def run_failures(results: Results) -> list[tuple[str, int, int, str]]:
             (f"open loop {name} #{n}", run.scheduled, run.errors, "; ".join(run.error_samples))
             for n, run in enumerate(steady, 1)
         ]
+    if results.postgres is not None:
+        runs += bench_scale.run_failures(results.postgres)
     return runs
 
 
@@ -1109,7 +1151,8 @@ def error_report(results: Results) -> tuple[list[str], bool]:
             f"!! bot latency: {bot.webhook_errors} webhook errors, {bot.replies} of "
             f"{bot.messages} messages answered by the bot"
         )
-    for drain in [*results.flat_drains, *results.open_drains]:
+    pg_drains = bench_scale.drains(results.postgres) if results.postgres is not None else []
+    for drain in [*results.flat_drains, *results.open_drains, *pg_drains]:
         if drain.refused or drain.replies != drain.messages:
             fatal = fatal or drain.refused > 0
             lines.append(
@@ -1237,8 +1280,10 @@ def run_details(results: Results) -> list[str]:
             f"{fmt(bot.percentile(0.5))} ms, p90 {fmt(bot.percentile(0.9))} ms, p99 "
             f"{fmt(bot.percentile(0.99))} ms, max {fmt(max(bot.added_ms, default=math.nan))} ms"
         )
+    pg_lines = bench_scale.details(results.postgres) if results.postgres is not None else []
     return [
         *bot_lines,
+        *pg_lines,
         f"Flat-out runs in order: {', '.join(in_order)}",
         "Background drain after each flat-out webhook run (every message routed, every "
         f"reply accepted by the stand-in Braze): {drains}",
@@ -1256,6 +1301,8 @@ def print_report(
     errors: Sequence[str],
 ) -> None:
     rows = table_rows(comparisons)
+    if results.postgres is not None:
+        rows += bench_scale.table_rows(results.postgres)
     print()
     print(
         f"handoff bench: {facts['cpu_count']} cores (load {facts['load_average']}), "
@@ -1267,6 +1314,8 @@ def print_report(
         f"open loop: {options.rate:g} requests/s for {options.seconds:g} s per run; "
         f"order webhook, bare, webhook"
     )
+    if results.postgres is not None:
+        print(bench_scale.layout_line(results.postgres, facts))
     if facts["tuning_env"]:
         print(f"tuning from the environment: {facts['tuning_env']}")
     print()
@@ -1331,6 +1380,9 @@ def write_json(
         "drain_after_flat_out_webhook": [asdict(drain) for drain in results.flat_drains],
         "drain_after_open_loop_webhook": [asdict(drain) for drain in results.open_drains],
         "bot_latency": results.bot.summary() if results.bot is not None else None,
+        "postgres": (
+            bench_scale.summary(results.postgres) if results.postgres is not None else None
+        ),
         "errors": list(errors),
     }
     RESULTS_PATH.parent.mkdir(exist_ok=True)
@@ -1356,6 +1408,8 @@ def measure(children: Subprocesses, wrk: str, options: Options) -> Results:
         if any(leftover.values()):
             raise BenchError(f"the workers left work behind: {leftover}")
         bot_latency_phase(children, stack, options, results)
+    if options.postgres:
+        results.postgres = bench_scale.postgres_phase(children, wrk, options)
     return results
 
 
@@ -1364,8 +1418,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     raise_on_sigterm()
     children = Subprocesses()
     try:
+        if options.postgres:
+            bench_scale.require_servers()
         wrk = require_wrk(children)
         facts = environment_facts(wrk)
+        if options.postgres:
+            facts |= bench_scale.server_versions()
         results = measure(children, wrk, options)
     except BenchError as error:
         print(f"bench failed: {error}", file=sys.stderr)
@@ -1403,4 +1461,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # `python -m` runs this file as __main__, while bench_scale imports it as
+    # handoff.devtools.bench: run that copy, so both raise and catch one BenchError.
+    from handoff.devtools.bench import main as bench_main
+
+    raise SystemExit(bench_main())
