@@ -56,7 +56,7 @@ scale-services:
 	fi
 
 ## bench: measure the webhook against a bare Django view on the same server
-bench: $(STAMP)
+bench: $(STAMP) scale-services
 	$(PY) -m handoff.devtools.bench
 
 lint: $(STAMP)
