@@ -11,22 +11,21 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce, Left
-from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from handoff.events import contact_data, conversation_data, event_data, message_data
 from handoff.models import Conversation, ConversationEvent, ConversationRead, Message
+from handoff.services import service_window
 
 State = Conversation.State
 
 PANE_MESSAGES = 500
 PREVIEW_CHARS = 200
-SERVICE_WINDOW = timedelta(hours=24)  # WhatsApp's customer service window
 
 
 class QueryError(ValueError):
@@ -232,13 +231,13 @@ def conversation_pane(*, conversation_id: int, agent: AbstractBaseUser) -> dict 
 def pane_contact(contact, *, now: datetime | None = None) -> dict:
     """The contact with WhatsApp's service window: free-form replies reach the customer
     only within 24 hours of their last message."""
-    closes = contact.last_inbound_at + SERVICE_WINDOW if contact.last_inbound_at else None
+    closes = service_window.closes_at(contact)
     return {
         **contact_data(contact),
         "first_seen_at": contact.first_seen_at.isoformat(),
         "last_inbound_at": contact.last_inbound_at.isoformat() if contact.last_inbound_at else None,
         "window_closes_at": closes.isoformat() if closes else None,
-        "window_open": closes is not None and (now or timezone.now()) < closes,
+        "window_open": service_window.is_open(contact, now),
     }
 
 

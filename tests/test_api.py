@@ -366,7 +366,9 @@ def test_the_pane_shows_the_last_500_messages_and_says_there_are_earlier_ones(ap
     assert len(pane["messages"]) == 500
     assert pane["messages"][0]["text"] == "m2" and pane["messages"][-1]["text"] == "m501"
     assert pane["has_earlier_messages"] is True
-    assert pane["contact"]["window_open"] is False and pane["contact"]["window_closes_at"] is None
+    closes = conversation.contact.last_inbound_at + timedelta(hours=24)
+    assert pane["contact"]["window_open"] is True
+    assert pane["contact"]["window_closes_at"] == closes.isoformat()
 
 
 def test_an_unknown_conversation_is_a_404(api):

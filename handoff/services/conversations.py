@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from handoff.events import publish_conversation_changed
 from handoff.models import Conversation, ConversationEvent, HandoffSettings, Message
 from handoff.payloads import MAX_MESSAGE_CHARS
+from handoff.services import service_window
 from handoff.services.outbound import queue_outbound
 
 State = Conversation.State
@@ -64,6 +65,10 @@ def _record(
 
 def _current(conversation_id: int) -> Conversation:
     return Conversation.objects.select_related("contact", "assignee").get(pk=conversation_id)
+
+
+class WindowClosed(ConversationConflict):
+    """Free text outside WhatsApp's 24-hour window: refused, never sent to fail."""
 
 
 def _conflict(
@@ -328,7 +333,8 @@ def resolve(*, conversation_id: int, agent: AbstractBaseUser) -> Conversation:
 def send_agent_reply(*, conversation_id: int, agent: AbstractBaseUser, text: str) -> Message:
     """An agent writes to the customer; writing into a bot or waiting chat takes it.
 
-    Raises ValueError for an empty text or one over WhatsApp's 4,096 characters.
+    Raises ValueError for an empty text or one over WhatsApp's 4,096 characters, and
+    WindowClosed (a conflict) once the customer's 24-hour window has closed.
     """
     if not text.strip():
         raise ValueError(_("A reply cannot be empty."))
@@ -338,6 +344,8 @@ def send_agent_reply(*, conversation_id: int, agent: AbstractBaseUser, text: str
             % {"limit": MAX_MESSAGE_CHARS}
         )
     current = _current(conversation_id)
+    if not service_window.is_open(current.contact):
+        raise WindowClosed(service_window.closed_reason(current.contact), conversation=current)
     if current.state in (State.BOT, State.WAITING):
         current = take_over(conversation_id=conversation_id, agent=agent)
     elif current.state != State.ASSIGNED or current.assignee_id != agent.pk:

@@ -24,6 +24,7 @@ from handoff import wakeups
 from handoff.braze import BrazeClient, BrazeNotConfigured, Outcome, SendResult
 from handoff.events import publish_conversation_changed, publish_delivery_changed
 from handoff.models import ConversationEvent, Message
+from handoff.services import service_window
 from handoff.services.claims import claim_head_of_line
 
 logger = logging.getLogger(__name__)
@@ -84,6 +85,13 @@ def deliver_next(client: BrazeClient) -> bool:
 
 
 def deliver(message: Message, client: BrazeClient) -> None:
+    if not service_window.is_open(message.contact):
+        # Braze would accept it and WhatsApp drop it: fail visibly instead.
+        record_result(
+            message,
+            SendResult(Outcome.REJECTED, error=service_window.closed_reason(message.contact)),
+        )
+        return
     try:
         result = client.trigger_send(
             campaign_id=settings.BRAZE_CAMPAIGN_ID,

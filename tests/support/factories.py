@@ -2,6 +2,8 @@
 
 from itertools import count
 
+from django.utils import timezone
+
 from handoff.models import Contact, Conversation
 
 _numbers = count(1)
@@ -12,7 +14,9 @@ def make_conversation(
 ) -> Conversation:
     n = next(_numbers)
     contact = Contact.objects.create(
-        external_id=external_id or f"user-{n}", phone_number=f"+8190000{n:05d}"
+        external_id=external_id or f"user-{n}",
+        phone_number=f"+8190000{n:05d}",
+        last_inbound_at=timezone.now(),  # the customer wrote: WhatsApp's window is open
     )
     return Conversation.objects.create(contact=contact, state=state, **fields)
 
