@@ -1,5 +1,6 @@
 """`manage.py braze_check` against the stand-in Braze over real HTTP."""
 
+import html
 import io
 import json
 import re
@@ -267,3 +268,34 @@ def test_checklist_names_re_eligibility_frequency_capping_and_the_property(wired
     assert checklist.count("re-eligible after 0 minutes") == 2
     assert "frequency capping" in checklist
     assert "{{api_trigger_properties.${reply_text}}}" in checklist
+
+
+# -- the admin page shows the same --------------------------------------------------------
+
+
+def test_admin_page_shows_the_checks_template_and_checklist_to_staff(wired, admin_client, braze):
+    wired.BRAZE_CAMPAIGN_ID = ""
+
+    page = admin_client.get("/admin/braze-setup/").content.decode()
+
+    assert "BRAZE_CAMPAIGN_ID" in page and "Not set" in page
+    body = re.search(r'<pre id="braze-webhook-body">(.*?)</pre>', page, re.S).group(1)
+    assert html.unescape(body) == WEBHOOK_BODY_TEMPLATE
+    assert 'data-copy="braze-webhook-body"' in page
+    assert "re-eligible after 0 minutes" in page
+    assert BRAZE_API_KEY not in page and LONG_SECRET not in page
+    assert braze.requests() == []  # the page never sends
+
+
+def test_admin_page_is_for_staff_only(client, django_user_model):
+    anonymous = client.get("/admin/braze-setup/")
+    agent = django_user_model.objects.create_user("agent", password="pw-123456789")
+    client.force_login(agent)
+    not_staff = client.get("/admin/braze-setup/")
+
+    assert anonymous.status_code == not_staff.status_code == 302
+    assert "/admin/login/" in not_staff["Location"]
+
+
+def test_admin_index_links_to_the_page(admin_client):
+    assert 'href="/admin/braze-setup/"' in admin_client.get("/admin/").content.decode()

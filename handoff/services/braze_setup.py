@@ -191,7 +191,8 @@ def check_api_key(value: str) -> Check:
         )
     if value != value.strip() or any(char.isspace() or char in "\"'" for char in value):
         return Check(name, Status.FAIL, "Contains spaces or quotes; paste the key alone.")
-    return Check(name, Status.OK, f"Set (ends in {mask(value)}).")
+    shown = f"ends in {mask(value)}" if len(value) >= 16 else "too short to show any of it"
+    return Check(name, Status.OK, f"Set ({shown}).")
 
 
 def check_campaign_id(value: str, *, api_key: str = "") -> Check:
