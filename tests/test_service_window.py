@@ -102,3 +102,19 @@ def test_a_queued_reply_that_outlived_the_window_fails_with_the_reason_unsent(br
     assert ConversationEvent.objects.filter(
         conversation=conversation, kind=ConversationEvent.Kind.DELIVERY_FAILED
     ).exists()
+
+
+def test_a_japanese_agent_reads_the_reason_in_japanese(aiko_api):
+    conversation = make_conversation(state=State.BOT)
+    last_wrote(conversation, timedelta(hours=26))
+
+    response = aiko_api.post(
+        f"/api/conversations/{conversation.pk}/reply/",
+        data=json.dumps({"text": "まだいらっしゃいますか？"}),
+        content_type="application/json",
+        HTTP_ACCEPT_LANGUAGE="ja",
+    )
+
+    assert response.status_code == 409
+    assert "24 時間ウィンドウ" in response.json()["error"]
+    assert "26 時間前" in response.json()["error"]
