@@ -5,6 +5,8 @@ goes through a function in `handoff.services`, which also records the event and
 tells the agents; nothing here sends, routes or decides.
 """
 
+import re
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -48,6 +50,7 @@ class Conversation(models.Model):
         BOT_HANDOFF = "bot_handoff", _("bot handed over")
         BOT_ERROR = "bot_error", _("bot failed")
         AGENT_TAKEOVER = "agent_takeover", _("agent took over")
+        TOPIC = "topic", _("topic routed to agents")
 
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="conversations")
     state = models.CharField(max_length=16, choices=State.choices, default=State.BOT)
@@ -64,7 +67,10 @@ class Conversation(models.Model):
         max_length=32, choices=EscalationKind.choices, blank=True, default=""
     )
     escalation_detail = models.CharField(max_length=500, blank=True, default="")
+    # The webhook's routing hint (a keyword campaign's `topic`), and the queue label
+    # its route gives agents; both empty on the default route.
     topic = models.CharField(max_length=100, blank=True, default="")
+    queue_label = models.CharField(max_length=60, blank=True, default="")
     # Consecutive customer messages the bot could not answer; reset by any answer.
     bot_misses = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
@@ -73,6 +79,11 @@ class Conversation(models.Model):
     escalated_at = models.DateTimeField(null=True, blank=True)
     assigned_at = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
+    # A satisfaction survey campaign went out after resolution; the customer's score
+    # (1-5) answers it and is recorded here, not routed as a new conversation.
+    survey_sent_at = models.DateTimeField(null=True, blank=True)
+    satisfaction_score = models.PositiveSmallIntegerField(null=True, blank=True)
+    satisfaction_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -84,6 +95,11 @@ class Conversation(models.Model):
             models.CheckConstraint(
                 condition=~Q(state="assigned") | Q(assignee__isnull=False),
                 name="assigned_conversation_has_assignee",
+            ),
+            models.CheckConstraint(
+                condition=Q(satisfaction_score__isnull=True)
+                | Q(satisfaction_score__gte=1, satisfaction_score__lte=5),
+                name="satisfaction_score_1_to_5",
             ),
         ]
         indexes = [
@@ -105,8 +121,8 @@ class Conversation(models.Model):
         """The typed reason agents see: `keyword:<phrase>`, `bot_fallback`, ..."""
         if not self.escalation_kind:
             return ""
-        if self.escalation_kind == self.EscalationKind.KEYWORD:
-            return f"keyword:{self.escalation_detail}"
+        if self.escalation_kind in (self.EscalationKind.KEYWORD, self.EscalationKind.TOPIC):
+            return f"{self.escalation_kind}:{self.escalation_detail}"
         return self.escalation_kind
 
 
@@ -156,14 +172,22 @@ class Message(models.Model):
     extra = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
-    # Inbound only.
+    # Inbound only. `topic` is the webhook's routing hint for this very message.
+    topic = models.CharField(max_length=100, blank=True, default="")
     external_message_id = models.CharField(max_length=255, blank=True, default="")
     # NULL, not "", when absent: the unique constraint must ignore messages without one.
     dedup_key = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
     # NULL on outbound rows, as delivery_state is on inbound ones.
     routing_state = models.CharField(max_length=8, choices=Routing.choices, null=True, blank=True)  # noqa: DJ001
 
-    # Outbound only.
+    # Outbound only. No campaign: the settings' reply campaign with the text in
+    # BRAZE_MESSAGE_PROPERTY. A campaign: sent through it with these trigger
+    # properties (a template needs no open 24-hour window). PROTECT: a campaign
+    # that carried messages is deactivated, never deleted, so their record holds.
+    campaign = models.ForeignKey(
+        "BrazeCampaign", null=True, blank=True, on_delete=models.PROTECT, related_name="messages"
+    )
+    campaign_properties = models.JSONField(default=dict, blank=True)
     delivery_state = models.CharField(max_length=8, choices=Delivery.choices, null=True, blank=True)  # noqa: DJ001
     attempts = models.PositiveIntegerField(default=0)
     queued_at = models.DateTimeField(null=True, blank=True)
@@ -223,6 +247,9 @@ class ConversationEvent(models.Model):
         BOT_REPLY_DROPPED = "bot_reply_dropped", _("bot reply dropped")
         DELIVERY_FAILED = "delivery_failed", _("delivery failed")
         DELIVERY_RETRIED = "delivery_retried", _("delivery retried by hand")
+        DUPLICATE_MERGED = "duplicate_merged", _("same message from another campaign merged")
+        REOPENED = "reopened", _("reopened")
+        SATISFACTION = "satisfaction", _("satisfaction answered")
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=32, choices=Kind.choices)
@@ -302,6 +329,25 @@ class FaqEntry(models.Model):
         ),
     )
     answer = models.TextField(_("answer"), max_length=4096)
+    campaign = models.ForeignKey(
+        "BrazeCampaign",
+        verbose_name=_("send through campaign"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text=_(
+            "Optional. Send this answer through a Braze campaign (a quick-reply menu, "
+            "say) instead of as plain text; the answer fills the campaign's message "
+            "property."
+        ),
+    )
+    campaign_properties = models.JSONField(
+        _("campaign properties"),
+        default=dict,
+        blank=True,
+        help_text=_('Fixed trigger properties for that campaign, as JSON: {"name": "value"}.'),
+    )
     is_active = models.BooleanField(_("active"), default=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -321,6 +367,177 @@ class FaqEntry(models.Model):
     def clean(self) -> None:
         if not self.question_list:
             raise ValidationError({"questions": _("Give at least one question.")})
+
+
+_PROPERTY_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
+
+
+class BrazeCampaign(models.Model):
+    """An API-triggered Braze campaign handoff may send through, besides the default.
+
+    The settings' BRAZE_CAMPAIGN_ID stays the reply campaign for plain text. These
+    are the others a marketer builds in Braze: templates for when the 24-hour window
+    is closed, quick-reply menus, a satisfaction survey. Bots and canned replies
+    name them by key.
+    """
+
+    class Kind(models.TextChoices):
+        RESPONSE = "response", _("response message (only inside the 24-hour window)")
+        TEMPLATE = "template", _("template message (any time)")
+
+    name = models.CharField(_("name"), max_length=120, unique=True)
+    key = models.SlugField(
+        _("key"),
+        max_length=60,
+        unique=True,
+        help_text=_('How bots and canned replies name this campaign, for example "survey".'),
+    )
+    campaign_id = models.CharField(
+        _("Braze campaign id"),
+        max_length=64,
+        help_text=_("From the campaign's API-triggered delivery page in Braze."),
+    )
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices, default=Kind.TEMPLATE)
+    property_names = models.TextField(
+        _("trigger properties"),
+        blank=True,
+        help_text=_(
+            "The trigger property names the campaign's message uses, one per line, "
+            "exactly as written in Braze's Liquid ({{api_trigger_properties.${name}}})."
+        ),
+    )
+    is_survey = models.BooleanField(
+        _("asks for satisfaction"),
+        default=False,
+        help_text=_(
+            "The message asks for a score from 1 to 5; the customer's answer is "
+            "recorded on the conversation (and on their Braze profile)."
+        ),
+    )
+    description = models.TextField(
+        _("description"), blank=True, help_text=_("What the message says, shown to agents.")
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("Braze campaign")
+        verbose_name_plural = _("Braze campaigns")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def property_list(self) -> list[str]:
+        return [line.strip() for line in self.property_names.splitlines() if line.strip()]
+
+    def clean(self) -> None:
+        self.campaign_id = self.campaign_id.strip()
+        bad = [name for name in self.property_list if not _PROPERTY_NAME.match(name)]
+        if bad:
+            raise ValidationError(
+                {
+                    "property_names": _(
+                        "Not a property name Liquid can read: %(names)s. Use letters, "
+                        "digits and underscores, not starting with a digit."
+                    )
+                    % {"names": ", ".join(bad)}
+                }
+            )
+
+
+class TopicRoute(models.Model):
+    """Where messages with a given `topic` go: a keyword webhook campaign sets the topic.
+
+    Messages with no topic, or one no active route knows, take the default route
+    (the route marked default, or else the bot with all FAQ knowledge).
+    """
+
+    class Destination(models.TextChoices):
+        AGENTS = "agents", _("straight to agents")
+        BOT = "bot", _("the bot")
+
+    topic = models.SlugField(
+        _("topic"),
+        max_length=100,
+        unique=True,
+        help_text=_('The value the webhook campaign sends in "topic", for example "billing".'),
+    )
+    destination = models.CharField(
+        _("destination"), max_length=10, choices=Destination.choices, default=Destination.AGENTS
+    )
+    queue_label = models.CharField(
+        _("queue label"),
+        max_length=60,
+        blank=True,
+        help_text=_("Shown to agents on the conversation and usable as an inbox filter."),
+    )
+    bot_instructions = models.TextField(
+        _("bot instructions"),
+        blank=True,
+        help_text=_("Added to the LLM bot's system prompt for conversations on this topic."),
+    )
+    knowledge = models.ManyToManyField(
+        FaqEntry,
+        verbose_name=_("knowledge"),
+        blank=True,
+        related_name="+",
+        help_text=_(
+            "The FAQ entries the bot answers from on this topic. None selected: all active entries."
+        ),
+    )
+    is_default = models.BooleanField(
+        _("default route"),
+        default=False,
+        help_text=_("Also takes messages with no topic or a topic no route knows."),
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("topic route")
+        verbose_name_plural = _("topic routes")
+        ordering = ["topic"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_default"], condition=Q(is_default=True), name="one_default_route"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.topic
+
+
+class ProfileUpdate(models.Model):
+    """Custom attributes waiting to be recorded on a customer's Braze profile.
+
+    Rows are the durable outbox for POST /users/track, as message rows are for
+    sends: written in the transaction of the fact they record, sent in batches by
+    a worker, retried like messages, and visible in admin when they fail.
+    """
+
+    State = Message.Delivery
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="profile_updates")
+    attributes = models.JSONField(default=dict)
+    state = models.CharField(max_length=8, choices=Message.Delivery.choices, default="queued")
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("profile update")
+        verbose_name_plural = _("profile updates")
+        indexes = [
+            models.Index(fields=["state", "next_attempt_at", "id"], name="profile_update_due"),
+            models.Index(fields=["contact", "state", "id"], name="profile_update_contact"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contact} {sorted(self.attributes)} ({self.state})"
 
 
 class HandoffSettings(models.Model):
@@ -362,6 +579,18 @@ class HandoffSettings(models.Model):
         ),
         help_text=_("Sent when an agent resolves a conversation. Empty: send nothing."),
         blank=True,
+    )
+    survey_campaign = models.ForeignKey(
+        "BrazeCampaign",
+        verbose_name=_("satisfaction survey campaign"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text=_(
+            "Optional. Sent after an agent resolves a conversation; the customer's "
+            "answer (1-5) is recorded as the conversation's satisfaction score."
+        ),
     )
 
     class Meta:
@@ -467,6 +696,24 @@ class CannedReply(models.Model):
     )
     title = models.CharField(_("title"), max_length=120)
     text = models.TextField(_("text"), max_length=4096)
+    campaign = models.ForeignKey(
+        "BrazeCampaign",
+        verbose_name=_("send through campaign"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text=_(
+            "Optional. Inserting this reply sends it through a Braze campaign (a "
+            "satisfaction survey, a template) instead of as plain text."
+        ),
+    )
+    campaign_properties = models.JSONField(
+        _("campaign properties"),
+        default=dict,
+        blank=True,
+        help_text=_('Trigger properties for that campaign, as JSON: {"name": "value"}.'),
+    )
     is_active = models.BooleanField(_("active"), default=True)
 
     class Meta:
