@@ -123,7 +123,8 @@ def validate(data: dict[str, Any]) -> InboundPayload:
         message_id=(message_id or "").strip(),
         media_urls=tuple(media_urls),
         name=(name or "").strip(),
-        topic=(topic or "").strip(),
+        # A routing key, not customer text: compared without case (topic routes are slugs).
+        topic=(topic or "").strip().lower(),
         extra=extra,
     )
 

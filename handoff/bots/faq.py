@@ -41,7 +41,15 @@ def best_match(text: str, entries) -> FaqMatch | None:
     return best
 
 
+def entries_for(request: BotRequest):
+    """The active entries the bot may answer from: all, or the topic route's subset."""
+    entries = FaqEntry.objects.filter(is_active=True)
+    if request.knowledge_ids is not None:
+        entries = entries.filter(pk__in=request.knowledge_ids)
+    return entries
+
+
 class FaqBot:
     def answer(self, request: BotRequest) -> BotAnswer:
-        match = best_match(request.text, FaqEntry.objects.filter(is_active=True))
+        match = best_match(request.text, entries_for(request))
         return BotAnswer(text=match.entry.answer) if match else BotAnswer()
