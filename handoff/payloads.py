@@ -123,8 +123,7 @@ def validate(data: dict[str, Any]) -> InboundPayload:
         message_id=(message_id or "").strip(),
         media_urls=tuple(media_urls),
         name=(name or "").strip(),
-        # A routing key, not customer text: compared without case (topic routes are slugs).
-        topic=(topic or "").strip().lower(),
+        topic=(topic or "").strip(),
         extra=extra,
     )
 

@@ -93,17 +93,19 @@ def _store(payload: InboundPayload, key: str | None) -> Accepted:
     """Three statements for a known customer: update the contact, touch its open
     conversation, insert the message (written as plain SQL: see handoff.db.statements)."""
     now = timezone.now()
+    # Routes are slugs matched without case: "Billing" from a template is "billing".
+    topic = topics.normalize_topic(payload.topic)
     contact_id, is_new_contact = _upsert_contact(payload, now)
     window = topics.merge_window_seconds()
     if window and not is_new_contact:
         # The contact's UPDATE above locks its row until commit (PostgreSQL), so two
         # copies of one message arriving in different processes check in turn.
-        merged = _merge_into_earlier_copy(payload, contact_id, now, window)
+        merged = _merge_into_earlier_copy(payload, topic, contact_id, now, window)
         if merged is not None:
             return merged
     specific = topics.specific_topics() if window else frozenset()
-    hold = topics.hold_seconds(payload.topic, specific)
-    conversation_id = _open_conversation(contact_id, payload.topic, now)
+    hold = topics.hold_seconds(topic, specific)
+    conversation_id = _open_conversation(contact_id, topic, now)
     message = Message(
         conversation_id=conversation_id,
         contact_id=contact_id,
@@ -112,7 +114,7 @@ def _store(payload: InboundPayload, key: str | None) -> Accepted:
         text=payload.message,
         media_urls=list(payload.media_urls),
         extra=payload.extra,
-        topic=payload.topic,
+        topic=topic,
         external_message_id=payload.message_id,
         dedup_key=key,
         routing_state=Message.Routing.PENDING,
@@ -177,7 +179,9 @@ def _open_conversation(contact_id: int, topic: str, now) -> int:
 # --- The same message through two campaigns ----------------------------------------
 
 
-def _merge_candidate_ids(payload: InboundPayload, contact_id: int, since: datetime) -> list[int]:
+def _merge_candidate_ids(
+    payload: InboundPayload, topic: str, contact_id: int, since: datetime
+) -> list[int]:
     """Ids of the customer's recent inbound messages with this text and another topic.
 
     Plain SQL on the webhook's hot path (see handoff.db.statements): the inner query
@@ -198,7 +202,7 @@ def _merge_candidate_ids(payload: InboundPayload, contact_id: int, since: dateti
         Message.Direction.INBOUND,
         connection.ops.adapt_datetimefield_value(since),
         payload.message,
-        payload.topic,
+        topic,
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -213,7 +217,7 @@ def _merged_entries(message: Message) -> list[dict]:
 
 
 def _merge_into_earlier_copy(
-    payload: InboundPayload, contact_id: int, now: datetime, window: float
+    payload: InboundPayload, topic: str, contact_id: int, now: datetime, window: float
 ) -> Accepted | None:
     """Merge this copy into the stored copy of the same customer message, if any.
 
@@ -223,7 +227,7 @@ def _merge_into_earlier_copy(
     writing twice). The earliest such copy is taken. The stored copy keeps the more
     specific topic, switching only while it is still unrouted.
     """
-    ids = _merge_candidate_ids(payload, contact_id, now - timedelta(seconds=window))
+    ids = _merge_candidate_ids(payload, topic, contact_id, now - timedelta(seconds=window))
     if not ids:
         return None
     media = list(payload.media_urls)
@@ -232,14 +236,14 @@ def _merge_into_earlier_copy(
             continue
         entries = _merged_entries(stored)
         seen_topics = {stored.topic, *(entry.get("topic", "") for entry in entries)}
-        if payload.topic in seen_topics:
+        if topic in seen_topics:
             retried = payload.message_id and any(
                 entry.get("message_id") == payload.message_id for entry in entries
             )
             if retried:  # Braze retrying the copy merged already: nothing new
                 return _accepted_merge(stored)
             continue
-        _record_merge(stored, payload, now, window)
+        _record_merge(stored, payload, topic, now, window)
         return _accepted_merge(stored)
     return None
 
@@ -253,15 +257,17 @@ def _accepted_merge(stored: Message) -> Accepted:
     )
 
 
-def _record_merge(stored: Message, payload: InboundPayload, now: datetime, window: float) -> None:
+def _record_merge(
+    stored: Message, payload: InboundPayload, topic: str, now: datetime, window: float
+) -> None:
     """Write the merge on the stored copy and in the conversation's history."""
     specific = topics.specific_topics()
-    upgraded = topics.specificity(payload.topic, specific) > topics.specificity(
+    upgraded = topics.specificity(topic, specific) > topics.specificity(
         stored.topic, specific
-    ) and _take_topic(stored, payload.topic, now, window)
-    kept = payload.topic if upgraded else stored.topic
+    ) and _take_topic(stored, topic, now, window)
+    kept = topic if upgraded else stored.topic
     entry = {
-        "topic": payload.topic,
+        "topic": topic,
         "message_id": payload.message_id,
         "at": now.isoformat(),
     }
@@ -278,7 +284,7 @@ def _record_merge(stored: Message, payload: InboundPayload, now: datetime, windo
         data={
             "message_id": stored.pk,
             "topic": kept,
-            "merged_topic": payload.topic,
+            "merged_topic": topic,
             "previous_topic": stored.topic if upgraded else kept,
             "external_message_id": payload.message_id,
             "topic_changed": upgraded,
