@@ -179,10 +179,8 @@ def _open_conversation(contact_id: int, topic: str, now) -> int:
 # --- The same message through two campaigns ----------------------------------------
 
 
-def _merge_candidate_ids(
-    payload: InboundPayload, topic: str, contact_id: int, since: datetime
-) -> list[int]:
-    """Ids of the customer's recent inbound messages with this text and another topic.
+def _merge_candidate_ids(payload: InboundPayload, contact_id: int, since: datetime) -> list[int]:
+    """Ids of the customer's recent inbound messages with this text.
 
     Plain SQL on the webhook's hot path (see handoff.db.statements): the inner query
     walks the (contact, delivery_state, id) index from the newest row and stops after
@@ -195,14 +193,13 @@ def _merge_candidate_ids(
         f"SELECT id FROM {table} WHERE id IN ("  # noqa: S608 - names quoted, values bound
         f"SELECT id FROM {table} WHERE contact_id = %s AND delivery_state IS NULL "
         f"ORDER BY id DESC LIMIT {MERGE_LOOKBACK}) "
-        "AND direction = %s AND created_at >= %s AND text = %s AND topic <> %s ORDER BY id"
+        "AND direction = %s AND created_at >= %s AND text = %s ORDER BY id"
     )
     params = [
         contact_id,
         Message.Direction.INBOUND,
         connection.ops.adapt_datetimefield_value(since),
         payload.message,
-        topic,
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -227,7 +224,7 @@ def _merge_into_earlier_copy(
     writing twice). The earliest such copy is taken. The stored copy keeps the more
     specific topic, switching only while it is still unrouted.
     """
-    ids = _merge_candidate_ids(payload, topic, contact_id, now - timedelta(seconds=window))
+    ids = _merge_candidate_ids(payload, contact_id, now - timedelta(seconds=window))
     if not ids:
         return None
     media = list(payload.media_urls)
@@ -235,7 +232,13 @@ def _merge_into_earlier_copy(
         if list(stored.media_urls or []) != media:
             continue
         entries = _merged_entries(stored)
-        seen_topics = {stored.topic, *(entry.get("topic", "") for entry in entries)}
+        # Every campaign this message came through: its topic now, the merged copies'
+        # topics, and the topic a merged copy replaced.
+        seen_topics = {stored.topic}
+        for entry in entries:
+            seen_topics.add(entry.get("topic", ""))
+            if "replaced_topic" in entry:
+                seen_topics.add(entry["replaced_topic"])
         if topic in seen_topics:
             retried = payload.message_id and any(
                 entry.get("message_id") == payload.message_id for entry in entries
@@ -262,15 +265,14 @@ def _record_merge(
 ) -> None:
     """Write the merge on the stored copy and in the conversation's history."""
     specific = topics.specific_topics()
+    previous = stored.topic
     upgraded = topics.specificity(topic, specific) > topics.specificity(
         stored.topic, specific
     ) and _take_topic(stored, topic, now, window)
-    kept = topic if upgraded else stored.topic
-    entry = {
-        "topic": topic,
-        "message_id": payload.message_id,
-        "at": now.isoformat(),
-    }
+    kept = topic if upgraded else previous
+    entry = {"topic": topic, "message_id": payload.message_id, "at": now.isoformat()}
+    if upgraded:
+        entry["replaced_topic"] = previous
     extra = dict(stored.extra or {})
     extra["merged"] = [*_merged_entries(stored), entry]
     Message.objects.filter(pk=stored.pk).update(extra=extra)
@@ -285,7 +287,7 @@ def _record_merge(
             "message_id": stored.pk,
             "topic": kept,
             "merged_topic": topic,
-            "previous_topic": stored.topic if upgraded else kept,
+            "previous_topic": previous,
             "external_message_id": payload.message_id,
             "topic_changed": upgraded,
         },

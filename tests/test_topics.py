@@ -1,0 +1,334 @@
+"""Topic routing and the same message through two Braze campaigns, end to end.
+
+The app runs under daphne with the stand-in Braze (HANDOFF_TOPIC_MERGE_SECONDS at its
+default, 5 s). The server reads its list of keyword routes at most every 2 s, so each
+test waits that long after creating routes before its first webhook.
+"""
+
+import json
+import threading
+import time
+
+import pytest
+
+from handoff.models import (
+    Conversation,
+    ConversationEvent,
+    FaqEntry,
+    HandoffSettings,
+    Message,
+    TopicRoute,
+)
+from handoff.services.topics import SPECIFIC_TOPICS_TTL_SECONDS
+from tests.conftest import wait_until
+from tests.support.agents import login, make_agent, open_inbox, receive_until
+from tests.support.factories import webhook_body
+
+pytestmark = pytest.mark.server
+
+WINDOW = 5.0  # HANDOFF_TOPIC_MERGE_SECONDS's default, which the test server runs with
+Kind = ConversationEvent.Kind
+
+
+@pytest.fixture(scope="module", autouse=True)
+def let_the_server_forget_these_routes():
+    """Later test files must not meet this file's routes in the server's cache."""
+    yield
+    time.sleep(SPECIFIC_TOPICS_TTL_SECONDS + 0.3)
+
+
+def routes_ready() -> None:
+    """Wait until the server's cached list of keyword routes includes what we made."""
+    time.sleep(SPECIFIC_TOPICS_TTL_SECONDS + 0.3)
+
+
+def sent_texts(braze, user_id: str) -> list[str]:
+    return [
+        m["trigger_properties"]["external_system_msg_body"]
+        for m in braze.sent_messages()
+        if m["external_user_id"] == user_id
+    ]
+
+
+def settle(seconds: float = 1.0) -> None:
+    """Give a second answer (which must not come) the time to arrive."""
+    time.sleep(seconds)
+
+
+def billing_to_agents() -> TopicRoute:
+    return TopicRoute.objects.create(
+        topic="billing", destination=TopicRoute.Destination.AGENTS, queue_label="Billing"
+    )
+
+
+def test_a_billing_message_waits_for_agents_with_its_label_and_the_bot_stays_silent(
+    live, session_braze, agents_group
+):
+    billing_to_agents()
+    FaqEntry.objects.create(questions="Why was I charged twice?", answer="FAQ answer")
+    make_agent("aiko")
+    session = login(live.url, "aiko")
+    handover = HandoffSettings.load().handover_text
+    routes_ready()
+
+    with open_inbox(live.url, session) as socket:
+        json.loads(socket.recv(timeout=5))  # hello
+        live.post_webhook(webhook_body("u-bill", "why was I charged twice?", topic="billing"))
+        escalated = receive_until(
+            socket,
+            lambda e: (
+                e["type"] == "conversation.updated"
+                and (e["event"] or {}).get("kind") == "escalated"
+            ),
+        )
+
+    shown = escalated["conversation"]
+    assert (shown["state"], shown["queue_label"], shown["topic"]) == (
+        "waiting",
+        "Billing",
+        "billing",
+    )
+    assert shown["escalation_reason"] == "topic:billing"
+    wait_until(lambda: sent_texts(session_braze, "u-bill") == [handover])
+    settle()
+    assert sent_texts(session_braze, "u-bill") == [handover]
+    assert not Message.objects.filter(author_kind=Message.AuthorKind.BOT).exists()
+
+    listed = session.get(f"{live.url}/api/conversations/?queue=waiting", timeout=5).json()
+    [summary] = listed["conversations"]
+    assert (summary["queue_label"], summary["escalation_reason"]) == ("Billing", "topic:billing")
+    labels = session.get(f"{live.url}/api/labels/", timeout=5).json()["labels"]
+    assert labels == ["Billing"]
+
+
+def test_the_label_filter_narrows_the_list_through_the_api(live, agents_group):
+    billing_to_agents()
+    TopicRoute.objects.create(
+        topic="sales", destination=TopicRoute.Destination.AGENTS, queue_label="Sales"
+    )
+    make_agent("ben")
+    session = login(live.url, "ben")
+    routes_ready()
+    live.post_webhook(webhook_body("u-f1", "invoice please", topic="billing"))
+    live.post_webhook(webhook_body("u-f2", "a quote please", topic="sales"))
+    wait_until(lambda: Conversation.objects.filter(state="waiting").count() == 2)
+
+    def listed(label: str) -> list[str]:
+        url = f"{live.url}/api/conversations/"
+        page = session.get(url, params={"queue": "waiting", "label": label}, timeout=5).json()
+        return [c["contact"]["external_id"] for c in page["conversations"]]
+
+    assert listed("Billing") == ["u-f1"]
+    assert listed("Sales") == ["u-f2"]
+    assert sorted(listed("")) == ["u-f1", "u-f2"]
+    assert listed("Nothing") == []
+    too_long = session.get(f"{live.url}/api/conversations/?label={'x' * 61}", timeout=5)
+    assert too_long.status_code == 400 and "label" in too_long.json()["fields"]
+
+
+def test_unknown_and_missing_topics_take_the_default_route_after_the_merge_window(
+    live, session_braze
+):
+    billing_to_agents()
+    FaqEntry.objects.create(questions="What are your opening hours?", answer="9 to 6.")
+    routes_ready()
+
+    started = time.monotonic()
+    live.post_webhook(webhook_body("u-unknown", "what are your opening hours", topic="promo"))
+    live.post_webhook(webhook_body("u-none", "what are your opening hours"))
+
+    wait_until(lambda: sent_texts(session_braze, "u-unknown") == ["9 to 6."], timeout=20)
+    wait_until(lambda: sent_texts(session_braze, "u-none") == ["9 to 6."], timeout=20)
+    # Held while keyword routes exist, so that a keyword campaign's copy could still win.
+    assert time.monotonic() - started >= WINDOW - 0.5
+    assert set(Conversation.objects.values_list("state", "queue_label")) == {("bot", "")}
+    assert set(Message.objects.filter(direction="in").values_list("topic", flat=True)) == {
+        "promo",
+        "",
+    }
+
+
+def test_without_keyword_routes_the_default_route_answers_at_once(live, session_braze):
+    FaqEntry.objects.create(questions="What are your opening hours?", answer="9 to 6.")
+    routes_ready()
+    started = time.monotonic()
+
+    live.post_webhook(webhook_body("u-fast", "what are your opening hours", topic="promo"))
+
+    wait_until(lambda: sent_texts(session_braze, "u-fast") == ["9 to 6."], timeout=10)
+    assert time.monotonic() - started < WINDOW - 1
+
+
+def test_with_a_default_route_to_agents_unknown_and_missing_topics_go_to_agents(
+    live, session_braze
+):
+    TopicRoute.objects.create(
+        topic="general",
+        destination=TopicRoute.Destination.AGENTS,
+        queue_label="General",
+        is_default=True,
+    )
+    FaqEntry.objects.create(questions="What are your opening hours?", answer="9 to 6.")
+    handover = HandoffSettings.load().handover_text
+    routes_ready()
+
+    live.post_webhook(webhook_body("u-d1", "what are your opening hours"))
+    live.post_webhook(webhook_body("u-d2", "what are your opening hours", topic="promo"))
+
+    wait_until(lambda: sent_texts(session_braze, "u-d1") == [handover])
+    wait_until(lambda: sent_texts(session_braze, "u-d2") == [handover])
+    rows = Conversation.objects.values_list("state", "queue_label", "escalation_kind")
+    assert set(rows) == {("waiting", "General", "topic")}
+    assert {c.escalation_reason for c in Conversation.objects.all()} == {"topic:general"}
+
+
+@pytest.mark.parametrize("keyword_first", [False, True], ids=["catch-all-first", "keyword-first"])
+def test_the_same_text_through_two_campaigns_is_stored_and_answered_once(
+    live, session_braze, keyword_first
+):
+    billing_to_agents()
+    handover = HandoffSettings.load().handover_text
+    routes_ready()
+    catch_all = webhook_body("u-two", "my invoice is wrong", message_id="dispatch-catch-all")
+    keyword = webhook_body(
+        "u-two", "my invoice is wrong", message_id="dispatch-billing", topic="billing"
+    )
+    first, second = (keyword, catch_all) if keyword_first else (catch_all, keyword)
+
+    a = live.post_webhook(first).json()
+    b = live.post_webhook(second).json()
+
+    assert (a["duplicate"], a["merged"]) == (False, False)
+    assert (b["duplicate"], b["merged"]) == (True, True)
+    assert b["message_id"] == a["message_id"]
+    wait_until(lambda: sent_texts(session_braze, "u-two") == [handover])
+    settle()
+    assert sent_texts(session_braze, "u-two") == [handover]
+
+    [message] = Message.objects.filter(direction="in")
+    assert message.topic == "billing"  # the more specific topic, whichever came first
+    [merged] = message.extra["merged"]
+    assert merged["topic"] == second.get("topic", "")
+    assert merged["message_id"] == second["message_id"]
+    event = ConversationEvent.objects.get(kind=Kind.DUPLICATE_MERGED)
+    assert event.data["topic"] == "billing"
+    assert event.data["topic_changed"] is (not keyword_first)
+    conversation = Conversation.objects.get()
+    assert (conversation.state, conversation.queue_label) == ("waiting", "Billing")
+
+    # Braze retrying the merged copy's request changes nothing.
+    again = live.post_webhook(second).json()
+    assert (again["duplicate"], again["merged"], again["message_id"]) == (
+        True,
+        True,
+        a["message_id"],
+    )
+    assert ConversationEvent.objects.filter(kind=Kind.DUPLICATE_MERGED).count() == 1
+    assert Message.objects.filter(direction="in").count() == 1
+
+
+def test_two_copies_posted_at_once_are_stored_once_and_the_bot_answers_once(live, session_braze):
+    shipping = FaqEntry.objects.create(questions="How much is shipping?", answer="Free.")
+    route = TopicRoute.objects.create(topic="shipping", destination=TopicRoute.Destination.BOT)
+    route.knowledge.add(shipping)
+    routes_ready()
+    bodies = [
+        webhook_body("u-race", "how much is shipping", message_id="d-catch-all"),
+        webhook_body("u-race", "how much is shipping", message_id="d-kw", topic="shipping"),
+    ]
+    barrier = threading.Barrier(len(bodies))
+    answers = []
+
+    def post(body):
+        barrier.wait()
+        answers.append(live.post_webhook(body).json())
+
+    threads = [threading.Thread(target=post, args=(body,)) for body in bodies]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(a["merged"] for a in answers) == [False, True]
+    assert len({a["message_id"] for a in answers}) == 1
+    wait_until(lambda: sent_texts(session_braze, "u-race") == ["Free."], timeout=15)
+    settle()
+    assert sent_texts(session_braze, "u-race") == ["Free."]
+    [message] = Message.objects.filter(direction="in")
+    assert message.topic == "shipping"
+    assert Conversation.objects.get().topic == "shipping"
+
+
+def test_the_same_text_twice_through_one_campaign_is_two_messages(live, session_braze):
+    billing_to_agents()
+    routes_ready()
+
+    a = live.post_webhook(webhook_body("u-yes", "yes", message_id="d1", topic="billing")).json()
+    b = live.post_webhook(webhook_body("u-yes", "yes", message_id="d2", topic="billing")).json()
+
+    assert not a["duplicate"] and not b["duplicate"]
+    assert a["message_id"] != b["message_id"]
+    assert Message.objects.filter(direction="in", text="yes").count() == 2
+    assert not ConversationEvent.objects.filter(kind=Kind.DUPLICATE_MERGED).exists()
+
+
+def test_the_same_text_after_the_window_is_a_new_message(live, session_braze):
+    billing_to_agents()
+    routes_ready()
+
+    a = live.post_webhook(webhook_body("u-late", "refund", message_id="d1")).json()
+    time.sleep(WINDOW + 0.3)
+    b = live.post_webhook(webhook_body("u-late", "refund", message_id="d2", topic="billing"))
+
+    assert b.json()["merged"] is False
+    assert b.json()["message_id"] != a["message_id"]
+    assert Message.objects.filter(direction="in", text="refund").count() == 2
+
+
+def test_a_bot_route_answers_only_from_its_knowledge(live, session_braze):
+    shipping = FaqEntry.objects.create(questions="How much is shipping?", answer="Free.")
+    FaqEntry.objects.create(questions="What are your opening hours?", answer="9 to 6.")
+    route = TopicRoute.objects.create(
+        topic="shipping", destination=TopicRoute.Destination.BOT, queue_label="Shipping"
+    )
+    route.knowledge.add(shipping)
+    miss = HandoffSettings.load().bot_miss_text
+    routes_ready()
+
+    live.post_webhook(webhook_body("u-sub", "what are your opening hours", topic="shipping"))
+    wait_until(lambda: sent_texts(session_braze, "u-sub") == [miss])
+    live.post_webhook(webhook_body("u-sub", "how much is shipping", topic="shipping"))
+    wait_until(lambda: sent_texts(session_braze, "u-sub") == [miss, "Free."])
+
+    conversation = Conversation.objects.get()
+    assert (conversation.state, conversation.topic, conversation.queue_label) == (
+        "bot",
+        "shipping",
+        "Shipping",
+    )
+
+
+def test_a_keyword_message_in_an_open_conversation_refiles_it(live, session_braze):
+    billing_to_agents()
+    FaqEntry.objects.create(questions="What are your opening hours?", answer="9 to 6.")
+    handover = HandoffSettings.load().handover_text
+    routes_ready()
+
+    live.post_webhook(webhook_body("u-refile", "what are your opening hours"))
+    wait_until(lambda: sent_texts(session_braze, "u-refile") == ["9 to 6."], timeout=15)
+    live.post_webhook(webhook_body("u-refile", "about my bill", topic="billing"))
+
+    wait_until(lambda: sent_texts(session_braze, "u-refile") == ["9 to 6.", handover])
+    conversation = Conversation.objects.get()
+    assert (conversation.state, conversation.topic, conversation.queue_label) == (
+        "waiting",
+        "billing",
+        "Billing",
+    )
+
+
+def test_the_webhook_answer_documents_merged_false_for_a_plain_message(live):
+    response = live.post_webhook(webhook_body("u-plain", "hello"))
+
+    assert response.status_code == 200
+    assert response.json()["merged"] is False
