@@ -8,9 +8,16 @@ test waits that long after creating routes before its first webhook.
 import json
 import threading
 import time
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
+from handoff.admin import TopicRouteForm, route_warnings
+from handoff.bots import BotRequest
+from handoff.bots.faq import FaqBot
+from handoff.bots.http import HttpBot
+from handoff.bots.openai import OpenAIBot
 from handoff.models import (
     Conversation,
     ConversationEvent,
@@ -19,12 +26,13 @@ from handoff.models import (
     Message,
     TopicRoute,
 )
+from handoff.payloads import InboundPayload
+from handoff.services import topics
+from handoff.services.inbound import accept_inbound
 from handoff.services.topics import SPECIFIC_TOPICS_TTL_SECONDS
 from tests.conftest import wait_until
 from tests.support.agents import login, make_agent, open_inbox, receive_until
-from tests.support.factories import webhook_body
-
-pytestmark = pytest.mark.server
+from tests.support.factories import make_conversation, webhook_body
 
 WINDOW = 5.0  # HANDOFF_TOPIC_MERGE_SECONDS's default, which the test server runs with
 Kind = ConversationEvent.Kind
@@ -332,3 +340,231 @@ def test_the_webhook_answer_documents_merged_false_for_a_plain_message(live):
 
     assert response.status_code == 200
     assert response.json()["merged"] is False
+
+
+# --- The rules, in process ------------------------------------------------------------
+
+
+@pytest.fixture
+def fresh_routes(settings):
+    """This process's cached view of the routes, re-read for the test and after it."""
+    settings.HANDOFF_TOPIC_MERGE_SECONDS = WINDOW
+    topics.forget_cached_routes()
+    yield
+    topics.forget_cached_routes()
+
+
+def accept(user_id: str, text: str, topic: str = "", message_id: str = ""):
+    payload = InboundPayload(
+        user_id=user_id, phone_number="+8190", message=text, topic=topic, message_id=message_id
+    )
+    return accept_inbound(payload)
+
+
+def test_a_route_is_chosen_by_message_topic_then_conversation_topic_then_default(db):
+    billing = billing_to_agents()
+    TopicRoute.objects.create(topic="sales", destination="agents", queue_label="Sales")
+    TopicRoute.objects.create(topic="old", destination="agents", is_active=False)
+
+    assert topics.resolve("billing").queue_label == "Billing"
+    assert topics.resolve("BILLING ", "sales").topic == "billing"
+    assert topics.resolve("", "sales").topic == "sales"
+    assert topics.resolve("promo", "sales").topic == "sales"
+    assert topics.resolve("old") == topics.BUILT_IN_DEFAULT
+    assert topics.resolve("") == topics.BUILT_IN_DEFAULT
+
+    general = TopicRoute.objects.create(topic="general", destination="bot", is_default=True)
+    assert topics.resolve("promo").topic == "general"
+    assert topics.resolve("").is_default
+    billing.is_active = False
+    billing.save()
+    assert topics.resolve("billing").topic == general.topic
+
+
+def test_a_bot_route_limits_knowledge_only_when_entries_are_chosen(db):
+    chosen = FaqEntry.objects.create(questions="How much is shipping?", answer="Free.")
+    off = FaqEntry.objects.create(questions="Old?", answer="Old.", is_active=False)
+    route = TopicRoute.objects.create(
+        topic="shipping", destination="bot", bot_instructions=" Be brief "
+    )
+
+    assert topics.resolve("shipping").knowledge_ids is None  # none chosen: everything
+    route.knowledge.add(chosen, off)
+    resolved = topics.resolve("shipping")
+    assert resolved.knowledge_ids == (chosen.pk,)
+    assert resolved.instructions == "Be brief"
+    route.knowledge.set([off])
+    assert topics.resolve("shipping").knowledge_ids == ()  # chosen, all switched off: none
+
+
+def test_the_faq_bot_answers_only_from_the_subset_it_is_given(db):
+    hours = FaqEntry.objects.create(questions="What are your opening hours?", answer="9 to 6.")
+    shipping = FaqEntry.objects.create(questions="How much is shipping?", answer="Free.")
+
+    def ask(text, knowledge):
+        request = BotRequest(1, 1, "u", "", text, knowledge_ids=knowledge)
+        return FaqBot().answer(request).text
+
+    assert ask("what are your opening hours", None) == "9 to 6."
+    assert ask("what are your opening hours", (shipping.pk,)) == ""
+    assert ask("how much is shipping", (shipping.pk,)) == "Free."
+    assert ask("what are your opening hours", (hours.pk, shipping.pk)) == "9 to 6."
+
+
+def test_the_llm_prompt_carries_the_route_instructions_and_only_its_knowledge(db):
+    FaqEntry.objects.create(questions="What are your opening hours?", answer="9 to 6.")
+    shipping = FaqEntry.objects.create(questions="How much is shipping?", answer="Free.")
+    conversation = make_conversation()
+    request = BotRequest(
+        conversation.pk,
+        10**9,
+        "u",
+        "",
+        "hi",
+        topic="shipping",
+        instructions="Offer the tracking link first.",
+        knowledge_ids=(shipping.pk,),
+    )
+
+    system = OpenAIBot().messages(request)[0]["content"]
+
+    assert "Offer the tracking link first." in system
+    assert "Free." in system
+    assert "9 to 6." not in system
+    assert system.index("Offer the tracking link") < system.index("Knowledge")
+
+
+def test_the_http_bot_gets_the_route_only_when_it_says_something(db, settings):
+    settings.HANDOFF_BOT_CONTEXT_CHARS = 100
+    conversation = make_conversation()
+    plain = BotRequest(conversation.pk, 10**9, "u", "", "hi", topic="promo")
+    routed = BotRequest(
+        conversation.pk,
+        10**9,
+        "u",
+        "",
+        "hi",
+        topic="shipping",
+        queue_label="Shipping",
+        instructions="Be brief.",
+        knowledge_ids=(3, 4),
+    )
+
+    assert "route" not in json.loads(HttpBot().request_body(plain))
+    body = json.loads(HttpBot().request_body(routed))
+    assert body["topic"] == "shipping"
+    assert body["route"] == {
+        "queue_label": "Shipping",
+        "instructions": "Be brief.",
+        "knowledge_ids": [3, 4],
+    }
+
+
+def test_a_default_route_message_is_held_for_the_window_only_while_keyword_routes_exist(
+    db, fresh_routes
+):
+    first = accept("u-hold", "hello")
+    assert Message.objects.get(pk=first.message_id).claimed_until is None
+
+    billing_to_agents()
+    topics.forget_cached_routes()
+    held = Message.objects.get(pk=accept("u-hold", "hello again").message_id)
+    keyword = Message.objects.get(pk=accept("u-hold", "bill", topic="Billing").message_id)
+
+    assert held.claimed_until == held.created_at + timedelta(seconds=WINDOW)
+    assert keyword.claimed_until is None
+    assert keyword.topic == "billing"  # stored as routes match it, without case
+
+
+def test_merging_upgrades_a_held_copy_and_releases_it_for_routing(db, fresh_routes):
+    billing_to_agents()
+    held = accept("u-up", "my bill", message_id="d-all")
+
+    merged = accept("u-up", "my bill", topic="billing", message_id="d-kw")
+
+    assert (merged.merged, merged.message_id) == (True, held.message_id)
+    message = Message.objects.get(pk=held.message_id)
+    assert (message.topic, message.claimed_until) == ("billing", None)
+    assert message.extra["merged"][0]["replaced_topic"] == ""
+
+
+def test_a_copy_a_worker_is_already_routing_keeps_its_topic(db, fresh_routes):
+    billing_to_agents()
+    stored = accept("u-busy", "my bill", message_id="d-all")
+    Message.objects.filter(pk=stored.message_id).update(
+        claimed_until=timezone.now() + timedelta(seconds=60)  # a worker's claim
+    )
+
+    merged = accept("u-busy", "my bill", topic="billing", message_id="d-kw")
+
+    assert merged.merged
+    assert Message.objects.get(pk=stored.message_id).topic == ""
+    event = ConversationEvent.objects.get(kind=Kind.DUPLICATE_MERGED)
+    assert event.data["topic_changed"] is False
+
+
+def test_two_messages_each_through_both_campaigns_are_two_messages(db, fresh_routes):
+    """ "yes" twice: each through the catch-all and the keyword campaign, interleaved."""
+    billing_to_agents()
+    results = [
+        accept("u-yes2", "yes", topic=topic, message_id=f"d{n}")
+        for n, topic in enumerate(["", "billing", "", "billing"])
+    ]
+
+    assert [r.merged for r in results] == [False, True, False, True]
+    assert results[1].message_id == results[0].message_id
+    assert results[3].message_id == results[2].message_id != results[0].message_id
+    assert list(Message.objects.filter(direction="in").values_list("topic", flat=True)) == [
+        "billing",
+        "billing",
+    ]
+
+
+def test_different_media_or_text_is_never_merged(db, fresh_routes):
+    billing_to_agents()
+    accept("u-media", "look", message_id="d1")
+    other_text = accept("u-media", "look!", topic="billing", message_id="d2")
+    with_media = accept_inbound(
+        InboundPayload(
+            user_id="u-media",
+            phone_number="+8190",
+            message="look",
+            media_urls=("https://example.com/a.jpg",),
+            topic="billing",
+            message_id="d3",
+        )
+    )
+
+    assert not other_text.merged and not with_media.merged
+    assert Message.objects.filter(direction="in").count() == 3
+
+
+def test_a_merge_window_of_zero_turns_merging_and_holding_off(db, settings):
+    settings.HANDOFF_TOPIC_MERGE_SECONDS = 0
+    billing_to_agents()
+    topics.forget_cached_routes()
+    a = accept("u-off", "hi", message_id="d1")
+    b = accept("u-off", "hi", topic="billing", message_id="d2")
+
+    assert not b.merged and a.message_id != b.message_id
+    assert Message.objects.get(pk=a.message_id).claimed_until is None
+
+
+def test_admin_keeps_one_default_lowercases_topics_and_explains_unused_settings(db):
+    TopicRoute.objects.create(topic="general", destination="bot", is_default=True)
+    form = TopicRouteForm(
+        data={"topic": "Billing", "destination": "agents", "is_default": True, "is_active": True}
+    )
+    assert not form.is_valid()
+    assert "general" in form.errors["is_default"][0]
+
+    form = TopicRouteForm(data={"topic": "Billing", "destination": "agents", "is_active": True})
+    assert form.is_valid(), form.errors
+    route = form.save()
+    assert route.topic == "billing"
+    clash = TopicRouteForm(data={"topic": "BILLING", "destination": "bot", "is_active": True})
+    assert not clash.is_valid() and "topic" in clash.errors
+
+    route.bot_instructions = "Be nice."
+    assert any("not used" in str(w) for w in route_warnings(route))
+    assert any("label" in str(w) for w in route_warnings(route))
