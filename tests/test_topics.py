@@ -11,6 +11,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from handoff.admin import TopicRouteForm, route_warnings
@@ -568,3 +569,32 @@ def test_admin_keeps_one_default_lowercases_topics_and_explains_unused_settings(
     route.bot_instructions = "Be nice."
     assert any("not used" in str(w) for w in route_warnings(route))
     assert any("label" in str(w) for w in route_warnings(route))
+
+
+def test_the_admin_lists_routes_and_warns_after_saving_settings_it_will_not_use(db, client):
+    admin_user = get_user_model().objects.create_superuser("root", password="pw-123456789")
+    client.force_login(admin_user)
+    entry = FaqEntry.objects.create(questions="How much is shipping?", answer="Free.")
+
+    response = client.post(
+        "/admin/handoff/topicroute/add/",
+        {
+            "topic": "Billing",
+            "destination": "agents",
+            "queue_label": "Billing",
+            "is_active": "on",
+            "knowledge": [entry.pk],
+            "bot_instructions": "Be nice.",
+        },
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    route = TopicRoute.objects.get()
+    assert route.topic == "billing"
+    assert any("not used" in str(m) for m in response.context["messages"])
+    listing = client.get("/admin/handoff/topicroute/")
+    assert listing.status_code == 200
+    assert b"billing" in listing.content and b"Billing" in listing.content
+    conversations = client.get("/admin/handoff/conversation/?queue_label=Billing")
+    assert conversations.status_code == 200
