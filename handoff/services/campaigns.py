@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -123,6 +124,58 @@ def invalid_properties(campaign: BrazeCampaign, properties: dict, errors: dict) 
         % {"name": campaign.name, "problems": "; ".join(parts)},
         errors,
     )
+
+
+def check_campaign_properties(
+    campaign: BrazeCampaign | None,
+    properties,
+    *,
+    required: bool,
+    filled_by_answer: tuple[str, ...] = (),
+) -> None:
+    """Admin's check of fixed trigger properties (FAQ entries, canned replies): a JSON
+    object of strings, whose names the campaign declares (and, when `required`, all
+    of them but those the answer fills)."""
+    if properties in (None, ""):
+        properties = {}
+    if not isinstance(properties, dict):
+        raise ValidationError(
+            {"campaign_properties": _('Give a JSON object, for example {"name": "value"}.')}
+        )
+    if campaign is None:
+        if properties:
+            raise ValidationError(
+                {"campaign_properties": _("Choose a campaign for these properties, or clear them.")}
+            )
+        return
+    declared = campaign.property_list
+    problems = []
+    unknown = [name for name in properties if name not in declared]
+    if unknown:
+        problems.append(
+            _("“%(campaign)s” has no property %(names)s; it takes: %(declared)s.")
+            % {
+                "campaign": campaign.name,
+                "names": ", ".join(unknown),
+                "declared": ", ".join(declared) or _("none"),
+            }
+        )
+    not_text = [name for name, value in properties.items() if not isinstance(value, str)]
+    if not_text:
+        problems.append(
+            _("Values must be texts (in quotes): %(names)s.") % {"names": ", ".join(not_text)}
+        )
+    if required:
+        missing = [
+            name for name in declared if name not in properties and name not in filled_by_answer
+        ]
+        if missing:
+            problems.append(
+                _("“%(campaign)s” also needs %(names)s.")
+                % {"campaign": campaign.name, "names": ", ".join(missing)}
+            )
+    if problems:
+        raise ValidationError({"campaign_properties": problems})
 
 
 def window_allows(campaign: BrazeCampaign, contact: Contact) -> bool:
