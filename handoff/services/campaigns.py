@@ -114,7 +114,18 @@ def invalid_properties(campaign: BrazeCampaign, properties: dict, errors: dict) 
         parts.append(_("missing %(names)s") % {"names": ", ".join(missing)})
     if unknown:
         parts.append(_("unknown %(names)s") % {"names": ", ".join(map(str, unknown))})
-    others = [name for name in given if name in declared and f"properties.{name}" in errors]
+    empty = [
+        name
+        for name in given
+        if name in declared and isinstance(given[name], str) and not given[name].strip()
+    ]
+    if empty:
+        parts.append(_("empty %(names)s") % {"names": ", ".join(empty)})
+    others = [
+        name
+        for name in given
+        if name in declared and name not in empty and f"properties.{name}" in errors
+    ]
     if others:
         parts.append(_("invalid %(names)s") % {"names": ", ".join(others)})
     if not parts:
