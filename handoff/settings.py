@@ -170,6 +170,69 @@ BRAZE_MESSAGE_PROPERTY = env.str("BRAZE_MESSAGE_PROPERTY", default="external_sys
 BRAZE_CONNECT_TIMEOUT = env.float("BRAZE_CONNECT_TIMEOUT", default=5.0)
 BRAZE_READ_TIMEOUT = env.float("BRAZE_READ_TIMEOUT", default=15.0)
 
+# Profile enrichment: chat facts recorded as custom attributes on the customer's Braze
+# profile through POST /users/track (docs/architecture.md). Off: nothing is queued.
+BRAZE_PROFILE_SYNC = env.bool("BRAZE_PROFILE_SYNC", default=True)
+# Objects per /users/track request: Braze allows 75 (some plans 50).
+BRAZE_TRACK_BATCH_SIZE = env.int("BRAZE_TRACK_BATCH_SIZE", default=75)
+if not 1 <= BRAZE_TRACK_BATCH_SIZE <= 75:
+    raise ImproperlyConfigured(
+        f"BRAZE_TRACK_BATCH_SIZE must be between 1 and 75 (Braze's limit per request), "
+        f"not {BRAZE_TRACK_BATCH_SIZE}."
+    )
+# The custom attribute each fact is recorded as; an empty name records nothing for it.
+BRAZE_ATTRIBUTE_ESCALATION_REASON = env.str(
+    "BRAZE_ATTRIBUTE_ESCALATION_REASON", default="handoff_last_escalation_reason"
+).strip()
+BRAZE_ATTRIBUTE_RESOLVED_AT = env.str(
+    "BRAZE_ATTRIBUTE_RESOLVED_AT", default="handoff_last_resolved_at"
+).strip()
+BRAZE_ATTRIBUTE_CONVERSATION_COUNT = env.str(
+    "BRAZE_ATTRIBUTE_CONVERSATION_COUNT", default="handoff_conversation_count"
+).strip()
+BRAZE_ATTRIBUTE_SATISFACTION = env.str(
+    "BRAZE_ATTRIBUTE_SATISFACTION", default="handoff_last_satisfaction_score"
+).strip()
+
+
+_TRACK_RESERVED = {"external_id", "user_alias", "braze_id", "_update_existing_only"}
+
+
+def _check_attribute_names() -> None:
+    """Braze custom attribute names: at most 255 characters, no leading "$" (Braze's own
+    attributes), and distinct, or two facts would overwrite each other."""
+    names = {
+        setting: globals()[setting]
+        for setting in (
+            "BRAZE_ATTRIBUTE_ESCALATION_REASON",
+            "BRAZE_ATTRIBUTE_RESOLVED_AT",
+            "BRAZE_ATTRIBUTE_CONVERSATION_COUNT",
+            "BRAZE_ATTRIBUTE_SATISFACTION",
+        )
+    }
+    seen: dict[str, str] = {}
+    for setting, name in names.items():
+        if not name:
+            continue
+        if name.startswith("$"):
+            raise ImproperlyConfigured(
+                f"{setting}={name!r}: Braze reserves names starting with '$'; pick another."
+            )
+        if name in _TRACK_RESERVED:
+            raise ImproperlyConfigured(
+                f"{setting}={name!r}: /users/track reads that key itself; pick another."
+            )
+        if len(name) > 255:
+            raise ImproperlyConfigured(f"{setting} is over 255 characters (Braze's limit).")
+        if name in seen:
+            raise ImproperlyConfigured(
+                f"{setting} and {seen[name]} are both {name!r}: one would overwrite the other."
+            )
+        seen[name] = setting
+
+
+_check_attribute_names()
+
 # Delivery: how long a message may keep retrying (the WhatsApp service window),
 # and the exponential backoff's first and longest wait.
 HANDOFF_DELIVERY_MAX_AGE = env.int("HANDOFF_DELIVERY_MAX_AGE", default=24 * 3600)
