@@ -251,6 +251,7 @@ class ProfileUpdateAdmin(admin.ModelAdmin):
         "id",
         "created_at",
         "contact",
+        "external_id",
         "attributes",
         "state",
         "attempts",
@@ -266,6 +267,10 @@ class ProfileUpdateAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    @admin.display(description=_("Braze external_id"), ordering="contact__external_id")
+    def external_id(self, update: ProfileUpdate) -> str:
+        return update.contact.external_id
 
     @admin.action(description=_("Retry the selected failed profile updates"))
     def retry_profile_updates(

@@ -6,6 +6,7 @@ exist only when DEBUG is true, so a production deployment that forgets a setting
 fails at start instead of running with a guessable secret.
 """
 
+import os
 from pathlib import Path
 
 import environ
@@ -180,20 +181,27 @@ if not 1 <= BRAZE_TRACK_BATCH_SIZE <= 75:
         f"BRAZE_TRACK_BATCH_SIZE must be between 1 and 75 (Braze's limit per request), "
         f"not {BRAZE_TRACK_BATCH_SIZE}."
     )
-# The custom attribute each fact is recorded as; an empty name records nothing for it.
-BRAZE_ATTRIBUTE_ESCALATION_REASON = env.str(
-    "BRAZE_ATTRIBUTE_ESCALATION_REASON", default="handoff_last_escalation_reason"
-).strip()
-BRAZE_ATTRIBUTE_RESOLVED_AT = env.str(
-    "BRAZE_ATTRIBUTE_RESOLVED_AT", default="handoff_last_resolved_at"
-).strip()
-BRAZE_ATTRIBUTE_CONVERSATION_COUNT = env.str(
-    "BRAZE_ATTRIBUTE_CONVERSATION_COUNT", default="handoff_conversation_count"
-).strip()
-BRAZE_ATTRIBUTE_SATISFACTION = env.str(
-    "BRAZE_ATTRIBUTE_SATISFACTION", default="handoff_last_satisfaction_score"
-).strip()
 
+
+# The custom attribute each fact is recorded as; an empty name records nothing for it.
+# Read as written: django-environ would take a leading "$" for another variable's name
+# and silently use the default, where a "$" name must be refused (below).
+def _attribute_name(setting: str, default: str) -> str:
+    return os.environ.get(setting, default).strip()
+
+
+BRAZE_ATTRIBUTE_ESCALATION_REASON = _attribute_name(
+    "BRAZE_ATTRIBUTE_ESCALATION_REASON", "handoff_last_escalation_reason"
+)
+BRAZE_ATTRIBUTE_RESOLVED_AT = _attribute_name(
+    "BRAZE_ATTRIBUTE_RESOLVED_AT", "handoff_last_resolved_at"
+)
+BRAZE_ATTRIBUTE_CONVERSATION_COUNT = _attribute_name(
+    "BRAZE_ATTRIBUTE_CONVERSATION_COUNT", "handoff_conversation_count"
+)
+BRAZE_ATTRIBUTE_SATISFACTION = _attribute_name(
+    "BRAZE_ATTRIBUTE_SATISFACTION", "handoff_last_satisfaction_score"
+)
 
 _TRACK_RESERVED = {"external_id", "user_alias", "braze_id", "_update_existing_only"}
 
