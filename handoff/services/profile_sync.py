@@ -15,7 +15,9 @@ conversation's state; with BRAZE_PROFILE_SYNC off it queues nothing.
 """
 
 import logging
+import math
 import threading
+import time
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
@@ -34,8 +36,10 @@ logger = logging.getLogger(__name__)
 State = ProfileUpdate.State
 PENDING = (State.QUEUED, State.RETRYING)
 
-# A new row becomes due this long after it was written, so that a burst of facts
-# (a shift resolving its queue) leaves in full batches rather than one request each.
+# After a request that drained the backlog (fewer customers than a full batch), the
+# next waits this long, so that a steady stream of facts (a shift resolving its queue,
+# each commit waking the sender) leaves in full batches, not one request per fact.
+# The first fact after a quiet spell still goes at once.
 GATHER_SECONDS = 0.5
 
 # Any constant unique among the application's advisory locks ("profile").
@@ -44,6 +48,7 @@ CLAIM_LOCK = 0x70726F66696C65
 # /users/track has its own rate limit, so a 429 there pauses profile sync only.
 _pause_lock = threading.Lock()
 _paused_until: datetime | None = None
+_last_partial_batch = -math.inf  # time.monotonic() of the last request below a full batch
 
 
 # --- Recording facts (called inside the transaction of the fact) -----------------------
@@ -109,7 +114,7 @@ def queue_attributes(*, contact_id: int, attributes: dict) -> ProfileUpdate | No
         attributes=attributes,
         state=State.QUEUED,
         created_at=now,
-        next_attempt_at=now + timedelta(seconds=GATHER_SECONDS),
+        next_attempt_at=now,
     )
     wakeups.wake_after_commit(wakeups.PROFILE)
     return update
@@ -131,14 +136,20 @@ def _pause(until: datetime) -> None:
 
 
 def sync_next(client: BrazeClient) -> bool:
-    """Send one batch of due profile updates; False when none was due."""
+    """Send one batch of due profile updates; False when none was due (or gathering)."""
+    global _last_partial_batch
     now = timezone.now()
     pause = paused_until()
     if pause is not None and pause > now:
         return False
-    rows = claim_batch(now=now, size=settings.BRAZE_TRACK_BATCH_SIZE)
+    if time.monotonic() - _last_partial_batch < GATHER_SECONDS:
+        return False
+    size = settings.BRAZE_TRACK_BATCH_SIZE
+    rows = claim_batch(now=now, size=size)
     if not rows:
         return False
+    if len({row.contact_id for row in rows}) < size:
+        _last_partial_batch = time.monotonic()
     send(rows, client)
     return True
 
