@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from handoff.events import publish_conversation_changed
 from handoff.models import Conversation, ConversationEvent, HandoffSettings, Message
 from handoff.payloads import MAX_MESSAGE_CHARS
-from handoff.services import service_window
+from handoff.services import profile_sync, service_window
 from handoff.services.outbound import queue_outbound
 
 State = Conversation.State
@@ -126,6 +126,7 @@ def escalate(
         actor_kind=actor_kind,
         data={"reason": conversation.escalation_reason, "detail": detail[:500]},
     )
+    profile_sync.record_escalation(conversation)
     text = HandoffSettings.load().handover_text
     if text.strip():
         queue_outbound(conversation=conversation, text=text, author_kind=Author.SYSTEM)
@@ -244,6 +245,7 @@ def take_over(*, conversation_id: int, agent: AbstractBaseUser) -> Conversation:
         actor_kind=Author.AGENT,
         data={"reason": conversation.escalation_reason},
     )
+    profile_sync.record_escalation(conversation)
     return conversation
 
 
@@ -323,6 +325,7 @@ def resolve(*, conversation_id: int, agent: AbstractBaseUser) -> Conversation:
     if conversation is None:
         raise _conflict(_current(conversation_id), agent)
     _record(conversation, Kind.RESOLVED, actor=agent, actor_kind=Author.AGENT)
+    profile_sync.record_resolution(conversation)
     text = HandoffSettings.load().resolved_text
     if text.strip():
         queue_outbound(conversation=conversation, text=text, author_kind=Author.SYSTEM)
