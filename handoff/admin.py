@@ -24,7 +24,9 @@ from handoff.models import (
     FaqEntry,
     HandoffSettings,
     Message,
+    ProfileUpdate,
 )
+from handoff.services import profile_sync
 from handoff.services.delivery import retry_by_hand
 
 admin.site.site_header = _("handoff administration")
@@ -319,3 +321,61 @@ class BrazeCampaignAdmin(admin.ModelAdmin):
                 if obj.messages.exists()
             ]
         return deleted, model_count, perms_needed, protected
+
+
+@admin.register(ProfileUpdate)
+class ProfileUpdateAdmin(admin.ModelAdmin):
+    """Chat facts on their way to Braze profiles: find failed ones, read Braze's
+    reason, retry them once the cause is fixed (a key without users.track, say)."""
+
+    list_display = (
+        "id",
+        "created_at",
+        "contact",
+        "external_id",
+        "attributes",
+        "state",
+        "attempts",
+        "next_attempt_at",
+        "sent_at",
+        "last_error",
+    )
+    list_filter = ("state",)
+    search_fields = ("contact__external_id", "contact__phone_number", "last_error")
+    list_select_related = ("contact",)
+    readonly_fields = [field.name for field in ProfileUpdate._meta.fields]
+    actions = ["retry_profile_updates"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.display(description=_("Braze external_id"), ordering="contact__external_id")
+    def external_id(self, update: ProfileUpdate) -> str:
+        return update.contact.external_id
+
+    @admin.action(description=_("Retry the selected failed profile updates"))
+    def retry_profile_updates(
+        self, request: HttpRequest, queryset: QuerySet[ProfileUpdate]
+    ) -> None:
+        failed = list(
+            queryset.filter(state=ProfileUpdate.State.FAILED).values_list("pk", flat=True)
+        )
+        count = sum(profile_sync.retry_by_hand(update_id=pk) for pk in failed)
+        self.message_user(
+            request,
+            ngettext("%d profile update queued again.", "%d profile updates queued again.", count)
+            % count,
+            messages.SUCCESS if count else messages.WARNING,
+        )
+        if len(failed) > count:
+            skipped = len(failed) - count
+            self.message_user(
+                request,
+                ngettext(
+                    "%d not queued: newer updates have replaced all its values.",
+                    "%d not queued: newer updates have replaced all their values.",
+                    skipped,
+                )
+                % skipped,
+                messages.INFO,
+            )

@@ -84,6 +84,7 @@ def conversation_data(conversation: Conversation) -> dict:
         "escalation_kind": conversation.escalation_kind,
         "escalation_detail": conversation.escalation_detail,
         "topic": conversation.topic,
+        "satisfaction_score": conversation.satisfaction_score,
         "created_at": _iso(conversation.created_at),
         "escalated_at": _iso(conversation.escalated_at),
         "assigned_at": _iso(conversation.assigned_at),

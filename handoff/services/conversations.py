@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from handoff.events import publish_conversation_changed
 from handoff.models import Conversation, ConversationEvent, HandoffSettings, Message
 from handoff.payloads import MAX_MESSAGE_CHARS
-from handoff.services import campaigns, service_window
+from handoff.services import campaigns, profile_sync, service_window
 from handoff.services.outbound import queue_outbound
 
 logger = logging.getLogger(__name__)
@@ -130,6 +130,7 @@ def escalate(
         actor_kind=actor_kind,
         data={"reason": conversation.escalation_reason, "detail": detail[:500]},
     )
+    profile_sync.record_escalation(conversation)
     text = HandoffSettings.load().handover_text
     if text.strip():
         queue_outbound(conversation=conversation, text=text, author_kind=Author.SYSTEM)
@@ -292,6 +293,7 @@ def take_over(*, conversation_id: int, agent: AbstractBaseUser) -> Conversation:
         actor_kind=Author.AGENT,
         data={"reason": conversation.escalation_reason},
     )
+    profile_sync.record_escalation(conversation)
     return conversation
 
 
@@ -394,6 +396,7 @@ def resolve(*, conversation_id: int, agent: AbstractBaseUser) -> Conversation:
         actor_kind=Author.AGENT,
         data={"survey": survey_note} if survey_note else None,
     )
+    profile_sync.record_resolution(conversation)
     if texts.resolved_text.strip():
         queue_outbound(
             conversation=conversation, text=texts.resolved_text, author_kind=Author.SYSTEM

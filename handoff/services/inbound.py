@@ -17,6 +17,7 @@ from handoff.db import statements
 from handoff.events import publish_conversation_changed, publish_message_created
 from handoff.models import Contact, Conversation, ConversationEvent, Message
 from handoff.payloads import InboundPayload
+from handoff.services import satisfaction
 
 _MAX_RACE_RETRIES = 3
 
@@ -79,6 +80,11 @@ def _store(payload: InboundPayload, key: str | None) -> Accepted:
     conversation, insert the message (written as plain SQL: see handoff.db.statements)."""
     now = timezone.now()
     contact_id = _upsert_contact(payload, now)
+    # A score answering the survey of a resolved conversation is recorded there instead.
+    if answer := satisfaction.record_answer(
+        contact_id=contact_id, payload=payload, dedup_key=key, now=now
+    ):
+        return Accepted(answer.message_id, answer.conversation_id, duplicate=False)
     conversation_id = _open_conversation(contact_id, payload.topic, now)
     message = Message(
         conversation_id=conversation_id,

@@ -413,6 +413,7 @@ function renderHeader() {
     conversation.state === "assigned" && conversation.assignee
       ? fmt(gettext("Assigned to %(who)s"), { who: conversation.assignee })
       : stateText(conversation.state);
+  if (conversation.satisfaction_score) badge.textContent += ` · ${fmt(gettext("satisfaction %(score)s/5"), { score: conversation.satisfaction_score })}`;
   const chip = $("reason-chip");
   chip.hidden = !conversation.escalation_reason;
   chip.textContent = conversation.escalation_reason
