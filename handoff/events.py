@@ -28,10 +28,25 @@ def message_data(message: Message) -> dict:
         "author": message.author.get_username() if message.author_id else None,
         "text": message.text,
         "media_urls": message.media_urls,
+        "campaign": campaign_data(message),
         "created_at": message.created_at.isoformat(),
         "delivery": delivery_data(message)
         if message.direction == Message.Direction.OUTBOUND
         else None,
+    }
+
+
+def campaign_data(message: Message) -> dict | None:
+    """The Braze campaign an outbound message went through; None for plain text
+    (the settings' reply campaign). Load it with select_related("campaign")."""
+    if message.campaign_id is None:
+        return None
+    campaign = message.campaign
+    return {
+        "key": campaign.key,
+        "name": campaign.name,
+        "kind": campaign.kind,
+        "properties": message.campaign_properties,
     }
 
 

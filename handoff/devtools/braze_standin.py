@@ -145,6 +145,7 @@ class BrazeStandin:
         campaign_ids: Sequence[str] | None = None,
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
+        reply_campaign_id: str | None = None,
     ) -> None:
         webhook_url = webhook_url or None
         if webhook_url is not None and urlsplit(webhook_url).scheme not in ("http", "https"):
@@ -155,6 +156,9 @@ class BrazeStandin:
         self._api_key = api_key or None
         self._campaign_ids = None if campaign_ids is None else frozenset(campaign_ids)
         self._webhook_secret = webhook_secret or None
+        # Only for the page: sends through any other campaign (templates, quick-reply
+        # menus, surveys) are shown as campaign sends, with their properties.
+        self.reply_campaign_id = reply_campaign_id or None
         self._lock = threading.Lock()
         self._records: list[dict[str, Any]] = []
         # The latest attributes /users/track recorded per user, as Braze's profile shows them.
@@ -486,7 +490,13 @@ class BrazeStandin:
         else:
             note = f"Posts to {html.escape(self.webhook_url)} as Braze's webhook campaign would."
             disabled = ""
-        page = PAGE.replace("__FORWARDING_NOTE__", note).replace("__SEND_DISABLED__", disabled)
+        # JSON inside a script element: "<" escaped so no value can close the element.
+        reply_campaign = json.dumps(self.reply_campaign_id).replace("<", "\\u003c")
+        page = (
+            PAGE.replace("__FORWARDING_NOTE__", note)
+            .replace("__SEND_DISABLED__", disabled)
+            .replace("__REPLY_CAMPAIGN__", reply_campaign)
+        )
         return _Response(200, page=page)
 
     def _inbound(self, request: _Request) -> _Response:
@@ -816,6 +826,11 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         help="handoff's webhook, for the page's customer simulator",
     )
     parser.add_argument(
+        "--reply-campaign-id",
+        default=env("BRAZE_CAMPAIGN_ID"),
+        help="the plain-text reply campaign; the page marks sends through others as campaigns",
+    )
+    parser.add_argument(
         "--webhook-secret",
         default=env("HANDOFF_WEBHOOK_SECRET"),
         help="sent as 'Authorization: Bearer ...' with simulated customer messages",
@@ -830,6 +845,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         api_key=args.api_key,
         webhook_url=args.webhook_url,
         webhook_secret=args.webhook_secret,
+        reply_campaign_id=args.reply_campaign_id,
     )
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -872,6 +888,9 @@ PAGE = """<!doctype html>
   .bubble.customer { align-self: flex-start; background: #fff; }
   .bubble.bot { align-self: flex-end; background: #dcf8c6; }
   .bubble.failed { outline: 2px solid #dc2626; }
+  .bubble.campaign { background: #e0f2fe; border-left: 4px solid #0369a1; }
+  .tag { display: block; margin-bottom: 3px; font-size: 11px; font-weight: 600; color: #0369a1;
+         white-space: normal; }
   .meta { display: block; margin-top: 2px; font-size: 11px; color: #6b7280; }
 </style>
 </head>
@@ -914,6 +933,8 @@ PAGE = """<!doctype html>
 // Message text comes from customers and bots: it is only ever set with textContent.
 const SEND_PATH = "/campaigns/trigger/send";
 const INBOUND_PATH = "/_standin/inbound";
+// The settings' reply campaign (null: unknown, so every send shows its campaign).
+const REPLY_CAMPAIGN = __REPLY_CAMPAIGN__;
 const chats = document.getElementById("chats");
 const empty = document.getElementById("empty");
 const behaviourLabel = document.getElementById("behaviour");
@@ -938,6 +959,12 @@ function propertiesText(properties) {
   return entries.map(([key, value]) => key + ": " + show(value)).join("\\n");
 }
 
+function campaignText(properties) {
+  const entries = Object.entries(properties);
+  if (!entries.length) return "(no trigger properties)";
+  return entries.map(([key, value]) => key + ": " + show(value)).join("\n");
+}
+
 function recipientName(recipient) {
   return recipient.external_user_id || recipient.email || "alias " + show(recipient.user_alias);
 }
@@ -950,8 +977,11 @@ function chatEntries(records) {
       const shared = record.body.trigger_properties || {};
       for (const recipient of record.body.recipients) {
         const properties = Object.assign({}, shared, recipient.trigger_properties || {});
+        const campaign = String(record.body.campaign_id);
+        const other = REPLY_CAMPAIGN === null || campaign !== REPLY_CAMPAIGN;
+        const text = other ? campaignText(properties) : propertiesText(properties);
         entries.push({user: recipientName(recipient), side: "bot", at: record.at,
-                      text: propertiesText(properties), problem: ""});
+                      text: text, problem: "", campaign: other ? campaign : ""});
       }
     } else if (record.path === INBOUND_PATH && record.body && record.body.user_id) {
       const delivered = record.forwarded_status >= 200 && record.forwarded_status < 300;
@@ -977,8 +1007,11 @@ function render(records) {
     const thread = element("div", "thread");
     phone.append(element("h3", "", user), thread);
     for (const entry of entries) {
-      const classes = "bubble " + entry.side + (entry.problem ? " failed" : "");
-      const bubble = element("div", classes, entry.text);
+      const classes = "bubble " + entry.side + (entry.problem ? " failed" : "") +
+        (entry.campaign ? " campaign" : "");
+      const bubble = element("div", classes);
+      if (entry.campaign) bubble.append(element("span", "tag", "campaign " + entry.campaign));
+      bubble.append(document.createTextNode(entry.text));
       const when = new Date(entry.at * 1000).toLocaleTimeString();
       bubble.append(element("span", "meta", entry.problem ? when + " - " + entry.problem : when));
       thread.append(bubble);
