@@ -15,6 +15,7 @@ from django.utils.translation import ngettext
 from handoff.bots.trial import try_bot
 from handoff.models import (
     BotSettings,
+    BrazeCampaign,
     CannedReply,
     Contact,
     Conversation,
@@ -23,9 +24,10 @@ from handoff.models import (
     FaqEntry,
     HandoffSettings,
     Message,
+    ProfileUpdate,
     TopicRoute,
 )
-from handoff.services import topics
+from handoff.services import profile_sync, topics
 from handoff.services.delivery import retry_by_hand
 
 admin.site.site_header = _("handoff administration")
@@ -67,9 +69,26 @@ class TryBotForm(forms.Form):
 class FaqEntryAdmin(admin.ModelAdmin):
     """FAQ answers, and the page to try the configured bot (whichever it is) by hand."""
 
-    list_display = ("__str__", "is_active", "updated_at")
-    list_filter = ("is_active",)
+    list_display = ("__str__", "campaign", "is_active", "updated_at")
+    list_filter = ("is_active", "campaign")
+    list_select_related = ("campaign",)
     search_fields = ("questions", "answer")
+    fieldsets = (
+        (None, {"fields": ("questions", "answer", "is_active")}),
+        (
+            _("Send through a Braze campaign (optional)"),
+            {
+                "fields": ("campaign", "campaign_properties"),
+                "description": _(
+                    "For a quick-reply menu or another layout built in Braze. The answer "
+                    "fills the campaign's message property (BRAZE_MESSAGE_PROPERTY); give "
+                    "every other property it declares here. If the campaign is inactive or "
+                    "cannot be sent (a response message outside the 24-hour window), the "
+                    "answer goes as plain text and the conversation records why."
+                ),
+            },
+        ),
+    )
     change_list_template = "admin/handoff/faqentry/change_list.html"
 
     def get_urls(self):
@@ -106,10 +125,26 @@ class FaqEntryAdmin(admin.ModelAdmin):
 
 @admin.register(CannedReply)
 class CannedReplyAdmin(admin.ModelAdmin):
-    list_display = ("shortcut", "title", "is_active")
+    list_display = ("shortcut", "title", "campaign", "is_active")
     list_editable = ("is_active",)
-    list_filter = ("is_active",)
+    list_filter = ("is_active", "campaign")
+    list_select_related = ("campaign",)
     search_fields = ("shortcut", "title", "text")
+    fieldsets = (
+        (None, {"fields": ("shortcut", "title", "text", "is_active")}),
+        (
+            _("Send through a Braze campaign (optional)"),
+            {
+                "fields": ("campaign", "campaign_properties"),
+                "description": _(
+                    "Inserting this reply then opens the campaign form with these "
+                    "properties filled in; the agent completes the rest and sends it as a "
+                    "campaign, not as text. A template campaign also reaches customers "
+                    "whose 24-hour window has closed."
+                ),
+            },
+        ),
+    )
 
 
 @admin.register(HandoffSettings)
@@ -367,3 +402,108 @@ def route_warnings(route: TopicRoute) -> list[str]:
             _("Agents will see this route's conversations without a queue label to filter by.")
         )
     return warnings
+
+
+@admin.register(BrazeCampaign)
+class BrazeCampaignAdmin(admin.ModelAdmin):
+    """The API-triggered campaigns besides the reply campaign in the settings."""
+
+    list_display = ("name", "key", "kind", "campaign_id", "is_active", "is_survey")
+    list_filter = ("kind", "is_active", "is_survey")
+    list_editable = ("is_active",)
+    search_fields = ("name", "key", "campaign_id", "description")
+    prepopulated_fields = {"key": ("name",)}
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": ("name", "key", "campaign_id", "kind", "is_active"),
+                "description": _(
+                    "Build the campaign in Braze as an API-triggered WhatsApp campaign "
+                    "(re-eligible after 0 minutes, exempt from frequency capping), then copy "
+                    "its id here. Template: a Meta-approved template, sendable any time, "
+                    "also after the customer's 24-hour window closed. Response message: "
+                    "free layout (quick replies, lists), only inside the window. A campaign "
+                    "that has carried messages cannot be deleted (their record refers to "
+                    "it): untick Active instead."
+                ),
+            },
+        ),
+        (
+            _("Message"),
+            {"fields": ("property_names", "description", "is_survey")},
+        ),
+    )
+
+    def get_deleted_objects(self, objs, request):
+        """Say plainly why a used campaign cannot go, instead of only listing messages."""
+        deleted, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
+        if protected:
+            protected = [
+                _(
+                    "%(name)s has carried messages to customers; deactivate it instead "
+                    "(untick Active)."
+                )
+                % {"name": obj.name}
+                for obj in objs
+                if obj.messages.exists()
+            ]
+        return deleted, model_count, perms_needed, protected
+
+
+@admin.register(ProfileUpdate)
+class ProfileUpdateAdmin(admin.ModelAdmin):
+    """Chat facts on their way to Braze profiles: find failed ones, read Braze's
+    reason, retry them once the cause is fixed (a key without users.track, say)."""
+
+    list_display = (
+        "id",
+        "created_at",
+        "contact",
+        "external_id",
+        "attributes",
+        "state",
+        "attempts",
+        "next_attempt_at",
+        "sent_at",
+        "last_error",
+    )
+    list_filter = ("state",)
+    search_fields = ("contact__external_id", "contact__phone_number", "last_error")
+    list_select_related = ("contact",)
+    readonly_fields = [field.name for field in ProfileUpdate._meta.fields]
+    actions = ["retry_profile_updates"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.display(description=_("Braze external_id"), ordering="contact__external_id")
+    def external_id(self, update: ProfileUpdate) -> str:
+        return update.contact.external_id
+
+    @admin.action(description=_("Retry the selected failed profile updates"))
+    def retry_profile_updates(
+        self, request: HttpRequest, queryset: QuerySet[ProfileUpdate]
+    ) -> None:
+        failed = list(
+            queryset.filter(state=ProfileUpdate.State.FAILED).values_list("pk", flat=True)
+        )
+        count = sum(profile_sync.retry_by_hand(update_id=pk) for pk in failed)
+        self.message_user(
+            request,
+            ngettext("%d profile update queued again.", "%d profile updates queued again.", count)
+            % count,
+            messages.SUCCESS if count else messages.WARNING,
+        )
+        if len(failed) > count:
+            skipped = len(failed) - count
+            self.message_user(
+                request,
+                ngettext(
+                    "%d not queued: newer updates have replaced all its values.",
+                    "%d not queued: newer updates have replaced all their values.",
+                    skipped,
+                )
+                % skipped,
+                messages.INFO,
+            )

@@ -2,17 +2,21 @@
 
 It sends what it is given and classifies Braze's answer; it never decides what to
 send, when to retry or what a failure means for a conversation (that is
-`handoff.services.delivery`). It never logs or returns the API key.
+`handoff.services.delivery`, and `handoff.services.profile_sync` for profiles). It
+never logs or returns the API key.
 """
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import requests
 from django.conf import settings
 
 TRIGGER_SEND_PATH = "/campaigns/trigger/send"
+USERS_TRACK_PATH = "/users/track"
+# Braze's documented limit of objects per /users/track request (some plans: 50).
+USERS_TRACK_MAX_OBJECTS = 75
 MAX_ERROR_CHARS = 1000
 
 
@@ -30,6 +34,16 @@ class SendResult:
     dispatch_id: str = ""
     error: str = ""
     retry_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class TrackResult:
+    """Braze's answer to /users/track. A 2xx may still refuse single objects: Braze
+    lists those as non-fatal `errors` with their index, kept here by that index."""
+
+    result: SendResult
+    object_errors: dict[int, str] = field(default_factory=dict)
+    other_errors: tuple[str, ...] = ()
 
 
 class BrazeNotConfigured(Exception):
@@ -83,9 +97,37 @@ class BrazeClient:
         }
         return self._post(TRIGGER_SEND_PATH, body)
 
+    def users_track(self, *, attributes: list[dict]) -> TrackResult:
+        """POST /users/track with attribute objects (each with its `external_id`)."""
+        missing = [
+            name
+            for name, value in (
+                ("BRAZE_REST_ENDPOINT", self.endpoint),
+                ("BRAZE_API_KEY", self._api_key),
+            )
+            if not value
+        ]
+        if missing:
+            raise BrazeNotConfigured(f"Braze is not configured: set {', '.join(missing)}.")
+        if not 0 < len(attributes) <= USERS_TRACK_MAX_OBJECTS:
+            raise ValueError(f"/users/track takes 1 to {USERS_TRACK_MAX_OBJECTS} objects")
+        response = self._request(USERS_TRACK_PATH, {"attributes": attributes})
+        if isinstance(response, SendResult):
+            return TrackResult(response)
+        result = classify(response)
+        if result.outcome is not Outcome.ACCEPTED:
+            return TrackResult(result)
+        by_index, other = _object_errors(_json_or_none(response), "attributes")
+        return TrackResult(result, by_index, other)
+
     def _post(self, path: str, body: dict) -> SendResult:
+        response = self._request(path, body)
+        return response if isinstance(response, SendResult) else classify(response)
+
+    def _request(self, path: str, body: dict) -> requests.Response | SendResult:
+        """Braze's response, or the RETRY result for a request that got none."""
         try:
-            response = self.session.post(
+            return self.session.post(
                 self.endpoint + path,
                 json=body,
                 headers={"Authorization": f"Bearer {self._api_key}"},
@@ -95,7 +137,6 @@ class BrazeClient:
             return SendResult(Outcome.RETRY, error="Braze did not answer in time.")
         except requests.ConnectionError as error:
             return SendResult(Outcome.RETRY, error=f"Could not reach Braze: {_first_line(error)}")
-        return classify(response)
 
 
 def classify(response: requests.Response) -> SendResult:
@@ -113,6 +154,25 @@ def classify(response: requests.Response) -> SendResult:
     if status >= 500 or status == 408:
         return SendResult(Outcome.RETRY, status=status, error=error)
     return SendResult(Outcome.REJECTED, status=status, error=error)
+
+
+def _object_errors(payload, array: str) -> tuple[dict[int, str], tuple[str, ...]]:
+    """Braze's non-fatal errors, `{"type": reason, "input_array": array, "index": n}`,
+    by index into `array`; errors that name no object of it are returned apart."""
+    errors = payload.get("errors") if isinstance(payload, dict) else None
+    by_index: dict[int, str] = {}
+    other: list[str] = []
+    for error in errors if isinstance(errors, list) else []:
+        if isinstance(error, dict):
+            reason = str(error.get("type") or error.get("message") or error)[:MAX_ERROR_CHARS]
+            index = error.get("index")
+            if error.get("input_array", array) == array and type(index) is int:
+                by_index[index] = reason
+                continue
+            other.append(reason)
+        else:
+            other.append(str(error)[:MAX_ERROR_CHARS])
+    return by_index, tuple(other)
 
 
 def _json_or_none(response: requests.Response):

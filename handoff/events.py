@@ -30,10 +30,25 @@ def message_data(message: Message) -> dict:
         "media_urls": message.media_urls,
         # Inbound only: the webhook campaign's routing hint ("" from the catch-all).
         "topic": message.topic,
+        "campaign": campaign_data(message),
         "created_at": message.created_at.isoformat(),
         "delivery": delivery_data(message)
         if message.direction == Message.Direction.OUTBOUND
         else None,
+    }
+
+
+def campaign_data(message: Message) -> dict | None:
+    """The Braze campaign an outbound message went through; None for plain text
+    (the settings' reply campaign). Load it with select_related("campaign")."""
+    if message.campaign_id is None:
+        return None
+    campaign = message.campaign
+    return {
+        "key": campaign.key,
+        "name": campaign.name,
+        "kind": campaign.kind,
+        "properties": message.campaign_properties,
     }
 
 
@@ -72,6 +87,7 @@ def conversation_data(conversation: Conversation) -> dict:
         "escalation_detail": conversation.escalation_detail,
         "topic": conversation.topic,
         "queue_label": conversation.queue_label,
+        "satisfaction_score": conversation.satisfaction_score,
         "created_at": _iso(conversation.created_at),
         "escalated_at": _iso(conversation.escalated_at),
         "assigned_at": _iso(conversation.assigned_at),

@@ -223,7 +223,7 @@ def conversation_pane(*, conversation_id: int, agent: AbstractBaseUser) -> dict 
     conversation = rows[0]
     recent = list(
         Message.objects.filter(conversation_id=conversation_id)
-        .select_related("author")
+        .select_related("author", "campaign")
         .order_by("-pk")[: PANE_MESSAGES + 1]
     )
     events = (

@@ -367,6 +367,16 @@ class FaqEntry(models.Model):
     def clean(self) -> None:
         if not self.question_list:
             raise ValidationError({"questions": _("Give at least one question.")})
+        from handoff.services.campaigns import check_campaign_properties
+
+        # The answer fills the message property itself; every other one the campaign
+        # declares must be fixed here, or the bot's send would not fit the campaign.
+        check_campaign_properties(
+            self.campaign,
+            self.campaign_properties,
+            required=True,
+            filled_by_answer=(settings.BRAZE_MESSAGE_PROPERTY,),
+        )
 
 
 _PROPERTY_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
@@ -723,6 +733,12 @@ class CannedReply(models.Model):
 
     def __str__(self) -> str:
         return f"/{self.shortcut}"
+
+    def clean(self) -> None:
+        from handoff.services.campaigns import check_campaign_properties
+
+        # The agent fills what is left open when inserting the reply.
+        check_campaign_properties(self.campaign, self.campaign_properties, required=False)
 
 
 class ConversationRead(models.Model):

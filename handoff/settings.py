@@ -6,6 +6,7 @@ exist only when DEBUG is true, so a production deployment that forgets a setting
 fails at start instead of running with a guessable secret.
 """
 
+import os
 from pathlib import Path
 
 import environ
@@ -174,6 +175,76 @@ BRAZE_CAMPAIGN_ID = env.str("BRAZE_CAMPAIGN_ID", default="")
 BRAZE_MESSAGE_PROPERTY = env.str("BRAZE_MESSAGE_PROPERTY", default="external_system_msg_body")
 BRAZE_CONNECT_TIMEOUT = env.float("BRAZE_CONNECT_TIMEOUT", default=5.0)
 BRAZE_READ_TIMEOUT = env.float("BRAZE_READ_TIMEOUT", default=15.0)
+
+# Profile enrichment: chat facts recorded as custom attributes on the customer's Braze
+# profile through POST /users/track (docs/architecture.md). Off: nothing is queued.
+BRAZE_PROFILE_SYNC = env.bool("BRAZE_PROFILE_SYNC", default=True)
+# Objects per /users/track request: Braze allows 75 (some plans 50).
+BRAZE_TRACK_BATCH_SIZE = env.int("BRAZE_TRACK_BATCH_SIZE", default=75)
+if not 1 <= BRAZE_TRACK_BATCH_SIZE <= 75:
+    raise ImproperlyConfigured(
+        f"BRAZE_TRACK_BATCH_SIZE must be between 1 and 75 (Braze's limit per request), "
+        f"not {BRAZE_TRACK_BATCH_SIZE}."
+    )
+
+
+# The custom attribute each fact is recorded as; an empty name records nothing for it.
+# Read as written: django-environ would take a leading "$" for another variable's name
+# and silently use the default, where a "$" name must be refused (below).
+def _attribute_name(setting: str, default: str) -> str:
+    return os.environ.get(setting, default).strip()
+
+
+BRAZE_ATTRIBUTE_ESCALATION_REASON = _attribute_name(
+    "BRAZE_ATTRIBUTE_ESCALATION_REASON", "handoff_last_escalation_reason"
+)
+BRAZE_ATTRIBUTE_RESOLVED_AT = _attribute_name(
+    "BRAZE_ATTRIBUTE_RESOLVED_AT", "handoff_last_resolved_at"
+)
+BRAZE_ATTRIBUTE_CONVERSATION_COUNT = _attribute_name(
+    "BRAZE_ATTRIBUTE_CONVERSATION_COUNT", "handoff_conversation_count"
+)
+BRAZE_ATTRIBUTE_SATISFACTION = _attribute_name(
+    "BRAZE_ATTRIBUTE_SATISFACTION", "handoff_last_satisfaction_score"
+)
+
+_TRACK_RESERVED = {"external_id", "user_alias", "braze_id", "_update_existing_only"}
+
+
+def _check_attribute_names() -> None:
+    """Braze custom attribute names: at most 255 characters, no leading "$" (Braze's own
+    attributes), and distinct, or two facts would overwrite each other."""
+    names = {
+        setting: globals()[setting]
+        for setting in (
+            "BRAZE_ATTRIBUTE_ESCALATION_REASON",
+            "BRAZE_ATTRIBUTE_RESOLVED_AT",
+            "BRAZE_ATTRIBUTE_CONVERSATION_COUNT",
+            "BRAZE_ATTRIBUTE_SATISFACTION",
+        )
+    }
+    seen: dict[str, str] = {}
+    for setting, name in names.items():
+        if not name:
+            continue
+        if name.startswith("$"):
+            raise ImproperlyConfigured(
+                f"{setting}={name!r}: Braze reserves names starting with '$'; pick another."
+            )
+        if name in _TRACK_RESERVED:
+            raise ImproperlyConfigured(
+                f"{setting}={name!r}: /users/track reads that key itself; pick another."
+            )
+        if len(name) > 255:
+            raise ImproperlyConfigured(f"{setting} is over 255 characters (Braze's limit).")
+        if name in seen:
+            raise ImproperlyConfigured(
+                f"{setting} and {seen[name]} are both {name!r}: one would overwrite the other."
+            )
+        seen[name] = setting
+
+
+_check_attribute_names()
 
 # Delivery: how long a message may keep retrying (the WhatsApp service window),
 # and the exponential backoff's first and longest wait.

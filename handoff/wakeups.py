@@ -19,14 +19,21 @@ logger = logging.getLogger(__name__)
 
 ROUTING = "routing"
 DELIVERY = "delivery"
+PROFILE = "profile"  # profile updates for Braze's /users/track
 
-_events = {ROUTING: threading.Event(), DELIVERY: threading.Event()}
+_events = {ROUTING: threading.Event(), DELIVERY: threading.Event(), PROFILE: threading.Event()}
 CHANNEL_PREFIX = "handoff_"
 RECONNECT_SECONDS = 2.0
 
 
 def event_for(queue: str) -> threading.Event:
     return _events[queue]
+
+
+def wake_all() -> None:
+    """Wake every worker now (used when stopping them)."""
+    for event in _events.values():
+        event.set()
 
 
 def wake_after_commit(queue: str) -> None:

@@ -391,7 +391,9 @@ def test_canned_replies_lists_only_active_ones(api):
     CannedReply.objects.create(shortcut="old", title="Old", text="gone", is_active=False)
 
     assert api.get("/api/canned-replies/").json() == {
-        "canned_replies": [{"shortcut": "hours", "title": "Hours", "text": "9 to 5"}]
+        "canned_replies": [
+            {"shortcut": "hours", "title": "Hours", "text": "9 to 5", "campaign": None}
+        ]
     }
 
 

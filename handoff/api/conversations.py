@@ -15,6 +15,7 @@ from handoff.events import message_data
 from handoff.models import Conversation, Message
 from handoff.payloads import MAX_MESSAGE_CHARS
 from handoff.permissions import is_agent
+from handoff.services import campaigns
 from handoff.services import conversations as service
 from handoff.services.reads import mark_read
 
@@ -110,6 +111,24 @@ def reply(request: HttpRequest, conversation_id: int) -> JsonResponse:
     message = service.send_agent_reply(
         conversation_id=conversation_id, agent=request.user, text=text
     )
+    return JsonResponse({"message": message_data(message)}, status=201)
+
+
+@agent_api("POST")
+def send_campaign(request: HttpRequest, conversation_id: int) -> JsonResponse:
+    """A campaign (a template when the 24-hour window is closed) with its properties."""
+    body = json_body(request)
+    key = required_string(body, "campaign").strip()
+    properties = body.get("properties", {})
+    if not isinstance(properties, dict):
+        raise invalid("properties", "must be an object of property names and texts.")
+    _ensure_exists(conversation_id)
+    try:
+        message = campaigns.send_campaign(
+            conversation_id=conversation_id, agent=request.user, campaign=key, properties=properties
+        )
+    except campaigns.CampaignInvalid as error:
+        raise ApiError(400, error.message, error.fields) from error
     return JsonResponse({"message": message_data(message)}, status=201)
 
 

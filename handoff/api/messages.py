@@ -14,7 +14,7 @@ def retry(request: HttpRequest, message_id: int) -> JsonResponse:
     if not Message.objects.filter(pk=message_id).exists():
         raise ApiError(404, f"There is no message {message_id}.")
     queued = retry_by_hand(message_id=message_id, actor=request.user)
-    message = Message.objects.select_related("author").get(pk=message_id)
+    message = Message.objects.select_related("author", "campaign").get(pk=message_id)
     if not queued:
         return JsonResponse(
             {

@@ -1,5 +1,5 @@
 """The small reads the inbox needs around conversations: me, agents, counts, canned
-replies and the event catch-up."""
+replies, campaigns and the event catch-up."""
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
@@ -10,6 +10,7 @@ from handoff import inbox_queries
 from handoff.api.auth import agent_api
 from handoff.api.input import int_param
 from handoff.models import CannedReply
+from handoff.services import campaigns
 from handoff.services.event_feed import catch_up
 from handoff.services.presence import online_agent_ids
 
@@ -69,8 +70,32 @@ def counts(request: HttpRequest) -> JsonResponse:
 
 @agent_api("GET")
 def canned_replies(request: HttpRequest) -> JsonResponse:
-    rows = CannedReply.objects.filter(is_active=True).order_by("shortcut")
-    return JsonResponse({"canned_replies": list(rows.values("shortcut", "title", "text"))})
+    """Each reply, with the campaign it is sent through (None: inserted as text). A
+    reply whose campaign was deactivated is offered as plain text."""
+    rows = (
+        CannedReply.objects.filter(is_active=True).select_related("campaign").order_by("shortcut")
+    )
+    return JsonResponse({"canned_replies": [_canned(row) for row in rows]})
+
+
+def _canned(row: CannedReply) -> dict:
+    campaign = row.campaign if row.campaign_id and row.campaign.is_active else None
+    return {
+        "shortcut": row.shortcut,
+        "title": row.title,
+        "text": row.text,
+        "campaign": {**campaigns.describe(campaign), "properties": row.campaign_properties}
+        if campaign
+        else None,
+    }
+
+
+@agent_api("GET")
+def campaign_list(request: HttpRequest) -> JsonResponse:
+    """The active campaigns agents may send (templates reach a customer any time)."""
+    return JsonResponse(
+        {"campaigns": [campaigns.describe(c) for c in campaigns.active_campaigns()]}
+    )
 
 
 @agent_api("GET")

@@ -6,7 +6,7 @@ your own HTTP service) gets the same hand-over and never-talk-over-a-person rule
 """
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Protocol
 
@@ -52,15 +52,23 @@ class BotRequest:
 
 @dataclass(frozen=True)
 class BotAnswer:
-    """`text` to send, or none; `handoff` asks for a person (with a reason)."""
+    """`text` to send, or none; `handoff` asks for a person (with a reason).
+
+    `campaign` (a BrazeCampaign key) sends the answer through that Braze campaign
+    with `properties` as its trigger properties, so multi-step flows (a quick-reply
+    menu, a survey) use Braze's own layouts; `text` is still what the transcript
+    shows and what is sent as plain text if the campaign cannot be used.
+    """
 
     text: str = ""
     handoff: bool = False
     handoff_reason: str = ""
+    campaign: str = ""
+    properties: dict[str, str] = field(default_factory=dict)
 
     @property
     def has_answer(self) -> bool:
-        return bool(self.text.strip())
+        return bool(self.text.strip() or self.campaign)
 
 
 class BotError(Exception):

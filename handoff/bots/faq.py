@@ -8,6 +8,8 @@ it answers nothing, which is what lets fallback escalation work.
 
 from dataclasses import dataclass
 
+from django.conf import settings
+
 from handoff.bots import BotAnswer, BotRequest
 from handoff.models import FaqEntry
 from handoff.text import features
@@ -43,13 +45,25 @@ def best_match(text: str, entries) -> FaqMatch | None:
 
 def entries_for(request: BotRequest):
     """The active entries the bot may answer from: all, or the topic route's subset."""
-    entries = FaqEntry.objects.filter(is_active=True)
+    entries = FaqEntry.objects.filter(is_active=True).select_related("campaign")
     if request.knowledge_ids is not None:
         entries = entries.filter(pk__in=request.knowledge_ids)
     return entries
 
 
+def answer_for(entry: FaqEntry) -> BotAnswer:
+    """The entry's answer; through its campaign when it names one, the answer filling
+    the settings' message property if the campaign declares it."""
+    campaign = entry.campaign
+    if campaign is None:
+        return BotAnswer(text=entry.answer)
+    properties = {str(k): v for k, v in (entry.campaign_properties or {}).items()}
+    if settings.BRAZE_MESSAGE_PROPERTY in campaign.property_list:
+        properties.setdefault(settings.BRAZE_MESSAGE_PROPERTY, entry.answer)
+    return BotAnswer(text=entry.answer, campaign=campaign.key, properties=properties)
+
+
 class FaqBot:
     def answer(self, request: BotRequest) -> BotAnswer:
         match = best_match(request.text, entries_for(request))
-        return BotAnswer(text=match.entry.answer) if match else BotAnswer()
+        return answer_for(match.entry) if match else BotAnswer()

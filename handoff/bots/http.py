@@ -20,6 +20,7 @@ from handoff.bots import BotAnswer, BotError, BotRequest, Turn, signing
 
 MAX_REPLY_CHARS = 4096  # WhatsApp's limit for one text message
 MAX_REASON_CHARS = 500  # what an escalation keeps of its detail
+MAX_CAMPAIGN_KEY_CHARS = 60  # BrazeCampaign.key's length
 MAX_RESPONSE_BYTES = 64 * 1024
 MAX_ERROR_BODY_CHARS = 200
 USER_AGENT = "handoff-http-bot/1"
@@ -206,8 +207,21 @@ def parse_answer(content: bytes) -> BotAnswer:
     handoff = data.get("handoff", False)
     if not isinstance(handoff, bool):
         raise BotError('bot answer: "handoff" must be true or false')
-    if "reply" not in data and not handoff:
-        raise BotError('bot answer has no "reply" (send "" for no answer, or "handoff": true)')
+    campaign = data.get("campaign", "")
+    if not isinstance(campaign, str) or len(campaign) > MAX_CAMPAIGN_KEY_CHARS:
+        raise BotError(
+            f'bot answer: "campaign" must be a campaign key (a string of at most '
+            f"{MAX_CAMPAIGN_KEY_CHARS} characters)"
+        )
+    properties = data.get("properties", {})
+    if not isinstance(properties, dict) or not all(
+        isinstance(value, str) for value in properties.values()
+    ):
+        raise BotError('bot answer: "properties" must be an object of strings')
+    if "reply" not in data and not handoff and not campaign:
+        raise BotError(
+            'bot answer has no "reply" (send "" for no answer, "handoff": true, or a "campaign")'
+        )
     reply = data.get("reply", "")
     if not isinstance(reply, str):
         raise BotError('bot answer: "reply" must be a string')
@@ -216,4 +230,10 @@ def parse_answer(content: bytes) -> BotAnswer:
     reason = data.get("reason", "")
     if not isinstance(reason, str):
         raise BotError('bot answer: "reason" must be a string')
-    return BotAnswer(text=reply, handoff=handoff, handoff_reason=reason[:MAX_REASON_CHARS])
+    return BotAnswer(
+        text=reply,
+        handoff=handoff,
+        handoff_reason=reason[:MAX_REASON_CHARS],
+        campaign=campaign,
+        properties=properties,
+    )

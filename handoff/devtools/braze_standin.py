@@ -51,7 +51,9 @@ INBOUND = "/_standin/inbound"
 CONTROL_PREFIX = "/_standin/"
 
 MODES = ("ok", "error500", "rate_limit", "unauthorized", "slow", "fail_ratio")
-BEHAVIOUR_KEYS = frozenset({"mode", "count", "seconds", "reset_in", "delay", "ratio", "seed"})
+BEHAVIOUR_KEYS = frozenset(
+    {"mode", "count", "seconds", "reset_in", "delay", "ratio", "seed", "path"}
+)
 DEFAULT_RESET_IN = 2.0
 DEFAULT_DELAY = 5.0
 DEFAULT_RATIO = 0.5
@@ -61,6 +63,10 @@ RECIPIENT_IDS = ("external_user_id", "user_alias", "email")
 TRACK_KINDS = ("attributes", "events", "purchases")
 TRACK_OBJECT_LIMIT = 75
 TRACK_USER_IDS = ("external_id", "user_alias", "braze_id")
+TRACK_NO_VALID_DATA = (
+    "Valid data must be provided in the 'attributes', 'events', or 'purchases' fields."
+)
+BRAZE_PATHS = (TRIGGER_SEND, USERS_TRACK)
 # Braze's hourly budget shared by the send endpoints; only shown in headers, never enforced.
 RATE_LIMIT_PER_HOUR = 250_000
 
@@ -106,6 +112,11 @@ class _Behaviour:
     reset_in: float = DEFAULT_RESET_IN
     delay: float = DEFAULT_DELAY
     ratio: float = DEFAULT_RATIO
+    # Only this endpoint misbehaves (None: both), e.g. /users/track failing while sends work.
+    path: str | None = None
+
+    def applies_to(self, path: str) -> bool:
+        return self.path is None or self.path == path
 
     def expired(self, now: float) -> bool:
         used_up = self.remaining is not None and self.remaining <= 0
@@ -119,6 +130,7 @@ class _Behaviour:
             "reset_in": self.reset_in,
             "delay": self.delay,
             "ratio": self.ratio,
+            "path": self.path,
         }
 
 
@@ -133,6 +145,7 @@ class BrazeStandin:
         campaign_ids: Sequence[str] | None = None,
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
+        reply_campaign_id: str | None = None,
     ) -> None:
         webhook_url = webhook_url or None
         if webhook_url is not None and urlsplit(webhook_url).scheme not in ("http", "https"):
@@ -143,8 +156,15 @@ class BrazeStandin:
         self._api_key = api_key or None
         self._campaign_ids = None if campaign_ids is None else frozenset(campaign_ids)
         self._webhook_secret = webhook_secret or None
+        # Only for the page: sends through any other campaign (templates, quick-reply
+        # menus, surveys) are shown as campaign sends, with their properties.
+        self.reply_campaign_id = reply_campaign_id or None
         self._lock = threading.Lock()
         self._records: list[dict[str, Any]] = []
+        # The latest attributes /users/track recorded per user, as Braze's profile shows them.
+        self._profiles: dict[str, dict[str, Any]] = {}
+        # Users whose attribute objects /users/track refuses, with Braze's reason.
+        self._refused: dict[str, str] = {}
         self._behaviour = _Behaviour()
         self._rng = random.Random(0)
         self._rate_window = -1
@@ -207,10 +227,24 @@ class BrazeStandin:
         ]
 
     def clear(self) -> int:
+        """Forget requests, profiles and refused users: a clean Braze for the next test."""
         with self._lock:
             cleared = len(self._records)
             self._records.clear()
+            self._profiles.clear()
+            self._refused.clear()
             return cleared
+
+    def profiles(self) -> dict[str, dict[str, Any]]:
+        """Each user's custom attributes as /users/track left them (latest value wins)."""
+        with self._lock:
+            return copy.deepcopy(self._profiles)
+
+    def refuse_user(self, external_id: str, reason: str = "'external_id' is not valid") -> None:
+        """Make /users/track refuse this user's objects, as Braze does with non-fatal
+        `errors` in a 201 (or a 400 when no object of a request is left)."""
+        with self._lock:
+            self._refused[external_id] = reason
 
     def wait_for(
         self, predicate: Callable[[list[dict[str, Any]]], bool], timeout: float = 5.0
@@ -245,9 +279,17 @@ class BrazeStandin:
         delay: float | None = None,
         ratio: float | None = None,
         seed: int | None = None,
+        path: str | None = None,
     ) -> dict[str, Any]:
-        """Reseeds on every call so that a fail_ratio run is the same run every time."""
+        """Reseeds on every call so that a fail_ratio run is the same run every time.
+
+        `path` limits the behaviour to one endpoint (its count counts only that one's
+        requests); by default it applies to both.
+        """
         behaviour = _behaviour_from(mode, count, seconds, reset_in, delay, ratio)
+        if path is not None and path not in BRAZE_PATHS:
+            raise ValueError(f"path must be one of {BRAZE_PATHS}, not {path!r}")
+        behaviour.path = path
         seed = _checked("seed", seed, minimum=0, integer=True)
         with self._lock:
             self._behaviour = behaviour
@@ -265,10 +307,12 @@ class BrazeStandin:
             self._behaviour = _Behaviour()
         return self._behaviour
 
-    def _draw_behaviour(self) -> tuple[float, _Response | None]:
+    def _draw_behaviour(self, path: str) -> tuple[float, _Response | None]:
         """Take one request's share of the behaviour: a delay to serve, or a failure to answer."""
         with self._lock:
             behaviour = self._live_behaviour(time.monotonic())
+            if not behaviour.applies_to(path):
+                return 0.0, None
             if behaviour.remaining is not None:
                 behaviour.remaining -= 1
             mode, delay, reset_in = behaviour.mode, behaviour.delay, behaviour.reset_in
@@ -305,12 +349,14 @@ class BrazeStandin:
 
     def _braze(self, request: _Request) -> _Response:
         """Unknown paths are answered and recorded too: a wrong endpoint is a bug to see."""
-        endpoint = {TRIGGER_SEND: self._trigger_send, USERS_TRACK: _users_track}.get(request.path)
+        endpoint = {TRIGGER_SEND: self._trigger_send, USERS_TRACK: self._users_track}.get(
+            request.path
+        )
         if endpoint is None:
             return _json(404, {"message": f"Not found: {request.path}"})
         if request.method != "POST":
             return _json(405, {"message": f"{request.path} only accepts POST"})
-        delay, failure = self._draw_behaviour()
+        delay, failure = self._draw_behaviour(request.path)
         if delay:
             time.sleep(delay)
         if failure is not None:
@@ -336,6 +382,48 @@ class BrazeStandin:
             return _json(400, {"message": error})
         return _json(201, {"dispatch_id": _new_id(), "message": "success"})
 
+    def _users_track(self, body: Any) -> _Response:
+        """Like Braze: a malformed request or one over the limit is a 400; an object that
+        is not valid (no user id, a refused user) is a non-fatal error in a 201, unless
+        no valid object is left (400). Valid attribute objects update the profiles."""
+        error = _users_track_error(body)
+        if error is not None:
+            return _json(400, {"message": error})
+        with self._lock:
+            refused = dict(self._refused)
+        errors: list[dict[str, Any]] = []
+        processed: dict[str, int] = {}
+        valid_attributes: list[dict[str, Any]] = []
+        for kind in (kind for kind in TRACK_KINDS if kind in body):
+            processed[f"{kind}_processed"] = 0
+            for index, item in enumerate(body[kind]):
+                reason = _track_object_error(item, kind, refused)
+                if reason is not None:
+                    errors.append({"type": reason, "input_array": kind, "index": index})
+                    continue
+                processed[f"{kind}_processed"] += 1
+                if kind == "attributes":
+                    valid_attributes.append(item)
+        if not any(processed.values()):
+            first = errors[0]
+            message = (
+                f"{TRACK_NO_VALID_DATA} {first['input_array']}[{first['index']}]: {first['type']}"
+            )
+            return _json(400, {"message": message, "errors": errors})
+        with self._lock:
+            for item in valid_attributes:
+                profile = self._profiles.setdefault(_track_user_key(item), {})
+                profile.update(
+                    {
+                        name: value
+                        for name, value in item.items()
+                        if name not in TRACK_USER_IDS and not name.startswith("_")
+                    }
+                )
+        return _json(
+            201, {"message": "success", **processed, **({"errors": errors} if errors else {})}
+        )
+
     def _record(self, request: _Request, response: _Response, **extra: Any) -> None:
         payload = response.payload if isinstance(response.payload, dict) else {}
         record = {
@@ -359,6 +447,7 @@ class BrazeStandin:
             ("GET", "/"): self._page,
             ("GET", "/_standin/health"): lambda _: _json(200, {"status": "ok"}),
             ("GET", "/_standin/behaviour"): lambda _: _json(200, self.behaviour()),
+            ("GET", "/_standin/profiles"): lambda _: _json(200, self.profiles()),
             ("POST", "/_standin/behaviour"): self._post_behaviour,
             ("GET", "/_standin/requests"): self._list_requests,
             ("DELETE", "/_standin/requests"): lambda _: _json(200, {"cleared": self.clear()}),
@@ -401,7 +490,13 @@ class BrazeStandin:
         else:
             note = f"Posts to {html.escape(self.webhook_url)} as Braze's webhook campaign would."
             disabled = ""
-        page = PAGE.replace("__FORWARDING_NOTE__", note).replace("__SEND_DISABLED__", disabled)
+        # JSON inside a script element: "<" escaped so no value can close the element.
+        reply_campaign = json.dumps(self.reply_campaign_id).replace("<", "\\u003c")
+        page = (
+            PAGE.replace("__FORWARDING_NOTE__", note)
+            .replace("__SEND_DISABLED__", disabled)
+            .replace("__REPLY_CAMPAIGN__", reply_campaign)
+        )
         return _Response(200, page=page)
 
     def _inbound(self, request: _Request) -> _Response:
@@ -559,14 +654,6 @@ def _recipient_error(recipient: Any) -> str | None:
     return None
 
 
-def _users_track(body: Any) -> _Response:
-    error = _users_track_error(body)
-    if error is not None:
-        return _json(400, {"message": error})
-    processed = {f"{kind}_processed": len(body[kind]) for kind in TRACK_KINDS if kind in body}
-    return _json(201, {"message": "success", **processed})
-
-
 def _users_track_error(body: Any) -> str | None:
     if not isinstance(body, dict):
         return "The request body must be a JSON object"
@@ -579,10 +666,42 @@ def _users_track_error(body: Any) -> str | None:
             return f"{kind} must be an array"
         if len(items) > TRACK_OBJECT_LIMIT:
             return f"{kind} holds {len(items)} objects; the limit is {TRACK_OBJECT_LIMIT}"
-        for index, item in enumerate(items):
-            if not isinstance(item, dict) or not any(key in item for key in TRACK_USER_IDS):
-                return f"{kind}[{index}] needs one of {', '.join(TRACK_USER_IDS)}"
     return None
+
+
+def _track_object_error(item: Any, kind: str, refused: dict[str, str]) -> str | None:
+    """Why Braze would skip this object (a non-fatal error), or None if it is valid."""
+    if not isinstance(item, dict):
+        return f"{kind} objects must be JSON objects"
+    ids = [key for key in TRACK_USER_IDS if key in item]
+    if len(ids) != 1:
+        return f"exactly one of {', '.join(TRACK_USER_IDS)} is required, found {ids or 'none'}"
+    identifier = item[ids[0]]
+    if ids[0] == "user_alias":
+        if not (
+            isinstance(identifier, dict)
+            and all(isinstance(identifier.get(k), str) for k in ("alias_name", "alias_label"))
+        ):
+            return "user_alias needs alias_name and alias_label strings"
+    elif not isinstance(identifier, str) or not identifier:
+        return f"{ids[0]} must be a non-empty string"
+    if ids[0] == "external_id" and identifier in refused:
+        return refused[identifier]
+    if kind == "attributes":
+        reserved = [name for name in item if name.startswith("$")]
+        if reserved:
+            return f"custom attribute names may not start with '$': {reserved}"
+    return None
+
+
+def _track_user_key(item: dict[str, Any]) -> str:
+    """The profiles' key: the external id, else the alias or Braze id, marked as such."""
+    if "external_id" in item:
+        return item["external_id"]
+    if "braze_id" in item:
+        return f"braze_id:{item['braze_id']}"
+    alias = item["user_alias"]
+    return f"alias:{alias['alias_label']}:{alias['alias_name']}"
 
 
 def _inbound_error(body: Any) -> str | None:
@@ -707,6 +826,11 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         help="handoff's webhook, for the page's customer simulator",
     )
     parser.add_argument(
+        "--reply-campaign-id",
+        default=env("BRAZE_CAMPAIGN_ID"),
+        help="the plain-text reply campaign; the page marks sends through others as campaigns",
+    )
+    parser.add_argument(
         "--webhook-secret",
         default=env("HANDOFF_WEBHOOK_SECRET"),
         help="sent as 'Authorization: Bearer ...' with simulated customer messages",
@@ -721,6 +845,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         api_key=args.api_key,
         webhook_url=args.webhook_url,
         webhook_secret=args.webhook_secret,
+        reply_campaign_id=args.reply_campaign_id,
     )
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -763,6 +888,9 @@ PAGE = """<!doctype html>
   .bubble.customer { align-self: flex-start; background: #fff; }
   .bubble.bot { align-self: flex-end; background: #dcf8c6; }
   .bubble.failed { outline: 2px solid #dc2626; }
+  .bubble.campaign { background: #e0f2fe; border-left: 4px solid #0369a1; }
+  .tag { display: block; margin-bottom: 3px; font-size: 11px; font-weight: 600; color: #0369a1;
+         white-space: normal; }
   .meta { display: block; margin-top: 2px; font-size: 11px; color: #6b7280; }
 </style>
 </head>
@@ -791,6 +919,9 @@ PAGE = """<!doctype html>
       <button type="submit" __SEND_DISABLED__>Send</button>
     </form>
     <p id="result" class="note"></p>
+    <h2>Profiles</h2>
+    <p class="note">Custom attributes recorded through /users/track, latest per user.</p>
+    <div id="profiles" class="note">None yet.</div>
   </section>
   <section>
     <p id="empty" class="note">No messages yet.</p>
@@ -802,6 +933,8 @@ PAGE = """<!doctype html>
 // Message text comes from customers and bots: it is only ever set with textContent.
 const SEND_PATH = "/campaigns/trigger/send";
 const INBOUND_PATH = "/_standin/inbound";
+// The settings' reply campaign (null: unknown, so every send shows its campaign).
+const REPLY_CAMPAIGN = __REPLY_CAMPAIGN__;
 const chats = document.getElementById("chats");
 const empty = document.getElementById("empty");
 const behaviourLabel = document.getElementById("behaviour");
@@ -826,6 +959,12 @@ function propertiesText(properties) {
   return entries.map(([key, value]) => key + ": " + show(value)).join("\\n");
 }
 
+function campaignText(properties) {
+  const entries = Object.entries(properties);
+  if (!entries.length) return "(no trigger properties)";
+  return entries.map(([key, value]) => key + ": " + show(value)).join("\n");
+}
+
 function recipientName(recipient) {
   return recipient.external_user_id || recipient.email || "alias " + show(recipient.user_alias);
 }
@@ -838,8 +977,11 @@ function chatEntries(records) {
       const shared = record.body.trigger_properties || {};
       for (const recipient of record.body.recipients) {
         const properties = Object.assign({}, shared, recipient.trigger_properties || {});
+        const campaign = String(record.body.campaign_id);
+        const other = REPLY_CAMPAIGN === null || campaign !== REPLY_CAMPAIGN;
+        const text = other ? campaignText(properties) : propertiesText(properties);
         entries.push({user: recipientName(recipient), side: "bot", at: record.at,
-                      text: propertiesText(properties), problem: ""});
+                      text: text, problem: "", campaign: other ? campaign : ""});
       }
     } else if (record.path === INBOUND_PATH && record.body && record.body.user_id) {
       const delivered = record.forwarded_status >= 200 && record.forwarded_status < 300;
@@ -865,8 +1007,11 @@ function render(records) {
     const thread = element("div", "thread");
     phone.append(element("h3", "", user), thread);
     for (const entry of entries) {
-      const classes = "bubble " + entry.side + (entry.problem ? " failed" : "");
-      const bubble = element("div", classes, entry.text);
+      const classes = "bubble " + entry.side + (entry.problem ? " failed" : "") +
+        (entry.campaign ? " campaign" : "");
+      const bubble = element("div", classes);
+      if (entry.campaign) bubble.append(element("span", "tag", "campaign " + entry.campaign));
+      bubble.append(document.createTextNode(entry.text));
       const when = new Date(entry.at * 1000).toLocaleTimeString();
       bubble.append(element("span", "meta", entry.problem ? when + " - " + entry.problem : when));
       thread.append(bubble);
@@ -886,10 +1031,24 @@ function showBehaviour(behaviour) {
   behaviourLabel.textContent = text;
 }
 
+function renderProfiles(profiles) {
+  const users = Object.keys(profiles).sort();
+  const box = document.getElementById("profiles");
+  if (!users.length) { box.textContent = "None yet."; return; }
+  box.replaceChildren(...users.map((user) => {
+    const line = element("div", "", "");
+    line.append(element("strong", "", user + ": "));
+    const pairs = Object.entries(profiles[user]).map(([name, value]) => name + "=" + show(value));
+    line.append(document.createTextNode(pairs.join(", ")));
+    return line;
+  }));
+}
+
 async function refresh() {
   try {
-    const [requests, behaviour] = await Promise.all(
-      [fetch("/_standin/requests"), fetch("/_standin/behaviour")]);
+    const [requests, behaviour, profiles] = await Promise.all(
+      [fetch("/_standin/requests"), fetch("/_standin/behaviour"), fetch("/_standin/profiles")]);
+    renderProfiles(await profiles.json());
     const records = await requests.json();
     const last = records[records.length - 1];
     const signature = records.length + ":" + (last ? last.monotonic : "");

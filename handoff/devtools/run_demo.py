@@ -32,6 +32,7 @@ def main() -> int:
             api_key=DEMO_API_KEY,
             webhook_url=f"http://127.0.0.1:{port}/webhooks/braze/whatsapp/",
             webhook_secret=env["HANDOFF_WEBHOOK_SECRET"],
+            reply_campaign_id=env.get("BRAZE_CAMPAIGN_ID") or DEMO_CAMPAIGN_ID,
         ).start()
         env.update(
             BRAZE_REST_ENDPOINT=standin.url,

@@ -7,6 +7,8 @@ at once: two agents claiming, or an agent taking over while the bot is still
 thinking. The loser learns why from `ConversationConflict`.
 """
 
+import logging
+
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import F, Q
@@ -16,8 +18,10 @@ from django.utils.translation import gettext as _
 from handoff.events import publish_conversation_changed
 from handoff.models import Conversation, ConversationEvent, HandoffSettings, Message
 from handoff.payloads import MAX_MESSAGE_CHARS
-from handoff.services import service_window
+from handoff.services import campaigns, profile_sync, service_window
 from handoff.services.outbound import queue_outbound
+
+logger = logging.getLogger(__name__)
 
 State = Conversation.State
 Kind = ConversationEvent.Kind
@@ -130,6 +134,7 @@ def escalate(
         actor_kind=actor_kind,
         data={"reason": conversation.escalation_reason, "detail": detail[:500]},
     )
+    profile_sync.record_escalation(conversation)
     text = HandoffSettings.load().handover_text
     if text.strip():
         queue_outbound(conversation=conversation, text=text, author_kind=Author.SYSTEM)
@@ -141,14 +146,39 @@ def escalate(
 
 @transaction.atomic
 def queue_bot_reply(
-    *, conversation: Conversation, text: str, in_reply_to: int | None = None
-) -> Message | None:
+    *,
+    conversation: Conversation,
+    text: str,
+    in_reply_to: int | None = None,
+    campaign: str = "",
+    properties: dict | None = None,
+) -> Message | Conversation | None:
     """Queue the bot's answer, unless a person owns the conversation by now.
 
     The check and the insert share one transaction and the check is an UPDATE on
     the conversation row, so an agent's take-over that commits first always wins:
     the answer is dropped and the drop recorded.
+
+    An answer naming a campaign (by key) goes through it when it can; when it cannot
+    (unknown or inactive, properties that do not fit, a response message outside the
+    window) the text goes as plain text and the reason is logged and recorded. With
+    no text to fall back on, it counts as a miss (returning what record_bot_miss does),
+    so the customer is never left without an answer.
     """
+    choice = None
+    if campaign:
+        choice = campaigns.for_bot(
+            key=campaign, properties=properties or {}, text=text, contact=conversation.contact
+        )
+        if choice.problem:
+            logger.warning(
+                "Bot campaign not used in conversation %s: %s", conversation.pk, choice.problem
+            )
+            if not text.strip():
+                _record_unused_campaign(conversation.pk, campaign, choice.problem, as_text=False)
+                return record_bot_miss(
+                    conversation_id=conversation.pk, error=choice.problem, in_reply_to=in_reply_to
+                )
     now = timezone.now()
     still_bots = Conversation.objects.filter(pk=conversation.pk, state=State.BOT).update(
         bot_misses=0, updated_at=now, last_message_at=now
@@ -156,12 +186,31 @@ def queue_bot_reply(
     if not still_bots:
         _record_dropped_bot_reply(conversation.pk, text, in_reply_to)
         return None
+    extra = {"in_reply_to": in_reply_to} if in_reply_to else {}
+    chosen = choice.campaign if choice else None
+    if choice and choice.problem:
+        extra["campaign_not_used"] = {"campaign": campaign, "reason": choice.problem}
+        _record_unused_campaign(conversation.pk, campaign, choice.problem, as_text=True)
+    if chosen is not None and not text.strip():
+        text = campaigns.summary_text(chosen, choice.properties)
     return queue_outbound(
         conversation=conversation,
         text=text,
         author_kind=Author.BOT,
-        extra={"in_reply_to": in_reply_to} if in_reply_to else None,
+        extra=extra or None,
         touch_conversation=False,
+        campaign=chosen,
+        campaign_properties=choice.properties if chosen else None,
+    )
+
+
+def _record_unused_campaign(conversation_id: int, key: str, problem: str, *, as_text: bool) -> None:
+    """A bot reply's campaign was not used: agents see why in the audit trail."""
+    _record(
+        _current(conversation_id),
+        Kind.BOT_REPLY_DROPPED,
+        actor_kind=Author.BOT,
+        data={"campaign": key, "reason": problem, "sent_as_text": as_text},
     )
 
 
@@ -248,6 +297,7 @@ def take_over(*, conversation_id: int, agent: AbstractBaseUser) -> Conversation:
         actor_kind=Author.AGENT,
         data={"reason": conversation.escalation_reason},
     )
+    profile_sync.record_escalation(conversation)
     return conversation
 
 
@@ -313,23 +363,59 @@ def release(*, conversation_id: int, agent: AbstractBaseUser) -> Conversation:
 
 @transaction.atomic
 def resolve(*, conversation_id: int, agent: AbstractBaseUser) -> Conversation:
-    """Close the conversation; the customer's next message starts a new one with the bot."""
+    """Close the conversation; the customer's next message starts a new one with the bot.
+
+    When admin set an active satisfaction survey campaign, it is queued after the
+    resolved text and `survey_sent_at` stamped; a response-kind survey outside the
+    24-hour window is skipped, and the resolved event says why.
+    """
     current = _current(conversation_id)
     if current.state == State.ASSIGNED and not _is_owner(current, agent):
         raise _conflict(current, agent)
+    now = timezone.now()
     conversation = _transition(
         conversation_id,
         from_states=[State.BOT, State.WAITING, State.ASSIGNED],
         extra_filter=None if current.state != State.ASSIGNED else _owned_by(current.assignee_id),
         state=State.RESOLVED,
-        resolved_at=timezone.now(),
+        resolved_at=now,
     )
     if conversation is None:
         raise _conflict(_current(conversation_id), agent)
-    _record(conversation, Kind.RESOLVED, actor=agent, actor_kind=Author.AGENT)
-    text = HandoffSettings.load().resolved_text
-    if text.strip():
-        queue_outbound(conversation=conversation, text=text, author_kind=Author.SYSTEM)
+    texts = HandoffSettings.load()
+    survey = texts.survey_campaign
+    if survey is not None and not survey.is_active:
+        survey = None
+    survey_note = None
+    if survey is not None:
+        sendable = campaigns.window_allows(survey, conversation.contact)
+        survey_note = {"campaign": survey.key, "sent": sendable}
+        if not sendable:
+            survey_note["reason"] = "response-message survey and the 24-hour window is closed"
+            logger.info("Survey skipped for conversation %s: window closed", conversation_id)
+    _record(
+        conversation,
+        Kind.RESOLVED,
+        actor=agent,
+        actor_kind=Author.AGENT,
+        data={"survey": survey_note} if survey_note else None,
+    )
+    profile_sync.record_resolution(conversation)
+    if texts.resolved_text.strip():
+        queue_outbound(
+            conversation=conversation, text=texts.resolved_text, author_kind=Author.SYSTEM
+        )
+    if survey_note and survey_note["sent"]:
+        properties = campaigns.survey_properties(survey, conversation, agent)
+        queue_outbound(
+            conversation=conversation,
+            text=campaigns.summary_text(survey, properties),
+            author_kind=Author.SYSTEM,
+            campaign=survey,
+            campaign_properties=properties,
+        )
+        Conversation.objects.filter(pk=conversation_id).update(survey_sent_at=now)
+        conversation.survey_sent_at = now
     return conversation
 
 

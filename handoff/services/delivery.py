@@ -23,7 +23,7 @@ from django.utils import timezone
 from handoff import wakeups
 from handoff.braze import BrazeClient, BrazeNotConfigured, Outcome, SendResult
 from handoff.events import publish_conversation_changed, publish_delivery_changed
-from handoff.models import ConversationEvent, Message
+from handoff.models import BrazeCampaign, ConversationEvent, Message
 from handoff.services import service_window
 from handoff.services.claims import claim_head_of_line
 
@@ -71,7 +71,7 @@ def claim_next_outbound() -> Message | None:
         states=tuple(Message.PENDING_DELIVERY),
         now=now,
         due_field="next_attempt_at",
-        rows=Message.objects.select_related("contact"),
+        rows=Message.objects.select_related("contact", "campaign"),
     )
 
 
@@ -85,18 +85,32 @@ def deliver_next(client: BrazeClient) -> bool:
 
 
 def deliver(message: Message, client: BrazeClient) -> None:
-    if not service_window.is_open(message.contact):
-        # Braze would accept it and WhatsApp drop it: fail visibly instead.
+    """Send one claimed message: plain text through the settings' reply campaign, or
+    a campaign message with its own trigger properties.
+
+    Free text and response campaigns need the 24-hour window still open when they
+    leave (Braze would accept them and WhatsApp drop them: fail visibly instead); a
+    template campaign may go any time.
+    """
+    campaign = message.campaign
+    needs_window = campaign is None or campaign.kind == BrazeCampaign.Kind.RESPONSE
+    if needs_window and not service_window.is_open(message.contact):
         record_result(
             message,
             SendResult(Outcome.REJECTED, error=service_window.closed_reason(message.contact)),
         )
         return
+    if campaign is None:
+        campaign_id = settings.BRAZE_CAMPAIGN_ID
+        properties = {settings.BRAZE_MESSAGE_PROPERTY: message.text}
+    else:
+        campaign_id = campaign.campaign_id
+        properties = dict(message.campaign_properties)
     try:
         result = client.trigger_send(
-            campaign_id=settings.BRAZE_CAMPAIGN_ID,
+            campaign_id=campaign_id,
             external_user_id=message.contact.external_id,
-            properties={settings.BRAZE_MESSAGE_PROPERTY: message.text},
+            properties=properties,
         )
     except BrazeNotConfigured as error:
         # Not the message's fault: keep it, so it goes out once the settings are fixed.

@@ -27,7 +27,7 @@ from handoff.db import statements
 from handoff.events import publish_conversation_changed, publish_message_created
 from handoff.models import Contact, Conversation, ConversationEvent, Message
 from handoff.payloads import InboundPayload
-from handoff.services import topics
+from handoff.services import satisfaction, topics
 
 _MAX_RACE_RETRIES = 3
 # How many of the customer's latest messages the merge check looks at: a copy from a
@@ -99,10 +99,16 @@ def _store(payload: InboundPayload, key: str | None) -> Accepted:
     window = topics.merge_window_seconds()
     if window and not is_new_contact:
         # The contact's UPDATE above locks its row until commit (PostgreSQL), so two
-        # copies of one message arriving in different processes check in turn.
+        # copies of one message arriving in different processes check in turn. Before
+        # the survey check: a score through two campaigns is recorded once.
         merged = _merge_into_earlier_copy(payload, topic, contact_id, now, window)
         if merged is not None:
             return merged
+    # A score answering the survey of a resolved conversation is recorded there instead.
+    if answer := satisfaction.record_answer(
+        contact_id=contact_id, payload=payload, dedup_key=key, now=now
+    ):
+        return Accepted(answer.message_id, answer.conversation_id, duplicate=False)
     specific = topics.specific_topics() if window else frozenset()
     hold = topics.hold_seconds(topic, specific)
     conversation_id = _open_conversation(contact_id, topic, now)

@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from handoff import wakeups
 from handoff.events import publish_message_created
-from handoff.models import Conversation, Message
+from handoff.models import BrazeCampaign, Conversation, Message
 
 
 def queue_outbound(
@@ -16,11 +16,16 @@ def queue_outbound(
     author: AbstractBaseUser | None = None,
     extra: dict | None = None,
     touch_conversation: bool = True,
+    campaign: BrazeCampaign | None = None,
+    campaign_properties: dict[str, str] | None = None,
 ) -> Message:
     """Store a message as `queued`; background delivery sends it after commit.
 
     Callers hold the transaction that decided the message may be sent, so the
-    decision and the queued row commit together or not at all.
+    decision and the queued row commit together or not at all. Without `campaign`
+    the text goes through the settings' reply campaign; with one, delivery sends
+    `campaign_properties` through it and `text` is what the transcript shows. Both
+    kinds share one queue, so a template never overtakes an earlier reply.
     """
     now = timezone.now()
     message = Message.objects.create(
@@ -31,6 +36,8 @@ def queue_outbound(
         author=author,
         text=text,
         extra=extra or {},
+        campaign=campaign,
+        campaign_properties=campaign_properties or {},
         delivery_state=Message.Delivery.QUEUED,
         queued_at=now,
         next_attempt_at=now,

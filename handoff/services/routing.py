@@ -109,7 +109,11 @@ def _act_on_answer(message: Message, answer: BotAnswer, error: str) -> None:
         )
     elif answer.has_answer:
         conversations.queue_bot_reply(
-            conversation=conversation, text=answer.text, in_reply_to=message.pk
+            conversation=conversation,
+            text=answer.text,
+            in_reply_to=message.pk,
+            campaign=answer.campaign,
+            properties=answer.properties,
         )
     else:
         conversations.record_bot_miss(

@@ -38,6 +38,7 @@ const state = {
   agents: [],
   online: new Set(),
   canned: [],
+  campaigns: [], // active Braze campaigns agents may send (docs/api.md)
   activity: new Map(), // agent -> {conversationId, activity, at}
   listToken: 0,
   lastTypingSent: 0,
@@ -176,6 +177,15 @@ async function loadCanned() {
   } catch (error) {
     reportError(error);
   }
+}
+
+async function loadCampaigns() {
+  try {
+    state.campaigns = (await api("GET", "/api/campaigns/")).campaigns || [];
+  } catch (error) {
+    reportError(error);
+  }
+  if (state.detail) renderComposerState();
 }
 
 function listPath(cursor) {
@@ -460,6 +470,7 @@ function renderHeader() {
   label.title = conversation.topic
     ? fmt(gettext("Queue label (topic %(topic)s)"), { topic: conversation.topic })
     : gettext("Queue label");
+  if (conversation.satisfaction_score) badge.textContent += ` · ${fmt(gettext("satisfaction %(score)s/5"), { score: conversation.satisfaction_score })}`;
   const chip = $("reason-chip");
   chip.hidden = !conversation.escalation_reason;
   chip.textContent = conversation.escalation_reason
@@ -655,6 +666,7 @@ function renderComposerState() {
   note.hidden = !reason;
   note.textContent = reason;
   note.classList.toggle("warning", disabled);
+  $("send-campaign").disabled = campaignBlocked();
   updateCounter();
 }
 
@@ -747,6 +759,15 @@ function insertCanned() {
   if (!choice) return;
   const reply = $("reply");
   const end = reply.selectionStart;
+  if (choice.campaign) {
+    // Sent through its Braze campaign, not as text: take out the "/shortcut" typed.
+    reply.value = reply.value.slice(0, canned.start) + reply.value.slice(end);
+    canned.open = false;
+    $("canned").hidden = true;
+    updateCounter();
+    openCampaignDialog(choice.campaign.key, choice.campaign.properties || {});
+    return;
+  }
   reply.value = reply.value.slice(0, canned.start) + choice.text + reply.value.slice(end);
   const caret = canned.start + choice.text.length;
   reply.setSelectionRange(caret, caret);
@@ -784,6 +805,167 @@ function onComposerKey(event) {
     return;
   }
   if (event.key === "Escape") $("reply").blur();
+}
+
+// ---------------------------------------------------------------- campaigns
+
+// A campaign (a Meta-approved template above all) is the only thing that reaches a
+// customer whose 24-hour window has closed, so it stays available when the
+// composer is not; a resolved conversation is reopened by it (docs/api.md).
+
+function campaignBlocked() {
+  if (!state.detail || !state.campaigns.length || state.sending) return true;
+  const { conversation } = state.detail;
+  return conversation.state === "assigned" && conversation.assignee !== ME;
+}
+
+function campaignDialogOpen() {
+  return $("campaign-dialog").open;
+}
+
+const campaignForm = { conversationId: null, values: {} };
+
+function chosenCampaign() {
+  return state.campaigns.find((c) => c.key === $("campaign-select").value) || null;
+}
+
+function openCampaignDialog(key, properties = {}) {
+  if (campaignBlocked()) return;
+  const select = $("campaign-select");
+  const windowOpen = (windowLeft() || 0) > 0;
+  select.replaceChildren(
+    ...state.campaigns.map((c) =>
+      el(
+        "option",
+        { value: c.key },
+        c.kind === "template"
+          ? fmt(gettext("%(name)s (template)"), { name: c.name })
+          : fmt(gettext("%(name)s (within the 24-hour window)"), { name: c.name }),
+      ),
+    ),
+  );
+  // Outside the window, offer a template first: that is what can reach the customer.
+  const preferred =
+    state.campaigns.find((c) => c.key === key) ||
+    (!windowOpen && state.campaigns.find((c) => c.kind === "template")) ||
+    state.campaigns[0];
+  select.value = preferred.key;
+  campaignForm.conversationId = state.detail.conversation.id;
+  campaignForm.values = { ...properties };
+  renderCampaignForm({ fresh: false });
+  $("campaign-dialog").showModal();
+  const first = $("campaign-fields").querySelector("textarea");
+  const firstEmpty = [...$("campaign-fields").querySelectorAll("textarea")].find((f) => !f.value);
+  (key ? firstEmpty || first || select : select).focus();
+}
+
+function renderCampaignForm({ fresh = false } = {}) {
+  const campaign = chosenCampaign();
+  if (!campaign) return;
+  const fields = $("campaign-fields");
+  if (fresh) {
+    // Keep what was typed for names the newly chosen campaign also declares.
+    for (const input of fields.querySelectorAll("textarea")) {
+      campaignForm.values[input.name] = input.value;
+    }
+    showCampaignError("", {});
+  }
+  const windowOpen = (windowLeft() || 0) > 0;
+  const kind = $("campaign-kind");
+  const blockedByWindow = campaign.kind !== "template" && !windowOpen;
+  kind.textContent =
+    campaign.kind === "template"
+      ? gettext("Template message: reaches the customer at any time.")
+      : blockedByWindow
+        ? gettext(
+            "Response message: WhatsApp's 24-hour window has closed, so it cannot reach the customer. Choose a template.",
+          )
+        : gettext("Response message: only while WhatsApp's 24-hour window is open.");
+  kind.className = blockedByWindow ? "error-text" : "muted";
+  $("campaign-description").textContent = campaign.description || "";
+  $("campaign-description").hidden = !campaign.description;
+  $("campaign-send").disabled = blockedByWindow || state.sending;
+  if (!fresh && fields.dataset.campaign === campaign.key) return; // keep the inputs as typed
+  fields.dataset.campaign = campaign.key;
+  fields.replaceChildren(
+    ...(campaign.property_names.length
+      ? campaign.property_names.map((name, i) => {
+          const id = `campaign-property-${i}`;
+          return el(
+            "div",
+            { class: "campaign-field" },
+            el("label", { for: id, text: name }),
+            el("textarea", {
+              id,
+              name,
+              rows: "1",
+              maxlength: "1024",
+              "aria-describedby": `${id}-error`,
+            }),
+            el("span", { id: `${id}-error`, class: "error-text field-error", hidden: true }),
+          );
+        })
+      : [el("p", { class: "muted", text: gettext("This campaign takes no properties.") })]),
+  );
+  for (const input of fields.querySelectorAll("textarea")) {
+    input.value = campaignForm.values[input.name] ?? "";
+    input.addEventListener("keydown", (event) => {
+      // Enter sends, as in the reply box; Shift+Enter adds a line.
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing && event.keyCode !== 229) {
+        event.preventDefault();
+        sendCampaign();
+      }
+    });
+  }
+}
+
+function showCampaignError(message, fields) {
+  const box = $("campaign-error");
+  box.hidden = !message;
+  box.textContent = message || "";
+  for (const input of $("campaign-fields").querySelectorAll("textarea")) {
+    const problem = fields[`properties.${input.name}`];
+    const note = $(`${input.id}-error`);
+    note.hidden = !problem;
+    note.textContent = problem ? `${input.name} ${problem}` : "";
+    input.setAttribute("aria-invalid", problem ? "true" : "false");
+  }
+}
+
+async function sendCampaign() {
+  const campaign = chosenCampaign();
+  if (!campaign || state.sending || $("campaign-send").disabled) return;
+  const properties = {};
+  for (const input of $("campaign-fields").querySelectorAll("textarea")) {
+    properties[input.name] = input.value;
+  }
+  const id = campaignForm.conversationId;
+  state.sending = true;
+  $("campaign-send").disabled = true;
+  try {
+    const data = await api("POST", `/api/conversations/${id}/send-campaign/`, {
+      campaign: campaign.key,
+      properties,
+    });
+    $("campaign-dialog").close();
+    if (data && data.message) upsertMessage(data.message, { fromApi: true });
+    toast(fmt(gettext("“%(name)s” queued."), { name: campaign.name }));
+  } catch (error) {
+    if (error instanceof ApiError && (error.status === 400 || error.status === 409)) {
+      showCampaignError(error.message, error.body.fields || {});
+      if (error.status === 409 && error.body.conversation) {
+        applyConversation(error.body.conversation, null);
+      }
+      const invalid = $("campaign-fields").querySelector('[aria-invalid="true"]');
+      if (invalid) invalid.focus();
+    } else {
+      showCampaignError(gettext("The server could not be reached. Try again."), {});
+    }
+  } finally {
+    state.sending = false;
+    if (campaignDialogOpen()) renderCampaignForm();
+    updateCounter();
+  }
 }
 
 // ---------------------------------------------------------------- actions
@@ -1044,6 +1226,7 @@ function onKey(event) {
   else if (event.key >= "1" && event.key <= "5") selectQueue(QUEUES[Number(event.key) - 1]);
   else if (event.key === "?") $("help-dialog").showModal();
   else if (event.key === "r" && !$("reply").disabled && state.detail) $("reply").focus();
+  else if (event.key === "t" && !campaignBlocked()) openCampaignDialog();
   else if (event.key === "s") $("search").focus();
   else if (event.key === "l" && !$("label-filter").hidden) $("label-filter").focus();
   else if (event.key === "e") resolveByKey();
@@ -1063,6 +1246,7 @@ function tick() {
     renderWindow();
     const before = $("reply").disabled;
     if (composerBlock().disabled !== before) renderComposerState();
+    if (campaignDialogOpen()) renderCampaignForm();
   }
   renderActivity();
 }
@@ -1116,7 +1300,15 @@ function start() {
     const match = /^#c(\d+)$/.exec(window.location.hash);
     if (match && Number(match[1]) !== state.openId) openConversation(Number(match[1]));
   });
+  $("send-campaign").addEventListener("click", () => openCampaignDialog());
+  $("campaign-select").addEventListener("change", () => renderCampaignForm({ fresh: true }));
+  $("campaign-cancel").addEventListener("click", () => $("campaign-dialog").close());
+  $("campaign-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    sendCampaign();
+  });
   loadCanned();
+  loadCampaigns();
   socket.connect();
   // Show the lists even if the socket is slow to come up; its hello reloads them.
   setTimeout(() => {

@@ -61,8 +61,28 @@ export function eventText(event) {
     case "taken_over":
       return fmt(gettext("Taken over from the bot by %(who)s"), { who });
     case "resolved":
+      if (data.survey && data.survey.sent) {
+        return fmt(gettext("Resolved by %(who)s (back to the bot); satisfaction survey sent"), { who });
+      }
+      if (data.survey) {
+        return fmt(gettext("Resolved by %(who)s (back to the bot); survey not sent: %(reason)s"), {
+          who,
+          reason: data.survey.reason || "",
+        });
+      }
       return fmt(gettext("Resolved by %(who)s (back to the bot)"), { who });
     case "bot_reply_dropped":
+      if (data.campaign) {
+        return data.sent_as_text
+          ? fmt(gettext("The bot's campaign “%(campaign)s” was not used (%(reason)s); its text went out as plain text"), {
+              campaign: data.campaign,
+              reason: data.reason || "",
+            })
+          : fmt(gettext("The bot's campaign “%(campaign)s” was not used: %(reason)s"), {
+              campaign: data.campaign,
+              reason: data.reason || "",
+            });
+      }
       return gettext("A bot reply was not sent: a person owns this conversation");
     case "duplicate_merged":
       return data.topic_changed
@@ -72,6 +92,10 @@ export function eventText(event) {
         : fmt(gettext("The same message came through another campaign (%(topic)s): stored once"), {
             topic: data.merged_topic ? `“${data.merged_topic}”` : gettext("no topic"),
           });
+    case "reopened":
+      return data.campaign
+        ? fmt(gettext("Reopened by %(who)s to send “%(campaign)s”"), { who, campaign: data.campaign })
+        : fmt(gettext("Reopened by %(who)s"), { who });
     case "delivery_failed":
       return fmt(gettext("Delivery failed: %(error)s"), { error: data.error || "" });
     case "delivery_retried":
@@ -171,6 +195,15 @@ export function messageNode(message, contactName, onRetry) {
       "div",
       { class: "msg-meta" },
       el("span", { class: "msg-author", text: authorLabel(message, contactName) }),
+      message.campaign
+        ? el("span", {
+            class: "campaign-badge",
+            title: fmt(gettext("Sent through the Braze campaign “%(name)s”"), {
+              name: message.campaign.name,
+            }),
+            text: message.campaign.name,
+          })
+        : null,
       el("time", { class: "muted", datetime: message.created_at, text: when(message.created_at) }),
     ),
     el("div", { class: "msg-text", text: message.text }),

@@ -1,0 +1,374 @@
+"""Sending through the admin's Braze campaigns: templates, quick-reply menus, surveys.
+
+The settings' reply campaign carries plain text; these others carry the trigger
+properties their message was built with in Braze. The rules enforced here, before
+anything is queued, so that nothing is sent only to fail at Braze or WhatsApp:
+
+- a campaign gets exactly the properties it declares, each a non-empty string within
+  WhatsApp's 1,024-character template body limit;
+- a `response` campaign needs the customer's 24-hour window open, a `template` goes
+  any time (that is what templates are for: reaching a customer who went quiet);
+- agents send through `send_campaign`, which follows `send_agent_reply`'s ownership
+  rules and may reopen a resolved conversation; bots name a campaign by key and
+  `for_bot` decides whether it can be used or the answer falls back to plain text.
+
+It never talks to Braze: delivery sends the queued row like any other message, in
+the same per-customer order.
+"""
+
+import logging
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from handoff.models import BrazeCampaign, Contact, Conversation, ConversationEvent, Message
+from handoff.services import conversations, service_window
+from handoff.services.outbound import queue_outbound
+
+logger = logging.getLogger(__name__)
+
+State = Conversation.State
+Kind = BrazeCampaign.Kind
+
+# WhatsApp's limit for a template's body (and for what one variable can fill).
+MAX_PROPERTY_CHARS = 1024
+
+
+class CampaignInvalid(ValueError):
+    """The campaign or its properties cannot be sent; `fields` names each problem."""
+
+    def __init__(self, message: str, fields: dict[str, str]):
+        super().__init__(message)
+        self.message = message
+        self.fields = fields
+
+
+def active_campaigns() -> QuerySet[BrazeCampaign]:
+    return BrazeCampaign.objects.filter(is_active=True).order_by("name")
+
+
+def describe(campaign: BrazeCampaign) -> dict:
+    """A campaign as the API and the inbox show it."""
+    return {
+        "key": campaign.key,
+        "name": campaign.name,
+        "kind": campaign.kind,
+        "property_names": campaign.property_list,
+        "description": campaign.description,
+        "is_survey": campaign.is_survey,
+    }
+
+
+def find_active(key: str) -> BrazeCampaign | None:
+    return BrazeCampaign.objects.filter(key=key, is_active=True).first() if key else None
+
+
+def property_errors(campaign: BrazeCampaign, properties) -> dict[str, str]:
+    """What is wrong with `properties` for this campaign, by field; empty when fine.
+
+    Exactly the declared names: a missing one would render as an empty gap in the
+    customer's message, an unknown one is almost always a typo of a declared one.
+    """
+    if not isinstance(properties, dict):
+        return {"properties": _("must be an object of property names and texts.")}
+    declared = campaign.property_list
+    errors: dict[str, str] = {}
+    for name in declared:
+        if name not in properties:
+            errors[f"properties.{name}"] = _("is required by this campaign.")
+    for name, value in properties.items():
+        key = f"properties.{name}"
+        if name not in declared:
+            errors[key] = (
+                _("is not a property of this campaign; it takes: %(names)s.")
+                % {"names": ", ".join(declared)}
+                if declared
+                else _("is not a property of this campaign; it takes none.")
+            )
+        elif not isinstance(value, str):
+            errors[key] = _("must be a string.")
+        elif not value.strip():
+            errors[key] = _("cannot be empty.")
+        elif len(value) > MAX_PROPERTY_CHARS:
+            errors[key] = _(
+                "is limited to %(limit)s characters (WhatsApp's template limit); this has "
+                "%(count)s."
+            ) % {"limit": f"{MAX_PROPERTY_CHARS:,}", "count": f"{len(value):,}"}
+    return errors
+
+
+def invalid_properties(campaign: BrazeCampaign, properties: dict, errors: dict) -> CampaignInvalid:
+    """One sentence naming the missing and the unknown properties; `fields` has each."""
+    declared = campaign.property_list
+    given = properties if isinstance(properties, dict) else {}
+    missing = [name for name in declared if name not in given]
+    unknown = [name for name in given if name not in declared]
+    parts = []
+    if missing:
+        parts.append(_("missing %(names)s") % {"names": ", ".join(missing)})
+    if unknown:
+        parts.append(_("unknown %(names)s") % {"names": ", ".join(map(str, unknown))})
+    empty = [
+        name
+        for name in given
+        if name in declared and isinstance(given[name], str) and not given[name].strip()
+    ]
+    if empty:
+        parts.append(_("empty %(names)s") % {"names": ", ".join(empty)})
+    others = [
+        name
+        for name in given
+        if name in declared and name not in empty and f"properties.{name}" in errors
+    ]
+    if others:
+        parts.append(_("invalid %(names)s") % {"names": ", ".join(others)})
+    if not parts:
+        parts.append(_("they must be an object"))
+    return CampaignInvalid(
+        _("The properties do not fit the campaign “%(name)s”: %(problems)s.")
+        % {"name": campaign.name, "problems": "; ".join(parts)},
+        errors,
+    )
+
+
+def check_campaign_properties(
+    campaign: BrazeCampaign | None,
+    properties,
+    *,
+    required: bool,
+    filled_by_answer: tuple[str, ...] = (),
+) -> None:
+    """Admin's check of fixed trigger properties (FAQ entries, canned replies): a JSON
+    object of strings, whose names the campaign declares (and, when `required`, all
+    of them but those the answer fills)."""
+    if properties in (None, ""):
+        properties = {}
+    if not isinstance(properties, dict):
+        raise ValidationError(
+            {"campaign_properties": _('Give a JSON object, for example {"name": "value"}.')}
+        )
+    if campaign is None:
+        if properties:
+            raise ValidationError(
+                {"campaign_properties": _("Choose a campaign for these properties, or clear them.")}
+            )
+        return
+    declared = campaign.property_list
+    problems = []
+    unknown = [name for name in properties if name not in declared]
+    if unknown:
+        problems.append(
+            _("“%(campaign)s” has no property %(names)s; it takes: %(declared)s.")
+            % {
+                "campaign": campaign.name,
+                "names": ", ".join(unknown),
+                "declared": ", ".join(declared) or _("none"),
+            }
+        )
+    not_text = [name for name, value in properties.items() if not isinstance(value, str)]
+    if not_text:
+        problems.append(
+            _("Values must be texts (in quotes): %(names)s.") % {"names": ", ".join(not_text)}
+        )
+    if required:
+        missing = [
+            name for name in declared if name not in properties and name not in filled_by_answer
+        ]
+        if missing:
+            problems.append(
+                _("“%(campaign)s” also needs %(names)s.")
+                % {"campaign": campaign.name, "names": ", ".join(missing)}
+            )
+    if problems:
+        raise ValidationError({"campaign_properties": problems})
+
+
+def window_allows(campaign: BrazeCampaign, contact: Contact) -> bool:
+    """A template may go any time; a response message only inside the 24-hour window."""
+    return campaign.kind == Kind.TEMPLATE or service_window.is_open(contact)
+
+
+def summary_text(campaign: BrazeCampaign, properties: dict[str, str]) -> str:
+    """What the transcript, search and the bot's history show for a campaign send.
+
+    The campaign's name, then its properties, so an agent reading the chat later
+    sees what the customer was sent without opening Braze.
+    """
+    lines = [f"[{campaign.name}]"]
+    lines += [f"{name}: {value}" for name, value in properties.items()]
+    return "\n".join(lines)
+
+
+def _resolve_campaign(campaign: BrazeCampaign | str) -> BrazeCampaign:
+    if isinstance(campaign, BrazeCampaign):
+        if not campaign.is_active:
+            raise CampaignInvalid(
+                _("The campaign “%(name)s” is not active.") % {"name": campaign.name},
+                {"campaign": _("is not active.")},
+            )
+        return campaign
+    found = find_active(campaign) if isinstance(campaign, str) else None
+    if found is None:
+        raise CampaignInvalid(
+            _("There is no active campaign with the key “%(key)s”.") % {"key": str(campaign)[:60]},
+            {"campaign": _("is not an active campaign's key.")},
+        )
+    return found
+
+
+# --- Agents ---------------------------------------------------------------------------
+
+
+@transaction.atomic
+def send_campaign(
+    *,
+    conversation_id: int,
+    agent: AbstractBaseUser,
+    campaign: BrazeCampaign | str,
+    properties: dict[str, str],
+) -> Message:
+    """An agent sends a campaign; the same ownership rules as a free-text reply.
+
+    Writing into a bot or waiting chat takes it over; one assigned to another agent is
+    a conflict. A resolved one is reopened and assigned to the agent (re-engaging a
+    customer whose window closed is what templates are for), unless the customer has
+    opened another conversation meanwhile: the database's one-open-conversation rule
+    decides, and the agent is told which one to use. Raises CampaignInvalid for a bad
+    campaign or properties, WindowClosed for a response campaign outside the window.
+    """
+    campaign = _resolve_campaign(campaign)
+    errors = property_errors(campaign, properties)
+    if errors:
+        raise invalid_properties(campaign, properties, errors)
+    current = conversations._current(conversation_id)
+    if not window_allows(campaign, current.contact):
+        raise conversations.WindowClosed(
+            service_window.closed_reason(current.contact)
+            + " "
+            + _("“%(name)s” is a response message; choose a template campaign.")
+            % {"name": campaign.name},
+            conversation=current,
+        )
+    if current.state == State.RESOLVED:
+        current = _reopen(current, agent, campaign)
+    elif current.state in (State.BOT, State.WAITING):
+        current = conversations.take_over(conversation_id=conversation_id, agent=agent)
+    elif current.assignee_id != agent.pk:
+        raise conversations._conflict(current, agent)
+    # Lock the row, as send_agent_reply does, so a transfer or resolve cannot slip in.
+    locked = conversations._transition(
+        conversation_id,
+        from_states=[State.ASSIGNED],
+        extra_filter=conversations._owned_by(agent.pk),
+    )
+    if locked is None:
+        raise conversations._conflict(conversations._current(conversation_id), agent)
+    return queue_outbound(
+        conversation=current,
+        text=summary_text(campaign, properties),
+        author_kind=Message.AuthorKind.AGENT,
+        author=agent,
+        campaign=campaign,
+        campaign_properties=dict(properties),
+    )
+
+
+def _reopen(
+    conversation: Conversation, agent: AbstractBaseUser, campaign: BrazeCampaign
+) -> Conversation:
+    """Resolved → assigned to `agent`, with a REOPENED event; a conflict if the contact
+    has another open conversation (the unique constraint is the judge, not a read)."""
+    try:
+        with transaction.atomic():
+            reopened = conversations._transition(
+                conversation.pk,
+                from_states=[State.RESOLVED],
+                state=State.ASSIGNED,
+                assignee=agent,
+                assigned_at=timezone.now(),
+                resolved_at=None,
+            )
+    except IntegrityError:
+        other = (
+            Conversation.objects.filter(contact_id=conversation.contact_id)
+            .exclude(state=State.RESOLVED)
+            .values_list("pk", flat=True)
+            .first()
+        )
+        raise conversations.ConversationConflict(
+            _(
+                "This customer already has an open conversation (#%(id)s); send from "
+                "there instead of reopening this one."
+            )
+            % {"id": other if other is not None else "?"},
+            conversation=conversation,
+        ) from None
+    if reopened is None:  # no longer resolved: someone else acted first
+        raise conversations._conflict(conversations._current(conversation.pk), agent)
+    conversations._record(
+        reopened,
+        ConversationEvent.Kind.REOPENED,
+        actor=agent,
+        actor_kind=Message.AuthorKind.AGENT,
+        data={"campaign": campaign.key},
+    )
+    return reopened
+
+
+# --- Bots and the system --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What a bot's named campaign comes to: the campaign and properties to send, or
+    None and the reason it cannot be used (the answer then goes as plain text)."""
+
+    campaign: BrazeCampaign | None
+    properties: dict[str, str] = field(default_factory=dict)
+    problem: str = ""
+
+
+def for_bot(*, key: str, properties: dict, text: str, contact: Contact) -> Choice:
+    """Check a bot's named campaign. The answer text fills the settings' message
+    property when the campaign declares it and the bot did not set it."""
+    campaign = find_active(key)
+    if campaign is None:
+        return Choice(None, problem=f"no active campaign with the key {key[:60]!r}")
+    properties = dict(properties or {})
+    message_property = settings.BRAZE_MESSAGE_PROPERTY
+    if message_property in campaign.property_list and message_property not in properties and text:
+        properties[message_property] = text
+    errors = property_errors(campaign, properties)
+    if errors:
+        detail = "; ".join(f"{name} {problem}" for name, problem in errors.items())
+        return Choice(None, problem=f"campaign {key!r}: {detail}"[:500])
+    if not window_allows(campaign, contact):
+        return Choice(
+            None, problem=f"campaign {key!r} is a response message and the 24-hour window is closed"
+        )
+    return Choice(campaign, properties)
+
+
+def survey_properties(campaign: BrazeCampaign, conversation: Conversation, agent) -> dict[str, str]:
+    """The facts a survey campaign may declare and we can fill: the message property
+    (the campaign's description, its question), `conversation_id` and `agent_name`.
+    Others are left for Braze to render empty, and logged."""
+    known = {
+        settings.BRAZE_MESSAGE_PROPERTY: campaign.description or campaign.name,
+        "conversation_id": str(conversation.pk),
+        "agent_name": (agent.get_full_name() or agent.get_username()) if agent else "",
+    }
+    unknown = [name for name in campaign.property_list if name not in known]
+    if unknown:
+        logger.warning(
+            "Survey campaign %r declares properties handoff cannot fill: %s",
+            campaign.key,
+            ", ".join(unknown),
+        )
+    return {name: known[name] for name in campaign.property_list if name in known}

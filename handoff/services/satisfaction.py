@@ -1,0 +1,142 @@
+"""Recording a customer's answer to the satisfaction survey sent after resolution.
+
+After an agent resolves a conversation a survey campaign may ask for a score from 1
+to 5 (`Conversation.survey_sent_at`). The customer's answer arrives as an ordinary
+inbound message, which would otherwise open a new conversation with the bot (and get
+"sorry, I didn't get that"). So a message that reads as a score, from a customer
+with no open conversation whose latest conversation was surveyed within the last 24
+hours and has no score yet, is stored in that resolved conversation instead, already
+routed: the score is recorded, agents see it, and it goes to the Braze profile.
+
+Reading a score is deliberately narrow ("4", "４", "4/5", "4 stars", "⭐⭐⭐⭐"): a
+customer who writes anything else starts a new conversation as usual, because
+mistaking "2 more questions" for a bad score is worse than missing a score.
+"""
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from handoff.events import publish_conversation_changed, publish_message_created
+from handoff.models import Conversation, ConversationEvent, Message
+from handoff.payloads import InboundPayload
+from handoff.services import profile_sync
+
+# How long after the survey went out an answer still counts as one.
+ANSWER_WINDOW = timedelta(hours=24)
+
+_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5}
+_STAR = "[⭐★🌟]"
+_SCORE_PATTERNS = [
+    # "4", "4/5", "4 / 5", "4 out of 5", "4 of 5", "4点" (NFKC has made "４" a "4")
+    re.compile(r"(?P<n>[1-5])(?:\s*/\s*5|\s+(?:out\s+)?of\s+5|\s*点)?"),
+    # "4 stars", "4 star", "4⭐", "four stars", "4 stars out of 5"
+    re.compile(
+        rf"(?P<n>[1-5]|one|two|three|four|five)\s*(?:stars?|{_STAR})(?:\s+(?:out\s+)?of\s+5)?"
+    ),
+    # keycap digit emoji: "4️⃣"
+    re.compile(r"(?P<n>[1-5])\ufe0f?\u20e3"),
+]
+# "⭐⭐⭐⭐", "★★★★☆" (filled stars count; five symbols at most)
+_STARS_ONLY = re.compile(r"[⭐★🌟☆]{1,5}")
+_TRIM = " \t\r\n.!。！"
+
+
+def parse_score(text: str) -> int | None:
+    """The score 1-5 a message gives, or None if it is not (only) a score."""
+    normal = unicodedata.normalize("NFKC", text).casefold().strip(_TRIM)
+    # Emoji presentation selectors and spaces between stars carry no meaning.
+    compact = normal.replace("\ufe0f", "")
+    stars = re.sub(r"\s+", "", compact)
+    if _STARS_ONLY.fullmatch(stars):
+        filled = sum(1 for char in stars if char != "☆")
+        return filled if 1 <= filled <= 5 else None
+    for pattern in _SCORE_PATTERNS:
+        match = pattern.fullmatch(normal) or pattern.fullmatch(compact)
+        if match:
+            value = match.group("n")
+            return _WORDS.get(value) or int(value)
+    return None
+
+
+@dataclass(frozen=True)
+class Answer:
+    message_id: int
+    conversation_id: int
+
+
+def surveyed_conversation(*, contact_id: int, now: datetime) -> Conversation | None:
+    """The resolved conversation a score from this customer would answer, if any:
+    no open conversation, the latest surveyed within ANSWER_WINDOW, no score yet."""
+    latest = (
+        Conversation.objects.filter(contact_id=contact_id)
+        .select_related("contact")
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+    if (
+        latest is None
+        or latest.state != Conversation.State.RESOLVED
+        or latest.survey_sent_at is None
+        or now - latest.survey_sent_at > ANSWER_WINDOW
+        or latest.satisfaction_score is not None
+    ):
+        return None
+    if (
+        Conversation.objects.filter(contact_id=contact_id)
+        .exclude(state=Conversation.State.RESOLVED)
+        .exists()
+    ):
+        return None
+    return latest
+
+
+def record_answer(
+    *, contact_id: int, payload: InboundPayload, dedup_key: str | None, now: datetime
+) -> Answer | None:
+    """Store the message as the survey's answer and record its score; None when the
+    message is not an answer (then the caller stores it as an ordinary message).
+
+    Runs inside the webhook's transaction. The score is set with a conditional
+    UPDATE, so of two answers racing only the first counts; the second is ordinary.
+    """
+    if payload.media_urls:
+        return None
+    score = parse_score(payload.message)
+    if score is None:
+        return None
+    conversation = surveyed_conversation(contact_id=contact_id, now=now)
+    if conversation is None:
+        return None
+    recorded = Conversation.objects.filter(
+        pk=conversation.pk, satisfaction_score__isnull=True
+    ).update(satisfaction_score=score, satisfaction_at=now, updated_at=now, last_message_at=now)
+    if not recorded:
+        return None
+    message = Message.objects.create(
+        conversation=conversation,
+        contact_id=contact_id,
+        direction=Message.Direction.INBOUND,
+        author_kind=Message.AuthorKind.CUSTOMER,
+        text=payload.message,
+        extra=payload.extra,
+        topic=payload.topic,
+        external_message_id=payload.message_id,
+        dedup_key=dedup_key,
+        routing_state=Message.Routing.DONE,  # answered by recording it: no bot, no agent
+        created_at=now,
+    )
+    conversation.satisfaction_score, conversation.satisfaction_at = score, now
+    conversation.updated_at = conversation.last_message_at = now
+    event = ConversationEvent.objects.create(
+        conversation=conversation,
+        kind=ConversationEvent.Kind.SATISFACTION,
+        actor_kind=Message.AuthorKind.CUSTOMER,
+        data={"score": score, "message_id": message.pk},
+        created_at=now,
+    )
+    publish_message_created(message)
+    publish_conversation_changed(conversation, event)
+    profile_sync.record_satisfaction(conversation)
+    return Answer(message_id=message.pk, conversation_id=conversation.pk)
