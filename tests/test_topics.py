@@ -598,3 +598,51 @@ def test_the_admin_lists_routes_and_warns_after_saving_settings_it_will_not_use(
     assert b"billing" in listing.content and b"Billing" in listing.content
     conversations = client.get("/admin/handoff/conversation/?queue_label=Billing")
     assert conversations.status_code == 200
+
+
+def test_a_survey_score_through_two_campaigns_is_recorded_once(db, fresh_routes):
+    billing_to_agents()
+    conversation = make_conversation(external_id="u-score", state=Conversation.State.RESOLVED)
+    Conversation.objects.filter(pk=conversation.pk).update(survey_sent_at=timezone.now())
+
+    first = accept("u-score", "5", message_id="d-all")
+    second = accept("u-score", "5", topic="billing", message_id="d-kw")
+
+    assert (first.conversation_id, second.merged) == (conversation.pk, True)
+    assert second.message_id == first.message_id
+    assert Conversation.objects.get(pk=conversation.pk).satisfaction_score == 5
+    assert Conversation.objects.count() == 1  # no new conversation from the second copy
+    assert Message.objects.filter(direction="in").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_copies_stored_at_the_same_moment_by_two_writers_are_stored_once(fresh_routes):
+    """Two connections, as two web processes have: the contact's row lock orders them
+    on PostgreSQL, SQLite's single writer on SQLite."""
+    from django.db import connection
+
+    billing_to_agents()
+    accept("u-two-writers", "hello")  # a known customer: the contact row exists
+    for round_ in range(8):
+        barrier = threading.Barrier(2)
+        results = []
+
+        def store(topic, round_=round_, barrier=barrier, results=results):
+            try:
+                barrier.wait()
+                results.append(
+                    accept("u-two-writers", f"copy {round_}", topic, f"d-{topic}-{round_}")
+                )
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=store, args=(t,)) for t in ("", "billing")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(r.merged for r in results) == [False, True], round_
+        assert results[0].message_id == results[1].message_id
+    stored = Message.objects.filter(direction="in", text__startswith="copy")
+    assert stored.count() == 8
+    assert set(stored.values_list("topic", flat=True)) == {"billing"}
