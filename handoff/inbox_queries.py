@@ -193,9 +193,13 @@ def summary(*, conversation_id: int, agent: AbstractBaseUser) -> dict | None:
     return summaries(rows)[0] if rows else None
 
 
-def counts(*, agent: AbstractBaseUser) -> dict[str, int]:
-    """How many conversations each queue holds, in one query."""
-    totals = Conversation.objects.aggregate(
+def counts(*, agent: AbstractBaseUser, label: str = "") -> dict[str, int]:
+    """How many conversations each queue holds (with `label`, of that queue label only),
+    in one query."""
+    rows = Conversation.objects.all()
+    if label.strip():
+        rows = rows.filter(queue_label=label.strip())
+    totals = rows.aggregate(
         waiting=Count("pk", filter=Q(state=State.WAITING)),
         mine=Count("pk", filter=Q(state=State.ASSIGNED, assignee_id=agent.pk)),
         bot=Count("pk", filter=Q(state=State.BOT)),

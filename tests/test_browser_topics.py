@@ -52,8 +52,10 @@ def test_labels_show_in_the_list_and_the_header_and_the_filter_narrows_the_list(
     expect(label_filter).to_be_visible()
     page.locator("body").press("l")
     expect(label_filter).to_be_focused()
+    expect(page.locator('[data-count="waiting"]')).to_have_text("2")
     label_filter.select_option("Billing")
     expect(rows).to_have_count(1)
+    expect(page.locator('[data-count="waiting"]')).to_have_text("1")
     expect(rows.first).to_contain_text("Billing Customer")
     tab.screenshot("topics-label-filter")
 

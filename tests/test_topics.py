@@ -131,6 +131,9 @@ def test_the_label_filter_narrows_the_list_through_the_api(live, agents_group):
     assert listed("Sales") == ["u-f2"]
     assert sorted(listed("")) == ["u-f1", "u-f2"]
     assert listed("Nothing") == []
+    counts = session.get(f"{live.url}/api/counts/", params={"label": "Billing"}, timeout=5)
+    assert (counts.json()["waiting"], counts.json()["all"]) == (1, 1)
+    assert session.get(f"{live.url}/api/counts/", timeout=5).json()["waiting"] == 2
     too_long = session.get(f"{live.url}/api/conversations/?label={'x' * 61}", timeout=5)
     assert too_long.status_code == 400 and "label" in too_long.json()["fields"]
 

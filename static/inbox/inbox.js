@@ -105,7 +105,8 @@ async function loadCounts() {
   const asked = ++countsAsked;
   let counts;
   try {
-    counts = await api("GET", "/api/counts/");
+    const query = state.label ? `?${new URLSearchParams({ label: state.label })}` : "";
+    counts = await api("GET", `/api/counts/${query}`);
   } catch (error) {
     return reportError(error);
   }
@@ -169,6 +170,7 @@ function selectLabel(label) {
   state.order = [];
   renderList();
   loadList();
+  loadCounts();
 }
 
 async function loadCanned() {
