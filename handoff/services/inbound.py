@@ -185,8 +185,11 @@ def _open_conversation(contact_id: int, topic: str, now) -> int:
 # --- The same message through two campaigns ----------------------------------------
 
 
-def _merge_candidate_ids(payload: InboundPayload, contact_id: int, since: datetime) -> list[int]:
-    """Ids of the customer's recent inbound messages with this text.
+def _merge_candidate_ids(
+    payload: InboundPayload, topic: str, contact_id: int, since: datetime
+) -> list[int]:
+    """Ids of the customer's recent inbound messages with this text, and another topic
+    or copies merged into them already (a retry of a merged copy must be found too).
 
     Plain SQL on the webhook's hot path (see handoff.db.statements): the inner query
     walks the (contact, delivery_state, id) index from the newest row and stops after
@@ -199,13 +202,18 @@ def _merge_candidate_ids(payload: InboundPayload, contact_id: int, since: dateti
         f"SELECT id FROM {table} WHERE id IN ("  # noqa: S608 - names quoted, values bound
         f"SELECT id FROM {table} WHERE contact_id = %s AND delivery_state IS NULL "
         f"ORDER BY id DESC LIMIT {MERGE_LOOKBACK}) "
-        "AND direction = %s AND created_at >= %s AND text = %s ORDER BY id"
+        "AND direction = %s AND created_at >= %s AND text = %s "
+        # The same text and topic is usually the customer writing twice (or a bench's
+        # load): ruled out here rather than by loading the rows.
+        "AND (topic <> %s OR CAST(extra AS TEXT) LIKE %s) ORDER BY id"
     )
     params = [
         contact_id,
         Message.Direction.INBOUND,
         connection.ops.adapt_datetimefield_value(since),
         payload.message,
+        topic,
+        '%"merged"%',
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -230,7 +238,7 @@ def _merge_into_earlier_copy(
     writing twice). The earliest such copy is taken. The stored copy keeps the more
     specific topic, switching only while it is still unrouted.
     """
-    ids = _merge_candidate_ids(payload, contact_id, now - timedelta(seconds=window))
+    ids = _merge_candidate_ids(payload, topic, contact_id, now - timedelta(seconds=window))
     if not ids:
         return None
     media = list(payload.media_urls)
