@@ -4,7 +4,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -25,8 +25,9 @@ from handoff.models import (
     HandoffSettings,
     Message,
     ProfileUpdate,
+    TopicRoute,
 )
-from handoff.services import profile_sync
+from handoff.services import profile_sync, topics
 from handoff.services.delivery import retry_by_hand
 
 admin.site.site_header = _("handoff administration")
@@ -202,7 +203,7 @@ class EventInline(admin.TabularInline):
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):
     list_display = ("id", "contact", "state", "escalation_reason", "assignee", "last_message_at")
-    list_filter = ("state", "escalation_kind")
+    list_filter = ("state", "escalation_kind", "queue_label", "topic")
     search_fields = ("contact__name", "contact__phone_number", "contact__external_id")
     list_select_related = ("contact", "assignee")
     readonly_fields = (
@@ -212,6 +213,7 @@ class ConversationAdmin(admin.ModelAdmin):
         "escalation_kind",
         "escalation_detail",
         "topic",
+        "queue_label",
         "bot_misses",
         "created_at",
         "updated_at",
@@ -274,6 +276,132 @@ class MessageAdmin(admin.ModelAdmin):
             ngettext("%d message queued again.", "%d messages queued again.", count) % count,
             messages.SUCCESS if count else messages.WARNING,
         )
+
+
+class TopicRouteForm(forms.ModelForm):
+    class Meta:
+        model = TopicRoute
+        fields = (
+            "topic",
+            "destination",
+            "queue_label",
+            "is_default",
+            "is_active",
+            "knowledge",
+            "bot_instructions",
+        )
+
+    def clean_topic(self) -> str:
+        """The webhook's topic is compared without case, so routes are stored lowercase
+        and "Billing" cannot sit beside "billing"."""
+        topic = topics.normalize_topic(self.cleaned_data["topic"])
+        clash = TopicRoute.objects.filter(topic__iexact=topic).exclude(pk=self.instance.pk)
+        if clash.exists():
+            raise forms.ValidationError(_("There is already a route for this topic."))
+        return topic
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("is_default"):
+            other = TopicRoute.objects.filter(is_default=True).exclude(pk=self.instance.pk).first()
+            if other is not None:
+                self.add_error(
+                    "is_default",
+                    _("Only one route can be the default, and %(topic)s is. Untick it there first.")
+                    % {"topic": other.topic},
+                )
+        return cleaned
+
+
+@admin.register(TopicRoute)
+class TopicRouteAdmin(admin.ModelAdmin):
+    """Where each webhook `topic` goes; saving explains settings that will not apply."""
+
+    form = TopicRouteForm
+    list_display = (
+        "topic",
+        "destination",
+        "queue_label",
+        "knowledge_count",
+        "is_default",
+        "is_active",
+    )
+    list_filter = ("destination", "is_active", "is_default")
+    search_fields = ("topic", "queue_label", "bot_instructions")
+    filter_horizontal = ("knowledge",)
+    fieldsets = (
+        (None, {"fields": ("topic", "destination", "queue_label", "is_default", "is_active")}),
+        (
+            _("When the bot answers"),
+            {
+                "fields": ("knowledge", "bot_instructions"),
+                "description": _(
+                    "Used only by routes to the bot. The FAQ bot answers from the chosen "
+                    "entries; the LLM bot gets them as knowledge and the instructions in "
+                    "its prompt; your HTTP bot receives all three."
+                ),
+            },
+        ),
+    )
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).annotate(knowledge_total=Count("knowledge"))
+
+    @admin.display(description=_("knowledge"), ordering="knowledge_total")
+    def knowledge_count(self, route: TopicRoute) -> str:
+        if route.destination != TopicRoute.Destination.BOT:
+            return "—"
+        total = getattr(route, "knowledge_total", None)
+        return str(total) if total else str(_("all FAQ entries"))
+
+    def save_related(self, request: HttpRequest, form, formsets, change) -> None:
+        super().save_related(request, form, formsets, change)
+        topics.forget_cached_routes()
+        for warning in route_warnings(form.instance):
+            messages.warning(request, warning)
+
+    def delete_model(self, request: HttpRequest, obj: TopicRoute) -> None:
+        super().delete_model(request, obj)
+        topics.forget_cached_routes()
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        super().delete_queryset(request, queryset)
+        topics.forget_cached_routes()
+
+
+def route_warnings(route: TopicRoute) -> list[str]:
+    """Settings a route keeps but will not use, said after saving rather than refused:
+    an admin switching a route between the bot and the agents keeps its knowledge."""
+    warnings = []
+    if route.destination == TopicRoute.Destination.AGENTS and (
+        route.bot_instructions.strip() or route.knowledge.exists()
+    ):
+        warnings.append(
+            _(
+                "%(topic)s goes straight to agents, so its knowledge and bot instructions "
+                "are not used (they are kept in case you switch it back to the bot)."
+            )
+            % {"topic": route.topic}
+        )
+    if (
+        route.destination == TopicRoute.Destination.BOT
+        and route.knowledge.filter(is_active=False).exists()
+    ):
+        warnings.append(
+            _("Some of the chosen FAQ entries are switched off; the bot will not use them.")
+        )
+    if route.is_default and not route.is_active:
+        warnings.append(
+            _(
+                "This default route is switched off: messages without a known topic go to "
+                "the bot with all FAQ entries until it is switched on."
+            )
+        )
+    if route.destination == TopicRoute.Destination.AGENTS and not route.queue_label.strip():
+        warnings.append(
+            _("Agents will see this route's conversations without a queue label to filter by.")
+        )
+    return warnings
 
 
 @admin.register(BrazeCampaign)

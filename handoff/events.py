@@ -28,6 +28,8 @@ def message_data(message: Message) -> dict:
         "author": message.author.get_username() if message.author_id else None,
         "text": message.text,
         "media_urls": message.media_urls,
+        # Inbound only: the webhook campaign's routing hint ("" from the catch-all).
+        "topic": message.topic,
         "campaign": campaign_data(message),
         "created_at": message.created_at.isoformat(),
         "delivery": delivery_data(message)
@@ -84,6 +86,7 @@ def conversation_data(conversation: Conversation) -> dict:
         "escalation_kind": conversation.escalation_kind,
         "escalation_detail": conversation.escalation_detail,
         "topic": conversation.topic,
+        "queue_label": conversation.queue_label,
         "satisfaction_score": conversation.satisfaction_score,
         "created_at": _iso(conversation.created_at),
         "escalated_at": _iso(conversation.escalated_at),

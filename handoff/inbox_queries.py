@@ -19,7 +19,13 @@ from django.db.models.functions import Coalesce, Left
 from django.utils.dateparse import parse_datetime
 
 from handoff.events import contact_data, conversation_data, event_data, message_data
-from handoff.models import Conversation, ConversationEvent, ConversationRead, Message
+from handoff.models import (
+    Conversation,
+    ConversationEvent,
+    ConversationRead,
+    Message,
+    TopicRoute,
+)
 from handoff.services import service_window
 
 State = Conversation.State
@@ -65,9 +71,16 @@ class Page:
 
 
 def conversation_page(
-    *, agent: AbstractBaseUser, queue: str, q: str = "", cursor: str = "", limit: int = 50
+    *,
+    agent: AbstractBaseUser,
+    queue: str,
+    q: str = "",
+    label: str = "",
+    cursor: str = "",
+    limit: int = 50,
 ) -> Page:
-    """One page of a queue, optionally narrowed by a search, after `cursor`.
+    """One page of a queue, optionally narrowed by a search and a queue label, after
+    `cursor`.
 
     Keyset pagination (the last row's ordering value and id), not OFFSET: a page is
     as cheap on the thousandth page as on the first, and conversations that arrive or
@@ -75,7 +88,7 @@ def conversation_page(
     skipped.
     """
     spec = queue_spec(queue, agent)
-    rows = queue_rows(spec=spec, agent=agent, q=q)
+    rows = queue_rows(spec=spec, agent=agent, q=q, label=label)
     if cursor:
         rows = rows.filter(_after(spec, decode_cursor(cursor, queue=queue)))
     conversations = list(rows[: limit + 1])
@@ -88,9 +101,13 @@ def conversation_page(
     return Page(summaries(conversations), next_cursor)
 
 
-def queue_rows(*, spec: Queue, agent: AbstractBaseUser, q: str = "") -> QuerySet[Conversation]:
+def queue_rows(
+    *, spec: Queue, agent: AbstractBaseUser, q: str = "", label: str = ""
+) -> QuerySet[Conversation]:
     """The queue's conversations in page order, annotated for `summaries`."""
     rows = with_summary_facts(Conversation.objects.filter(spec.filter), agent)
+    if label.strip():
+        rows = rows.filter(queue_label=label.strip())
     if q.strip():
         rows = rows.filter(search_filter(q.strip()))
     return rows.order_by(*_ordering(spec))
@@ -176,9 +193,13 @@ def summary(*, conversation_id: int, agent: AbstractBaseUser) -> dict | None:
     return summaries(rows)[0] if rows else None
 
 
-def counts(*, agent: AbstractBaseUser) -> dict[str, int]:
-    """How many conversations each queue holds, in one query."""
-    totals = Conversation.objects.aggregate(
+def counts(*, agent: AbstractBaseUser, label: str = "") -> dict[str, int]:
+    """How many conversations each queue holds (with `label`, of that queue label only),
+    in one query."""
+    rows = Conversation.objects.all()
+    if label.strip():
+        rows = rows.filter(queue_label=label.strip())
+    totals = rows.aggregate(
         waiting=Count("pk", filter=Q(state=State.WAITING)),
         mine=Count("pk", filter=Q(state=State.ASSIGNED, assignee_id=agent.pk)),
         bot=Count("pk", filter=Q(state=State.BOT)),
@@ -186,6 +207,16 @@ def counts(*, agent: AbstractBaseUser) -> dict[str, int]:
         all=Count("pk"),
     )
     return {name: totals[name] for name in QUEUES}
+
+
+def queue_labels() -> list[str]:
+    """The labels an agent can filter by: those active topic routes give, and those
+    open conversations carry (a route renamed or switched off leaves some behind)."""
+    from_routes = TopicRoute.objects.filter(is_active=True).exclude(queue_label="")
+    from_open = Conversation.objects.exclude(state=State.RESOLVED).exclude(queue_label="")
+    labels = set(from_routes.values_list("queue_label", flat=True).distinct())
+    labels |= set(from_open.values_list("queue_label", flat=True).distinct())
+    return sorted({label.strip() for label in labels if label.strip()}, key=str.casefold)
 
 
 def conversation_pane(*, conversation_id: int, agent: AbstractBaseUser) -> dict | None:

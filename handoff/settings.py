@@ -162,6 +162,11 @@ HANDOFF_WEBHOOK_ALLOWED_IPS = env.list("HANDOFF_WEBHOOK_ALLOWED_IPS", default=[]
 # Trust X-Forwarded-For's last hop for the allow-list only behind a proxy you run.
 HANDOFF_TRUST_X_FORWARDED_FOR = env.bool("HANDOFF_TRUST_X_FORWARDED_FOR", default=False)
 HANDOFF_WEBHOOK_MAX_BYTES = 64 * 1024
+# Seconds within which the same text from a customer through two webhook campaigns
+# (a catch-all and a keyword campaign, different topics) is one message; 0 turns
+# merging off. While keyword topic routes exist, default-route messages wait this
+# long before routing so that the keyword campaign's copy can still win.
+HANDOFF_TOPIC_MERGE_SECONDS = env.float("HANDOFF_TOPIC_MERGE_SECONDS", default=5.0)
 
 # Outbound to Braze. Unset endpoint: `make run` starts the local stand-in.
 BRAZE_REST_ENDPOINT = env.str("BRAZE_REST_ENDPOINT", default="").rstrip("/")

@@ -86,6 +86,8 @@ async def _handle(request: HttpRequest) -> JsonResponse:
             "message_id": accepted.message_id,
             "conversation_id": accepted.conversation_id,
             "duplicate": accepted.duplicate,
+            # The same message through a second campaign, merged into the first copy.
+            "merged": accepted.merged,
         }
     )
 

@@ -20,6 +20,13 @@ from handoff.services import conversations as service
 from handoff.services.reads import mark_read
 
 MAX_PAGE = 100
+MAX_LABEL_CHARS = Conversation._meta.get_field("queue_label").max_length
+
+
+@agent_api("GET")
+def queue_labels(request: HttpRequest) -> JsonResponse:
+    """The queue labels the inbox offers as a filter (topic routes' and open chats')."""
+    return JsonResponse({"labels": inbox_queries.queue_labels()})
 
 
 @agent_api("GET")
@@ -28,11 +35,15 @@ def conversation_list(request: HttpRequest) -> JsonResponse:
     if queue not in inbox_queries.QUEUES:
         raise invalid("queue", f"must be one of {', '.join(inbox_queries.QUEUES)}.")
     limit = int_param(request, "limit", default=50, low=1, high=MAX_PAGE)
+    label = request.GET.get("label", "").strip()
+    if len(label) > MAX_LABEL_CHARS:
+        raise invalid("label", f"a queue label has at most {MAX_LABEL_CHARS} characters.")
     try:
         page = inbox_queries.conversation_page(
             agent=request.user,
             queue=queue,
             q=request.GET.get("q", ""),
+            label=label,
             cursor=request.GET.get("cursor", "").strip(),
             limit=limit,
         )

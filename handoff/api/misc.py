@@ -65,7 +65,8 @@ def agents(request: HttpRequest) -> JsonResponse:
 
 @agent_api("GET")
 def counts(request: HttpRequest) -> JsonResponse:
-    return JsonResponse(inbox_queries.counts(agent=request.user))
+    label = request.GET.get("label", "")[:100]  # longer than any label: matches none
+    return JsonResponse(inbox_queries.counts(agent=request.user, label=label))
 
 
 @agent_api("GET")

@@ -38,6 +38,7 @@ urlpatterns = [
     path("campaigns/", misc.campaign_list, name="campaigns"),
     path("events/", misc.events, name="events"),
     path("conversations/", conversations.conversation_list, name="conversations"),
+    path("labels/", conversations.queue_labels, name="labels"),
     path(conversation, conversations.conversation_detail, name="conversation"),
     path(conversation + "claim/", conversations.claim, name="claim"),
     path(conversation + "take-over/", conversations.take_over, name="take-over"),

@@ -33,6 +33,12 @@ class BotRequest:
     contact_name: str
     text: str
     topic: str = ""
+    # From the message's topic route (handoff.services.topics): the queue agents would
+    # see, extra instructions for an LLM, and the FAQ entries to answer from (None:
+    # all active entries; an empty tuple: none).
+    queue_label: str = ""
+    instructions: str = ""
+    knowledge_ids: tuple[int, ...] | None = None
 
     @cached_property
     def transcript(self) -> tuple[Turn, ...]:

@@ -43,6 +43,14 @@ def best_match(text: str, entries) -> FaqMatch | None:
     return best
 
 
+def entries_for(request: BotRequest):
+    """The active entries the bot may answer from: all, or the topic route's subset."""
+    entries = FaqEntry.objects.filter(is_active=True).select_related("campaign")
+    if request.knowledge_ids is not None:
+        entries = entries.filter(pk__in=request.knowledge_ids)
+    return entries
+
+
 def answer_for(entry: FaqEntry) -> BotAnswer:
     """The entry's answer; through its campaign when it names one, the answer filling
     the settings' message property if the campaign declares it."""
@@ -57,6 +65,5 @@ def answer_for(entry: FaqEntry) -> BotAnswer:
 
 class FaqBot:
     def answer(self, request: BotRequest) -> BotAnswer:
-        entries = FaqEntry.objects.filter(is_active=True).select_related("campaign")
-        match = best_match(request.text, entries)
+        match = best_match(request.text, entries_for(request))
         return answer_for(match.entry) if match else BotAnswer()

@@ -102,6 +102,8 @@ class HttpBot:
             "topic": request.topic,
             "transcript": bounded_transcript(request.transcript, self.context_chars),
         }
+        if route := route_data(request):
+            payload["route"] = route
         return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
     def _check_configured(self) -> None:
@@ -157,6 +159,19 @@ class HttpBot:
             snippet = content[:MAX_ERROR_BODY_CHARS].decode("utf-8", "replace")
             raise BotError(f"bot answered HTTP {status}: {snippet}".rstrip(": "))
         return content, signature
+
+
+def route_data(request: BotRequest) -> dict | None:
+    """What the message's topic route tells the bot, or None when it tells nothing
+    (no route, or a route with no label, instructions or knowledge): services written
+    before topic routes see the body they always did."""
+    if not (request.queue_label or request.instructions or request.knowledge_ids is not None):
+        return None
+    return {
+        "queue_label": request.queue_label,
+        "instructions": request.instructions,
+        "knowledge_ids": None if request.knowledge_ids is None else list(request.knowledge_ids),
+    }
 
 
 def _read_limited(response: requests.Response, deadline: float, timeout: float) -> bytes:

@@ -18,14 +18,16 @@ import requests
 from django.conf import settings
 
 from handoff.bots import BotAnswer, BotError, BotRequest
+from handoff.bots.faq import entries_for
 from handoff.bots.prompting import (
     HANDOFF_TOOL,
     chat_messages,
     handoff_tool,
     knowledge_text,
     system_text,
+    topic_instructions,
 )
-from handoff.models import BotSettings, FaqEntry
+from handoff.models import BotSettings
 from handoff.payloads import MAX_MESSAGE_CHARS
 
 logger = logging.getLogger(__name__)
@@ -60,12 +62,15 @@ class OpenAIBot:
         bot_settings = BotSettings.load()
         knowledge = ""
         if bot_settings.use_faq_as_knowledge:
+            # The topic route's subset, when it names one: a billing bot answers from
+            # billing entries only.
             knowledge = knowledge_text(
-                (entry.question_list, entry.answer)
-                for entry in FaqEntry.objects.filter(is_active=True)
+                (entry.question_list, entry.answer) for entry in entries_for(request)
             )
         return chat_messages(
-            system_prompt=system_text(bot_settings.system_prompt, knowledge),
+            system_prompt=system_text(
+                bot_settings.system_prompt, knowledge, topic_instructions(request.instructions)
+            ),
             transcript=request.transcript,
             text=request.text,
             context_chars=settings.HANDOFF_BOT_CONTEXT_CHARS,

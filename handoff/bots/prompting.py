@@ -58,8 +58,18 @@ def knowledge_text(entries: Iterable[tuple[Sequence[str], str]]) -> str:
     return "Knowledge (questions customers ask, and the answers to give):\n\n" + "\n\n".join(blocks)
 
 
-def system_text(prompt: str, knowledge: str = "") -> str:
-    return "\n\n".join(part for part in (prompt.strip(), knowledge) if part)
+def topic_instructions(instructions: str) -> str:
+    """A topic route's instructions, marked as such so they read as part of the prompt."""
+    instructions = instructions.strip()
+    if not instructions:
+        return ""
+    return "Instructions for this conversation's topic:\n" + instructions
+
+
+def system_text(prompt: str, knowledge: str = "", instructions: str = "") -> str:
+    """The system prompt, then the topic's instructions, then the knowledge: the
+    instructions refine the general prompt and may say how to use the knowledge."""
+    return "\n\n".join(part for part in (prompt.strip(), instructions, knowledge) if part)
 
 
 def bounded_transcript(turns: Sequence[Turn], max_chars: int) -> list[Turn]:

@@ -107,12 +107,15 @@ def escalate(
     kind: str,
     detail: str = "",
     actor_kind: str = Author.SYSTEM,
+    queue_label: str | None = None,
 ) -> Conversation | None:
     """Hand a bot conversation to the agents and tell the customer a person is coming.
 
+    `queue_label`, when given, files it under that queue (a topic route's label).
     Returns None when the conversation had already left the bot (nothing to do).
     """
     now = timezone.now()
+    labelled = {} if queue_label is None else {"queue_label": queue_label[:60]}
     conversation = _transition(
         conversation_id,
         from_states=[State.BOT],
@@ -121,6 +124,7 @@ def escalate(
         escalation_detail=detail[:500],
         escalated_at=now,
         bot_misses=0,
+        **labelled,
     )
     if conversation is None:
         return None

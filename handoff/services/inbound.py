@@ -4,12 +4,22 @@ Everything the webhook promises Braze happens here in one transaction: the conta
 its open conversation and the message are written together or not at all, and the
 message is routed by a background worker after commit, so the HTTP answer never
 waits for the bot or for Braze.
+
+Two kinds of repeat are stored once. A Braze retry of the same rendered body has the
+same message_id (the dedup key). The same customer message delivered by two webhook
+campaigns (a catch-all and a keyword campaign, each with its own dispatch id and
+`topic`) is recognised by its content, a different topic and the merge window, and
+merged into the copy already stored, which keeps the more specific topic.
 """
 
 import hashlib
+import math
+import threading
+import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from handoff import wakeups
@@ -17,9 +27,12 @@ from handoff.db import statements
 from handoff.events import publish_conversation_changed, publish_message_created
 from handoff.models import Contact, Conversation, ConversationEvent, Message
 from handoff.payloads import InboundPayload
-from handoff.services import satisfaction
+from handoff.services import satisfaction, topics
 
 _MAX_RACE_RETRIES = 3
+# How many of the customer's latest messages the merge check looks at: a copy from a
+# second campaign arrives within seconds, and nobody sends ten messages in that time.
+MERGE_LOOKBACK = 10
 
 
 @dataclass(frozen=True)
@@ -27,6 +40,7 @@ class Accepted:
     message_id: int
     conversation_id: int
     duplicate: bool
+    merged: bool = False
 
 
 def dedup_key(payload: InboundPayload) -> str | None:
@@ -79,13 +93,25 @@ def _store(payload: InboundPayload, key: str | None) -> Accepted:
     """Three statements for a known customer: update the contact, touch its open
     conversation, insert the message (written as plain SQL: see handoff.db.statements)."""
     now = timezone.now()
-    contact_id = _upsert_contact(payload, now)
+    # Routes are slugs matched without case: "Billing" from a template is "billing".
+    topic = topics.normalize_topic(payload.topic)
+    contact_id, is_new_contact = _upsert_contact(payload, now)
+    window = topics.merge_window_seconds()
+    if window and not is_new_contact:
+        # The contact's UPDATE above locks its row until commit (PostgreSQL), so two
+        # copies of one message arriving in different processes check in turn. Before
+        # the survey check: a score through two campaigns is recorded once.
+        merged = _merge_into_earlier_copy(payload, topic, contact_id, now, window)
+        if merged is not None:
+            return merged
     # A score answering the survey of a resolved conversation is recorded there instead.
     if answer := satisfaction.record_answer(
         contact_id=contact_id, payload=payload, dedup_key=key, now=now
     ):
         return Accepted(answer.message_id, answer.conversation_id, duplicate=False)
-    conversation_id = _open_conversation(contact_id, payload.topic, now)
+    specific = topics.specific_topics() if window else frozenset()
+    hold = topics.hold_seconds(topic, specific)
+    conversation_id = _open_conversation(contact_id, topic, now)
     message = Message(
         conversation_id=conversation_id,
         contact_id=contact_id,
@@ -94,19 +120,28 @@ def _store(payload: InboundPayload, key: str | None) -> Accepted:
         text=payload.message,
         media_urls=list(payload.media_urls),
         extra=payload.extra,
+        topic=topic,
         external_message_id=payload.message_id,
         dedup_key=key,
         routing_state=Message.Routing.PENDING,
         created_at=now,
+        # Held: a keyword campaign's copy may still come and route it elsewhere.
+        # Claims skip a row until its lease ends, and the customer's later messages
+        # wait behind it, so their order holds.
+        claimed_until=now + timedelta(seconds=hold) if hold else None,
     )
     statements.insert(message)
-    wakeups.wake_after_commit(wakeups.ROUTING)
+    if hold:
+        transaction.on_commit(lambda: wake_routing_after(hold))
+    else:
+        wakeups.wake_after_commit(wakeups.ROUTING)
     publish_message_created(message)
     return Accepted(message_id=message.pk, conversation_id=conversation_id, duplicate=False)
 
 
-def _upsert_contact(payload: InboundPayload, now) -> int:
-    """The contact's id, its phone, name and last-seen times brought up to date.
+def _upsert_contact(payload: InboundPayload, now) -> tuple[int, bool]:
+    """The contact's id (and whether it is new), its phone, name and last-seen times
+    brought up to date.
 
     A new contact is inserted; two first messages racing to insert it meet the
     unique external_id, and the loser is retried by accept_inbound.
@@ -118,8 +153,9 @@ def _upsert_contact(payload: InboundPayload, now) -> int:
         Contact, changes, where={"external_id": payload.user_id}
     )
     if contact_id is None:
-        return Contact.objects.create(external_id=payload.user_id, first_seen_at=now, **changes).pk
-    return contact_id
+        contact = Contact.objects.create(external_id=payload.user_id, first_seen_at=now, **changes)
+        return contact.pk, True
+    return contact_id, False
 
 
 def _open_conversation(contact_id: int, topic: str, now) -> int:
@@ -144,3 +180,185 @@ def _open_conversation(contact_id: int, topic: str, now) -> int:
     )
     publish_conversation_changed(conversation, event)
     return conversation.pk
+
+
+# --- The same message through two campaigns ----------------------------------------
+
+
+def _merge_candidate_ids(
+    payload: InboundPayload, topic: str, contact_id: int, since: datetime
+) -> list[int]:
+    """Ids of the customer's recent inbound messages with this text, and another topic
+    or copies merged into them already (a retry of a merged copy must be found too).
+
+    Plain SQL on the webhook's hot path (see handoff.db.statements): the inner query
+    walks the (contact, delivery_state, id) index from the newest row and stops after
+    MERGE_LOOKBACK rows, whatever the length of the customer's history; nearly always
+    the answer is empty and this is the whole cost of the check.
+    """
+    quote = connection.ops.quote_name
+    table = quote(Message._meta.db_table)
+    sql = (
+        f"SELECT id FROM {table} WHERE id IN ("  # noqa: S608 - names quoted, values bound
+        f"SELECT id FROM {table} WHERE contact_id = %s AND delivery_state IS NULL "
+        f"ORDER BY id DESC LIMIT {MERGE_LOOKBACK}) "
+        "AND direction = %s AND created_at >= %s AND text = %s "
+        # The same text and topic is usually the customer writing twice (or a bench's
+        # load): ruled out here rather than by loading the rows.
+        "AND (topic <> %s OR CAST(extra AS TEXT) LIKE %s) ORDER BY id"
+    )
+    params = [
+        contact_id,
+        Message.Direction.INBOUND,
+        connection.ops.adapt_datetimefield_value(since),
+        payload.message,
+        topic,
+        '%"merged"%',
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _merged_entries(message: Message) -> list[dict]:
+    merged = (message.extra or {}).get("merged")
+    if not isinstance(merged, list):
+        return []
+    return [entry for entry in merged if isinstance(entry, dict)]
+
+
+def _merge_into_earlier_copy(
+    payload: InboundPayload, topic: str, contact_id: int, now: datetime, window: float
+) -> Accepted | None:
+    """Merge this copy into the stored copy of the same customer message, if any.
+
+    A copy is the same message when its text and media are equal, it arrived within
+    the window, and its topic differs from the stored copy's and from every copy
+    merged into it already (the same text twice through one campaign is the customer
+    writing twice). The earliest such copy is taken. The stored copy keeps the more
+    specific topic, switching only while it is still unrouted.
+    """
+    ids = _merge_candidate_ids(payload, topic, contact_id, now - timedelta(seconds=window))
+    if not ids:
+        return None
+    media = list(payload.media_urls)
+    for stored in Message.objects.filter(pk__in=ids).order_by("pk"):
+        if list(stored.media_urls or []) != media:
+            continue
+        entries = _merged_entries(stored)
+        # Every campaign this message came through: its topic now, the merged copies'
+        # topics, and the topic a merged copy replaced.
+        seen_topics = {stored.topic}
+        for entry in entries:
+            seen_topics.add(entry.get("topic", ""))
+            if "replaced_topic" in entry:
+                seen_topics.add(entry["replaced_topic"])
+        if topic in seen_topics:
+            retried = payload.message_id and any(
+                entry.get("message_id") == payload.message_id for entry in entries
+            )
+            if retried:  # Braze retrying the copy merged already: nothing new
+                return _accepted_merge(stored)
+            continue
+        _record_merge(stored, payload, topic, now, window)
+        return _accepted_merge(stored)
+    return None
+
+
+def _accepted_merge(stored: Message) -> Accepted:
+    return Accepted(
+        message_id=stored.pk,
+        conversation_id=stored.conversation_id,
+        duplicate=True,
+        merged=True,
+    )
+
+
+def _record_merge(
+    stored: Message, payload: InboundPayload, topic: str, now: datetime, window: float
+) -> None:
+    """Write the merge on the stored copy and in the conversation's history."""
+    specific = topics.specific_topics()
+    previous = stored.topic
+    upgraded = topics.specificity(topic, specific) > topics.specificity(
+        stored.topic, specific
+    ) and _take_topic(stored, topic, now, window)
+    kept = topic if upgraded else previous
+    entry = {"topic": topic, "message_id": payload.message_id, "at": now.isoformat()}
+    if upgraded:
+        entry["replaced_topic"] = previous
+    extra = dict(stored.extra or {})
+    extra["merged"] = [*_merged_entries(stored), entry]
+    Message.objects.filter(pk=stored.pk).update(extra=extra)
+    conversation = Conversation.objects.select_related("contact", "assignee").get(
+        pk=stored.conversation_id
+    )
+    event = ConversationEvent.objects.create(
+        conversation=conversation,
+        kind=ConversationEvent.Kind.DUPLICATE_MERGED,
+        actor_kind=Message.AuthorKind.CUSTOMER,
+        data={
+            "message_id": stored.pk,
+            "topic": kept,
+            "merged_topic": topic,
+            "previous_topic": previous,
+            "external_message_id": payload.message_id,
+            "topic_changed": upgraded,
+        },
+    )
+    publish_conversation_changed(conversation, event)
+
+
+def _take_topic(stored: Message, topic: str, now: datetime, window: float) -> bool:
+    """Give the stored copy the more specific topic, if it has not been routed.
+
+    The UPDATE matches only while the row is still pending and its lease is the hold
+    set at insert, none, or lapsed: a worker that claimed it in the meantime (and is
+    routing it with the old topic) changed the lease, and then the topic stays.
+    """
+    lease = stored.claimed_until
+    is_hold = lease == stored.created_at + timedelta(seconds=window)
+    if lease is not None and lease > now and not is_hold:
+        return False  # a worker is routing it right now
+    rows = Message.objects.filter(pk=stored.pk, routing_state=Message.Routing.PENDING)
+    rows = (
+        rows.filter(claimed_until__isnull=True)
+        if lease is None
+        else rows.filter(claimed_until=lease)
+    )
+    if not rows.update(topic=topic, claimed_until=None):
+        return False
+    stored.topic, stored.claimed_until = topic, None
+    wakeups.wake_after_commit(wakeups.ROUTING)
+    return True
+
+
+# --- Waking routing when a hold ends ------------------------------------------------
+
+# Wake-ups for held messages are rounded up to this step and shared, so a burst of
+# held messages costs a few timer threads, not one each.
+_WAKE_STEP_SECONDS = 0.25
+_wake_slots: set[int] = set()
+_wake_lock = threading.Lock()
+
+
+def wake_routing_after(delay: float) -> None:
+    """Wake this process's routing workers once a held message becomes routable.
+
+    Worker processes of other web processes find it at their next poll.
+    """
+    slot = math.ceil((time.monotonic() + delay) / _WAKE_STEP_SECONDS)
+    with _wake_lock:
+        if slot in _wake_slots:
+            return
+        _wake_slots.add(slot)
+    # A little past the slot: the lease must have ended by the clock the claim reads.
+    timer = threading.Timer(slot * _WAKE_STEP_SECONDS - time.monotonic() + 0.02, _wake, [slot])
+    timer.daemon = True
+    timer.start()
+
+
+def _wake(slot: int) -> None:
+    with _wake_lock:
+        _wake_slots.discard(slot)
+    wakeups.event_for(wakeups.ROUTING).set()

@@ -2,9 +2,11 @@
 
 A worker claims the oldest pending message of a customer (never a later one while
 an earlier one is being routed, so answers keep the customer's order), then:
-a conversation that people own is left to them; an escalation rule hands the
-conversation over; otherwise the bot is asked, outside any transaction because it
-may be slow, and its answer is queued only if the bot still owns the conversation.
+the message's topic route files the conversation (topic, queue label); a
+conversation that people own is left to them; a route straight to agents hands it
+over at once; an escalation rule hands it over; otherwise the bot is asked, with the
+route's knowledge and instructions, outside any transaction because it may be slow,
+and its answer is queued only if the bot still owns the conversation.
 """
 
 import logging
@@ -14,7 +16,7 @@ from django.utils import timezone
 
 from handoff.bots import BotAnswer, BotError, BotRequest, get_bot
 from handoff.models import Conversation, Message
-from handoff.services import conversations
+from handoff.services import conversations, topics
 from handoff.services.claims import claim_head_of_line
 from handoff.services.escalation_rules import matching_active_rule
 
@@ -49,9 +51,30 @@ def route(message: Message) -> None:
     """Decide and act; the decision and "routed" commit together, so a crash in
     between routes the message again rather than answering it twice."""
     conversation = message.conversation
+    path = topics.resolve(message.topic, conversation.topic)
+    topic, label = topics.filing(message_topic=message.topic, conversation=conversation, route=path)
     if conversation.state != Conversation.State.BOT:
-        _mark_routed(message)  # people own it; the message already reached their inbox
+        with transaction.atomic():
+            topics.file_conversation(conversation=conversation, topic=topic, queue_label=label)
+            _mark_routed(message)  # people own it; the message already reached their inbox
         return
+    if path.to_agents:
+        with transaction.atomic():
+            filed = topics.file_conversation(
+                conversation=conversation, topic=topic, queue_label=label, publish=False
+            )
+            escalated = conversations.escalate(
+                conversation_id=conversation.pk,
+                kind=Conversation.EscalationKind.TOPIC,
+                detail=path.topic or topic,
+                actor_kind=Message.AuthorKind.CUSTOMER,
+                queue_label=label,
+            )
+            if escalated is None and filed:  # an agent took it over meanwhile
+                topics.publish_filing(conversation.pk)
+            _mark_routed(message)
+        return
+    topics.file_conversation(conversation=conversation, topic=topic, queue_label=label)
     rule = matching_active_rule(message.text)
     if rule is not None:
         with transaction.atomic():
@@ -63,7 +86,7 @@ def route(message: Message) -> None:
             )
             _mark_routed(message)
         return
-    answer, error = _ask_bot(message)
+    answer, error = _ask_bot(message, path)
     with transaction.atomic():
         _act_on_answer(message, answer, error)
         _mark_routed(message)
@@ -98,7 +121,7 @@ def _act_on_answer(message: Message, answer: BotAnswer, error: str) -> None:
         )
 
 
-def _ask_bot(message: Message) -> tuple[BotAnswer, str]:
+def _ask_bot(message: Message, route: topics.Route) -> tuple[BotAnswer, str]:
     """The bot's answer, or an empty answer and the error that prevented one."""
     request = BotRequest(
         conversation_id=message.conversation_id,
@@ -107,6 +130,9 @@ def _ask_bot(message: Message) -> tuple[BotAnswer, str]:
         contact_name=message.conversation.contact.name,
         text=message.text,
         topic=message.conversation.topic,
+        queue_label=route.queue_label,
+        instructions=route.instructions,
+        knowledge_ids=route.knowledge_ids,
     )
     try:
         return get_bot().answer(request), ""

@@ -27,6 +27,8 @@ const TYPING_SHOWN_MS = 6000;
 const state = {
   queue: "waiting",
   q: "",
+  label: "", // queue label filter ("" = every label)
+  labels: [], // the labels the filter offers
   order: [], // ids of the list, in display order
   convs: new Map(), // id -> summary
   nextCursor: null,
@@ -93,6 +95,7 @@ async function reloadAll() {
     loadList(),
     loadCounts(),
     loadAgents(),
+    loadLabels(),
     state.openId ? openConversation(state.openId, { quiet: true }) : null,
   ]);
 }
@@ -102,7 +105,8 @@ async function loadCounts() {
   const asked = ++countsAsked;
   let counts;
   try {
-    counts = await api("GET", "/api/counts/");
+    const query = state.label ? `?${new URLSearchParams({ label: state.label })}` : "";
+    counts = await api("GET", `/api/counts/${query}`);
   } catch (error) {
     return reportError(error);
   }
@@ -129,6 +133,46 @@ async function loadAgents() {
   }
 }
 
+async function loadLabels() {
+  try {
+    const data = await api("GET", "/api/labels/");
+    state.labels = data.labels || [];
+  } catch (error) {
+    return reportError(error);
+  }
+  renderLabelFilter();
+}
+
+/** The filter's options: every known label, and the chosen one even if it is gone. */
+function renderLabelFilter() {
+  const select = $("label-filter");
+  const labels = [...new Set([...state.labels, ...(state.label ? [state.label] : [])])].sort(
+    (a, b) => a.localeCompare(b),
+  );
+  select.replaceChildren(
+    el("option", { value: "" }, gettext("All labels")),
+    ...labels.map((label) => el("option", { value: label }, label)),
+  );
+  select.value = state.label;
+  select.hidden = labels.length === 0;
+  select.classList.toggle("active", Boolean(state.label));
+}
+
+function knowLabel(label) {
+  if (!label || state.labels.includes(label)) return;
+  state.labels.push(label);
+  renderLabelFilter();
+}
+
+function selectLabel(label) {
+  state.label = label;
+  renderLabelFilter();
+  state.order = [];
+  renderList();
+  loadList();
+  loadCounts();
+}
+
 async function loadCanned() {
   try {
     state.canned = (await api("GET", "/api/canned-replies/")).canned_replies || [];
@@ -149,6 +193,7 @@ async function loadCampaigns() {
 function listPath(cursor) {
   const params = new URLSearchParams({ queue: state.queue, limit: "50" });
   if (state.q) params.set("q", state.q);
+  if (state.label) params.set("label", state.label);
   if (cursor) params.set("cursor", cursor);
   return `/api/conversations/?${params}`;
 }
@@ -175,6 +220,7 @@ const reloadListSoon = throttle(() => loadList(), 500);
 // ---------------------------------------------------------------- the list
 
 function inQueue(summary, queue) {
+  if (state.label && summary.queue_label !== state.label) return false;
   switch (queue) {
     case "waiting":
       return summary.state === "waiting";
@@ -275,6 +321,13 @@ function rowNode(summary) {
       { class: "row-tags" },
       state.queue === "all" || state.q
         ? el("span", { class: `state-badge state-${summary.state}`, text: stateText(summary.state) })
+        : null,
+      summary.queue_label
+        ? el("span", {
+            class: "chip small label-chip",
+            title: fmt(gettext("Queue label (topic %(topic)s)"), { topic: summary.topic || "—" }),
+            text: summary.queue_label,
+          })
         : null,
       summary.escalation_reason
         ? el("span", { class: "chip small", text: reasonText(summary.escalation_reason) })
@@ -413,6 +466,12 @@ function renderHeader() {
     conversation.state === "assigned" && conversation.assignee
       ? fmt(gettext("Assigned to %(who)s"), { who: conversation.assignee })
       : stateText(conversation.state);
+  const label = $("label-chip");
+  label.hidden = !conversation.queue_label;
+  label.textContent = conversation.queue_label || "";
+  label.title = conversation.topic
+    ? fmt(gettext("Queue label (topic %(topic)s)"), { topic: conversation.topic })
+    : gettext("Queue label");
   if (conversation.satisfaction_score) badge.textContent += ` · ${fmt(gettext("satisfaction %(score)s/5"), { score: conversation.satisfaction_score })}`;
   const chip = $("reason-chip");
   chip.hidden = !conversation.escalation_reason;
@@ -967,6 +1026,7 @@ function chooseAgent() {
 
 function applyConversation(conversation, event) {
   const previous = state.convs.get(conversation.id);
+  knowLabel(conversation.queue_label);
   rememberSummary(conversation);
   placeInList(state.convs.get(conversation.id));
   renderList();
@@ -1170,6 +1230,7 @@ function onKey(event) {
   else if (event.key === "r" && !$("reply").disabled && state.detail) $("reply").focus();
   else if (event.key === "t" && !campaignBlocked()) openCampaignDialog();
   else if (event.key === "s") $("search").focus();
+  else if (event.key === "l" && !$("label-filter").hidden) $("label-filter").focus();
   else if (event.key === "e") resolveByKey();
   else if (actions[event.key]) act(actions[event.key]);
   else return;
@@ -1206,6 +1267,7 @@ function start() {
       loadList();
     }, 250),
   );
+  $("label-filter").addEventListener("change", (event) => selectLabel(event.target.value));
   $("load-more").addEventListener("click", () => loadList({ more: true }));
   $("help-button").addEventListener("click", () => $("help-dialog").showModal());
   $("reconnect-now").addEventListener("click", () => socket.reconnectNow());

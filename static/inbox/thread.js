@@ -10,6 +10,9 @@ export function reasonText(reason) {
   if (reason.startsWith("keyword:")) {
     return fmt(gettext("keyword “%(phrase)s”"), { phrase: reason.slice("keyword:".length) });
   }
+  if (reason.startsWith("topic:")) {
+    return fmt(gettext("topic “%(topic)s”"), { topic: reason.slice("topic:".length) });
+  }
   const known = {
     bot_fallback: gettext("the bot could not answer"),
     bot_handoff: gettext("the bot handed over"),
@@ -81,6 +84,14 @@ export function eventText(event) {
             });
       }
       return gettext("A bot reply was not sent: a person owns this conversation");
+    case "duplicate_merged":
+      return data.topic_changed
+        ? fmt(gettext("The same message came through another campaign (topic “%(topic)s”): stored once, routed by that topic"), {
+            topic: data.merged_topic || "",
+          })
+        : fmt(gettext("The same message came through another campaign (%(topic)s): stored once"), {
+            topic: data.merged_topic ? `“${data.merged_topic}”` : gettext("no topic"),
+          });
     case "reopened":
       return data.campaign
         ? fmt(gettext("Reopened by %(who)s to send “%(campaign)s”"), { who, campaign: data.campaign })

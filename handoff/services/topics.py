@@ -1,0 +1,211 @@
+"""Topic routes: which path a customer message takes, chosen by the webhook's `topic`.
+
+A keyword-specific webhook campaign in Braze sends a `topic` ("billing"); an admin
+maps it to a route: straight to agents with a queue label, or to the bot with a
+knowledge subset and extra instructions. A message with no topic, or one no active
+route knows, takes the default route (the route marked default, else the bot with
+all FAQ knowledge). This module only answers questions about routes; routing and
+inbound storage act on the answers.
+
+The webhook's hot path asks only `specific_topics()`, which is cached per process for
+a couple of seconds so that storing a message costs no extra query for it; routing
+asks `resolve()`, which reads the routes afresh so that an admin's change applies to
+the next message routed.
+"""
+
+import threading
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from handoff.events import publish_conversation_changed
+from handoff.models import Conversation, TopicRoute
+
+Destination = TopicRoute.Destination
+
+# How long a process trusts its list of active keyword routes (see module docstring).
+SPECIFIC_TOPICS_TTL_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class Route:
+    """A resolved route. `knowledge_ids` None means all active FAQ entries."""
+
+    topic: str  # the route's own topic; "" for the built-in default
+    destination: str
+    queue_label: str = ""
+    instructions: str = ""
+    knowledge_ids: tuple[int, ...] | None = None
+    is_default: bool = False
+
+    @property
+    def to_agents(self) -> bool:
+        return self.destination == Destination.AGENTS
+
+
+BUILT_IN_DEFAULT = Route(topic="", destination=Destination.BOT, is_default=True)
+
+
+def normalize_topic(topic: str) -> str:
+    """Topics are slugs compared without case: "Billing" from a template is "billing"."""
+    return topic.strip().lower()
+
+
+def resolve(message_topic: str, conversation_topic: str = "") -> Route:
+    """The route for a message: its own topic's route, else the conversation's topic's
+    route (follow-ups come through the catch-all campaign without a topic), else the
+    default route. One query, two when the route is the bot's with a knowledge subset.
+    """
+    wanted = [t for t in (normalize_topic(message_topic), normalize_topic(conversation_topic)) if t]
+    rows = list(
+        TopicRoute.objects.filter(is_active=True).filter(Q(topic__in=wanted) | Q(is_default=True))
+    )
+    by_topic = {row.topic.lower(): row for row in rows}
+    chosen = next((by_topic[t] for t in wanted if t in by_topic), None)
+    if chosen is None:
+        chosen = next((row for row in rows if row.is_default), None)
+    if chosen is None:
+        return BUILT_IN_DEFAULT
+    return _as_route(chosen)
+
+
+def _as_route(row: TopicRoute) -> Route:
+    knowledge = None
+    if row.destination == Destination.BOT:
+        chosen = row.knowledge.filter(is_active=True).order_by("pk")
+        ids = tuple(chosen.values_list("pk", flat=True))
+        # Entries chosen but all switched off: answer from none of them rather than
+        # from everything, which the admin limited on purpose.
+        if ids or row.knowledge.exists():
+            knowledge = ids
+    return Route(
+        topic=row.topic.lower(),
+        destination=row.destination,
+        queue_label=row.queue_label.strip(),
+        instructions=row.bot_instructions.strip(),
+        knowledge_ids=knowledge,
+        is_default=row.is_default,
+    )
+
+
+def is_known(topic: str) -> bool:
+    """A fresh check that `topic` names an active route (routing, not the webhook)."""
+    topic = normalize_topic(topic)
+    return bool(topic) and TopicRoute.objects.filter(is_active=True, topic=topic).exists()
+
+
+# --- The webhook's view of the routes (cached) -------------------------------------
+
+
+class _SpecificTopics:
+    """Active routes other than the default, re-read at most every TTL seconds.
+
+    A change in admin reaches the webhook of every process within the TTL; the only
+    effect of a stale answer is a message held (or not held) for the merge window.
+    """
+
+    def __init__(self, ttl: float = SPECIFIC_TOPICS_TTL_SECONDS):
+        self.ttl = ttl
+        self._value: frozenset[str] = frozenset()
+        self._expires = 0.0
+        self._lock = threading.Lock()
+
+    def get(self) -> frozenset[str]:
+        now = time.monotonic()
+        if now < self._expires:
+            return self._value
+        with self._lock:
+            if now >= self._expires:
+                topics = TopicRoute.objects.filter(is_active=True, is_default=False).values_list(
+                    "topic", flat=True
+                )
+                self._value = frozenset(t.lower() for t in topics)
+                self._expires = time.monotonic() + self.ttl
+            return self._value
+
+    def forget(self) -> None:
+        self._expires = 0.0
+
+
+_specific = _SpecificTopics()
+
+
+def specific_topics() -> frozenset[str]:
+    """Topics of the active keyword (non-default) routes, as this process last read them."""
+    return _specific.get()
+
+
+def forget_cached_routes() -> None:
+    """Re-read the routes at the next message (admin saves, tests)."""
+    _specific.forget()
+
+
+def specificity(topic: str, specific: frozenset[str]) -> int:
+    """How much a copy's topic says: a keyword route's topic (2) beats any other
+    topic (1), which beats none (0)."""
+    if not topic:
+        return 0
+    return 2 if topic in specific else 1
+
+
+def merge_window_seconds() -> float:
+    """HANDOFF_TOPIC_MERGE_SECONDS; 0 turns merging (and holding) off."""
+    return max(float(getattr(settings, "HANDOFF_TOPIC_MERGE_SECONDS", 0) or 0), 0.0)
+
+
+def hold_seconds(topic: str, specific: frozenset[str]) -> float:
+    """How long to keep a new message from routing so that a keyword campaign's copy
+    of it can still arrive and win: the merge window for a message that would take
+    the default route while keyword routes exist, else nothing."""
+    window = merge_window_seconds()
+    if not window or not specific or topic in specific:
+        return 0.0
+    return window
+
+
+# --- Filing a conversation under its route -------------------------------------------
+
+
+def filing(*, message_topic: str, conversation: Conversation, route: Route) -> tuple[str, str]:
+    """The (topic, queue_label) a conversation should carry after this message.
+
+    A message whose own topic names a route moves the conversation to that topic; one
+    without (a follow-up through the catch-all campaign) leaves the topic as it is.
+    The label is always the label of the route the message took, so an admin's
+    change of label reaches open conversations with their next message.
+    """
+    own = normalize_topic(message_topic)
+    topic = route.topic if own and own == route.topic else conversation.topic
+    return topic, route.queue_label
+
+
+@transaction.atomic
+def file_conversation(
+    *, conversation: Conversation, topic: str, queue_label: str, publish: bool = True
+) -> bool:
+    """Bring the conversation's topic and queue label up to date; False if unchanged.
+
+    `publish=False` when a transition in the same transaction publishes the
+    conversation anyway (an escalation right after), so agents get one update.
+    """
+    if (conversation.topic, conversation.queue_label) == (topic, queue_label):
+        return False
+    now = timezone.now()
+    Conversation.objects.filter(pk=conversation.pk).update(
+        topic=topic[:100], queue_label=queue_label[:60], updated_at=now
+    )
+    conversation.topic, conversation.queue_label = topic[:100], queue_label[:60]
+    if publish:
+        publish_filing(conversation.pk)
+    return True
+
+
+def publish_filing(conversation_id: int) -> None:
+    """Tell the agents' inboxes the conversation's filing changed (no history event:
+    the topic and label are shown on the conversation itself)."""
+    fresh = Conversation.objects.select_related("contact", "assignee").get(pk=conversation_id)
+    publish_conversation_changed(fresh, None)
