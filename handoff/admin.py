@@ -287,6 +287,7 @@ class TopicRouteForm(forms.ModelForm):
             "queue_label",
             "is_default",
             "is_active",
+            "trigger_words",
             "knowledge",
             "bot_instructions",
         )
@@ -331,6 +332,7 @@ class TopicRouteAdmin(admin.ModelAdmin):
     filter_horizontal = ("knowledge",)
     fieldsets = (
         (None, {"fields": ("topic", "destination", "queue_label", "is_default", "is_active")}),
+        (_("The keyword campaign in Braze"), {"fields": ("trigger_words",)}),
         (
             _("When the bot answers"),
             {

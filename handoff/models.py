@@ -496,6 +496,18 @@ class TopicRoute(models.Model):
             "The FAQ entries the bot answers from on this topic. None selected: all active entries."
         ),
     )
+    trigger_words = models.TextField(
+        _("Braze trigger words"),
+        blank=True,
+        help_text=_(
+            "The trigger words of this topic's webhook campaign in Braze, one per line "
+            "or separated by commas. Braze also sends such a message through the "
+            "catch-all campaign, so handoff waits a few seconds "
+            "(HANDOFF_TOPIC_MERGE_SECONDS) before routing a message without a topic, "
+            "in case this campaign's copy follows. With the words given, only messages "
+            "containing one of them wait; empty: every message without a topic waits."
+        ),
+    )
     is_default = models.BooleanField(
         _("default route"),
         default=False,
@@ -516,6 +528,10 @@ class TopicRoute(models.Model):
 
     def __str__(self) -> str:
         return self.topic
+
+    @property
+    def trigger_word_list(self) -> list[str]:
+        return [w.strip() for w in re.split(r"[,\n]", self.trigger_words) if w.strip()]
 
 
 class ProfileUpdate(models.Model):

@@ -118,3 +118,29 @@ def test_a_japanese_agent_reads_the_reason_in_japanese(aiko_api):
     assert response.status_code == 409
     assert "24 時間ウィンドウ" in response.json()["error"]
     assert "26 時間前" in response.json()["error"]
+
+
+def test_resolving_after_the_window_leaves_out_the_resolved_text_and_says_why(aiko_api):
+    conversation = make_conversation(state=State.BOT)
+    last_wrote(conversation, timedelta(hours=30))
+
+    response = aiko_api.post(f"/api/conversations/{conversation.pk}/resolve/")
+
+    assert response.status_code == 200
+    assert not Message.objects.filter(conversation=conversation, direction="out").exists()
+    event = ConversationEvent.objects.get(
+        conversation=conversation, kind=ConversationEvent.Kind.RESOLVED
+    )
+    assert event.data["resolved_text"] == "not sent: the 24-hour window is closed"
+
+
+def test_resolving_inside_the_window_sends_the_resolved_text(aiko_api):
+    conversation = make_conversation(state=State.BOT)
+
+    assert aiko_api.post(f"/api/conversations/{conversation.pk}/resolve/").status_code == 200
+
+    sent = Message.objects.get(conversation=conversation, direction="out")
+    assert sent.author_kind == Message.AuthorKind.SYSTEM
+    assert "resolved_text" not in ConversationEvent.objects.get(
+        conversation=conversation, kind=ConversationEvent.Kind.RESOLVED
+    ).data

@@ -480,6 +480,35 @@ def test_a_default_route_message_is_held_for_the_window_only_while_keyword_route
     assert keyword.topic == "billing"  # stored as routes match it, without case
 
 
+def test_with_trigger_words_only_messages_that_contain_one_are_held(db, fresh_routes):
+    route = billing_to_agents()
+    route.trigger_words = "INVOICE, refund\nお支払い"
+    route.save()
+    topics.forget_cached_routes()
+
+    ordinary = Message.objects.get(pk=accept("u-words", "where is my parcel?").message_id)
+    invoice = Message.objects.get(pk=accept("u-words", "My Invoice is wrong").message_id)
+    japanese = Message.objects.get(pk=accept("u-words", "お支払いについて").message_id)
+
+    assert ordinary.claimed_until is None  # routed at once: no keyword copy can follow
+    assert invoice.claimed_until == invoice.created_at + timedelta(seconds=WINDOW)
+    assert japanese.claimed_until == japanese.created_at + timedelta(seconds=WINDOW)
+
+
+def test_one_keyword_route_without_trigger_words_holds_every_default_route_message(
+    db, fresh_routes
+):
+    route = billing_to_agents()
+    route.trigger_words = "invoice"
+    route.save()
+    TopicRoute.objects.create(topic="shipping", queue_label="Shipping")
+    topics.forget_cached_routes()
+
+    ordinary = Message.objects.get(pk=accept("u-some", "where is my parcel?").message_id)
+
+    assert ordinary.claimed_until == ordinary.created_at + timedelta(seconds=WINDOW)
+
+
 def test_merging_upgrades_a_held_copy_and_releases_it_for_routing(db, fresh_routes):
     billing_to_agents()
     held = accept("u-up", "my bill", message_id="d-all")

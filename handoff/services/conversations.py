@@ -366,8 +366,9 @@ def resolve(*, conversation_id: int, agent: AbstractBaseUser) -> Conversation:
     """Close the conversation; the customer's next message starts a new one with the bot.
 
     When admin set an active satisfaction survey campaign, it is queued after the
-    resolved text and `survey_sent_at` stamped; a response-kind survey outside the
-    24-hour window is skipped, and the resolved event says why.
+    resolved text and `survey_sent_at` stamped. Outside the 24-hour window the
+    resolved text and a response-kind survey are skipped, and the resolved event
+    says why.
     """
     current = _current(conversation_id)
     if current.state == State.ASSIGNED and not _is_owner(current, agent):
@@ -393,15 +394,16 @@ def resolve(*, conversation_id: int, agent: AbstractBaseUser) -> Conversation:
         if not sendable:
             survey_note["reason"] = "response-message survey and the 24-hour window is closed"
             logger.info("Survey skipped for conversation %s: window closed", conversation_id)
-    _record(
-        conversation,
-        Kind.RESOLVED,
-        actor=agent,
-        actor_kind=Author.AGENT,
-        data={"survey": survey_note} if survey_note else None,
-    )
+    data = {"survey": survey_note} if survey_note else {}
+    # Free text after the window would be accepted by Braze and dropped by WhatsApp,
+    # then fail in the agents' sight; leave it out and say so in the event instead.
+    send_resolved_text = bool(texts.resolved_text.strip())
+    if send_resolved_text and not service_window.is_open(conversation.contact):
+        send_resolved_text = False
+        data["resolved_text"] = "not sent: the 24-hour window is closed"
+    _record(conversation, Kind.RESOLVED, actor=agent, actor_kind=Author.AGENT, data=data)
     profile_sync.record_resolution(conversation)
-    if texts.resolved_text.strip():
+    if send_resolved_text:
         queue_outbound(
             conversation=conversation, text=texts.resolved_text, author_kind=Author.SYSTEM
         )

@@ -110,7 +110,7 @@ def _store(payload: InboundPayload, key: str | None) -> Accepted:
     ):
         return Accepted(answer.message_id, answer.conversation_id, duplicate=False)
     specific = topics.specific_topics() if window else frozenset()
-    hold = topics.hold_seconds(topic, specific)
+    hold = topics.hold_seconds(topic, specific, payload.message)
     conversation_id = _open_conversation(contact_id, topic, now)
     message = Message(
         conversation_id=conversation_id,

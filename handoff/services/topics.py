@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from handoff.events import publish_conversation_changed
 from handoff.models import Conversation, TopicRoute
+from handoff.text import normalize
 
 Destination = TopicRoute.Destination
 
@@ -111,21 +112,35 @@ class _SpecificTopics:
     def __init__(self, ttl: float = SPECIFIC_TOPICS_TTL_SECONDS):
         self.ttl = ttl
         self._value: frozenset[str] = frozenset()
+        self._words: tuple[str, ...] | None = None
         self._expires = 0.0
         self._lock = threading.Lock()
 
     def get(self) -> frozenset[str]:
+        self._refresh()
+        return self._value
+
+    def trigger_words(self) -> tuple[str, ...] | None:
+        """Normalised trigger words of every keyword route; None when a keyword route
+        gives none (then any message might be its copy)."""
+        self._refresh()
+        return self._words
+
+    def _refresh(self) -> None:
         now = time.monotonic()
         if now < self._expires:
-            return self._value
+            return
         with self._lock:
             if now >= self._expires:
-                topics = TopicRoute.objects.filter(is_active=True, is_default=False).values_list(
-                    "topic", flat=True
+                rows = list(
+                    TopicRoute.objects.filter(is_active=True, is_default=False).only(
+                        "topic", "trigger_words"
+                    )
                 )
-                self._value = frozenset(t.lower() for t in topics)
+                self._value = frozenset(row.topic.lower() for row in rows)
+                words = [[normalize(w) for w in row.trigger_word_list] for row in rows]
+                self._words = None if any(not w for w in words) else tuple(sum(words, []))
                 self._expires = time.monotonic() + self.ttl
-            return self._value
 
     def forget(self) -> None:
         self._expires = 0.0
@@ -157,14 +172,23 @@ def merge_window_seconds() -> float:
     return max(float(getattr(settings, "HANDOFF_TOPIC_MERGE_SECONDS", 0) or 0), 0.0)
 
 
-def hold_seconds(topic: str, specific: frozenset[str]) -> float:
+def hold_seconds(topic: str, specific: frozenset[str], text: str = "") -> float:
     """How long to keep a new message from routing so that a keyword campaign's copy
     of it can still arrive and win: the merge window for a message that would take
-    the default route while keyword routes exist, else nothing."""
+    the default route while keyword routes exist, else nothing.
+
+    When every keyword route lists its Braze trigger words, only a message containing
+    one can have a keyword copy on its way; the rest are routed at once, so the bot's
+    answers to ordinary messages are not delayed by the window.
+    """
     window = merge_window_seconds()
     if not window or not specific or topic in specific:
         return 0.0
-    return window
+    words = _specific.trigger_words()
+    if words is None:
+        return window
+    folded = normalize(text)
+    return window if any(word in folded for word in words) else 0.0
 
 
 # --- Filing a conversation under its route -------------------------------------------

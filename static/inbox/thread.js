@@ -60,17 +60,23 @@ export function eventText(event) {
       return fmt(gettext("Released to the queue by %(who)s"), { who });
     case "taken_over":
       return fmt(gettext("Taken over from the bot by %(who)s"), { who });
-    case "resolved":
+    case "resolved": {
+      let line;
       if (data.survey && data.survey.sent) {
-        return fmt(gettext("Resolved by %(who)s (back to the bot); satisfaction survey sent"), { who });
-      }
-      if (data.survey) {
-        return fmt(gettext("Resolved by %(who)s (back to the bot); survey not sent: %(reason)s"), {
+        line = fmt(gettext("Resolved by %(who)s (back to the bot); satisfaction survey sent"), { who });
+      } else if (data.survey) {
+        line = fmt(gettext("Resolved by %(who)s (back to the bot); survey not sent: %(reason)s"), {
           who,
           reason: data.survey.reason || "",
         });
+      } else {
+        line = fmt(gettext("Resolved by %(who)s (back to the bot)"), { who });
       }
-      return fmt(gettext("Resolved by %(who)s (back to the bot)"), { who });
+      if (data.resolved_text) {
+        line += " · " + gettext("closing message not sent: the 24-hour window had closed");
+      }
+      return line;
+    }
     case "bot_reply_dropped":
       if (data.campaign) {
         return data.sent_as_text

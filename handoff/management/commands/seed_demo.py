@@ -1,5 +1,5 @@
 """Fill an empty installation with what a first look needs: logins, FAQ answers,
-canned replies.
+canned replies, a topic route and Braze campaigns (a template, a survey).
 
 Idempotent, so `make run` calls it every time. The logins it prints are for a
 local demo only; it refuses to run when DEBUG is false.
@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 
-from handoff.models import CannedReply, FaqEntry
+from handoff.models import BrazeCampaign, CannedReply, FaqEntry, HandoffSettings, TopicRoute
 
 DEMO_ADMIN = ("admin", "handoff-admin")
 DEMO_AGENTS = [("aiko", "Aiko", "handoff-agent"), ("ben", "Ben", "handoff-agent")]
@@ -57,6 +57,29 @@ DEMO_CANNED_REPLIES = [
     ),
 ]
 
+# Campaigns the local stand-in Braze accepts like any other: a template for customers
+# whose 24-hour window has closed, and a satisfaction survey sent after resolution.
+DEMO_CAMPAIGNS = [
+    {
+        "key": "order_update",
+        "name": "Order update (template)",
+        "campaign_id": "demo-order-update-template",
+        "kind": BrazeCampaign.Kind.TEMPLATE,
+        "property_names": "order_number\nstatus",
+        "description": "Hello! An update on your order {{order_number}}: {{status}}. "
+        "Reply here if you have any questions.",
+    },
+    {
+        "key": "survey",
+        "name": "Satisfaction survey",
+        "campaign_id": "demo-satisfaction-survey",
+        "kind": BrazeCampaign.Kind.RESPONSE,
+        "property_names": "external_system_msg_body",
+        "is_survey": True,
+        "description": "How did we do? Reply with a score from 1 (poor) to 5 (great).",
+    },
+]
+
 
 class Command(BaseCommand):
     help = "Create demo logins, FAQ entries and canned replies (DEBUG only)."
@@ -86,7 +109,25 @@ class Command(BaseCommand):
             CannedReply.objects.bulk_create(
                 CannedReply(shortcut=s, title=t, text=x) for s, t, x in DEMO_CANNED_REPLIES
             )
+        self._seed_braze_depth()
         self.stdout.write("Demo logins (local demo only):")
         self.stdout.write(f"  admin: {DEMO_ADMIN[0]} / {DEMO_ADMIN[1]}")
         for username, _first, password in DEMO_AGENTS:
             self.stdout.write(f"  agent: {username} / {password}")
+
+    def _seed_braze_depth(self) -> None:
+        """A billing route (post a message with "topic": "billing" to see it wait with
+        its label) and the two campaigns; only into empty tables, like the rest."""
+        if not TopicRoute.objects.exists():
+            TopicRoute.objects.create(
+                topic="billing",
+                destination=TopicRoute.Destination.AGENTS,
+                queue_label="Billing",
+                trigger_words="INVOICE, BILLING, 請求",
+            )
+        if not BrazeCampaign.objects.exists():
+            for fields in DEMO_CAMPAIGNS:
+                BrazeCampaign.objects.create(**fields)
+            texts = HandoffSettings.load()
+            texts.survey_campaign = BrazeCampaign.objects.get(key="survey")
+            texts.save()
