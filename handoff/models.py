@@ -27,6 +27,10 @@ class Contact(models.Model):
     last_seen_at = models.DateTimeField(default=timezone.now)
     # Opens WhatsApp's 24-hour customer service window.
     last_inbound_at = models.DateTimeField(null=True, blank=True)
+    # last_inbound_at before the latest message, moved here by the webhook's own UPDATE:
+    # it tells the webhook, without a query, whether an earlier copy of the message
+    # (through another Braze campaign) could still be within the merge window.
+    previous_inbound_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         indexes = [models.Index(fields=["phone_number"]), models.Index(fields=["name"])]
@@ -184,8 +188,15 @@ class Message(models.Model):
     # BRAZE_MESSAGE_PROPERTY. A campaign: sent through it with these trigger
     # properties (a template needs no open 24-hour window). PROTECT: a campaign
     # that carried messages is deactivated, never deleted, so their record holds.
+    # No index: only deleting a campaign looks messages up by it (rare, and PROTECT
+    # refuses it anyway), while every message insert would pay for one.
     campaign = models.ForeignKey(
-        "BrazeCampaign", null=True, blank=True, on_delete=models.PROTECT, related_name="messages"
+        "BrazeCampaign",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="messages",
+        db_index=False,
     )
     campaign_properties = models.JSONField(default=dict, blank=True)
     delivery_state = models.CharField(max_length=8, choices=Delivery.choices, null=True, blank=True)  # noqa: DJ001

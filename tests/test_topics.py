@@ -678,3 +678,35 @@ def test_copies_stored_at_the_same_moment_by_two_writers_are_stored_once(fresh_r
     stored = Message.objects.filter(direction="in", text__startswith="copy")
     assert stored.count() == 8
     assert set(stored.values_list("topic", flat=True)) == {"billing"}
+
+
+def test_the_merge_check_costs_no_query_unless_the_customer_wrote_within_the_window(
+    db, fresh_routes
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from handoff.models import Contact
+
+    first = accept("u-gate", "hello")
+    contact = Contact.objects.get(external_id="u-gate")
+    assert contact.previous_inbound_at is None
+    Contact.objects.filter(pk=contact.pk).update(
+        last_inbound_at=timezone.now() - timedelta(seconds=WINDOW + 1)
+    )
+
+    with CaptureQueriesContext(connection) as long_after:
+        accept("u-gate", "hello")  # same text, another topic would be a copy: not in time
+    with CaptureQueriesContext(connection) as soon_after:
+        accept("u-gate", "hello", topic="promo")
+
+    def merge_lookups(queries):
+        return [q for q in queries if "ORDER BY id DESC LIMIT" in q["sql"]]
+
+    assert merge_lookups(long_after.captured_queries) == []
+    assert len(merge_lookups(soon_after.captured_queries)) == 1
+    contact.refresh_from_db()
+    assert contact.previous_inbound_at is not None
+    assert contact.last_inbound_at - contact.previous_inbound_at < timedelta(seconds=WINDOW)
+    assert Message.objects.filter(contact=contact).count() == 2  # promo merged into #2
+    assert first.merged is False

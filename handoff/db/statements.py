@@ -52,6 +52,23 @@ def update_returning_pk(
 
     For lookups that a unique constraint limits to one row.
     """
+    row = update_returning(model, changes, where, where_not)
+    return row[0] if row else None
+
+
+def update_returning(
+    model: type[Model],
+    changes: dict[str, Any],
+    where: dict[str, Any],
+    where_not: dict[str, Any] | None = None,
+    *,
+    copy: dict[str, str] | None = None,
+    returning: tuple[str, ...] = (),
+) -> tuple | None:
+    """As update_returning_pk, and also set each field in `copy` to another field's
+    value from before this UPDATE (SQL's SET reads the old row), returning the primary
+    key and the new values of the `returning` fields, converted as the ORM would.
+    """
     meta = model._meta
     quote = connection.ops.quote_name
     params = []
@@ -64,13 +81,33 @@ def update_returning_pk(
             params.append(field.get_db_prep_save(value, connection))
         return sql
 
-    assignments = clauses(changes, "=")
+    # Copies first: they must read the columns before `changes` assign them.
+    copies = [
+        f"{quote(meta.get_field(target).column)} = {quote(meta.get_field(source).column)}"
+        for target, source in (copy or {}).items()
+    ]
+    assignments = copies + clauses(changes, "=")
     conditions = clauses(where, "=") + clauses(where_not or {}, "<>")
+    fields = [meta.get_field(name) for name in returning]
+    columns = ", ".join(quote(c) for c in [meta.pk.column, *(f.column for f in fields)])
     sql = (
         f"UPDATE {quote(meta.db_table)} SET {', '.join(assignments)} "  # noqa: S608 - names from model metadata
-        f"WHERE {' AND '.join(conditions)} RETURNING {quote(meta.pk.column)}"
+        f"WHERE {' AND '.join(conditions)} RETURNING {columns}"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    return rows[0][0] if rows else None
+    if not rows:
+        return None
+    pk, *values = rows[0]
+    return (pk, *(_from_db(model, f, v) for f, v in zip(fields, values, strict=True)))
+
+
+def _from_db(model: type[Model], field: Field, value: Any) -> Any:
+    """A raw column value as the ORM would load it (SQLite returns datetimes as text)."""
+    expression = field.get_col(model._meta.db_table)
+    for converter in connection.ops.get_db_converters(expression) + field.get_db_converters(
+        connection
+    ):
+        value = converter(value, expression, connection)
+    return value

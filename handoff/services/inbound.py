@@ -95,9 +95,11 @@ def _store(payload: InboundPayload, key: str | None) -> Accepted:
     now = timezone.now()
     # Routes are slugs matched without case: "Billing" from a template is "billing".
     topic = topics.normalize_topic(payload.topic)
-    contact_id, is_new_contact = _upsert_contact(payload, now)
+    contact_id, previous_inbound_at = _upsert_contact(payload, now)
     window = topics.merge_window_seconds()
-    if window and not is_new_contact:
+    # An earlier copy within the window would have set the contact's inbound time in
+    # the window, so without one there is nothing to merge and no query to make.
+    if window and previous_inbound_at and now - previous_inbound_at <= timedelta(seconds=window):
         # The contact's UPDATE above locks its row until commit (PostgreSQL), so two
         # copies of one message arriving in different processes check in turn. Before
         # the survey check: a score through two campaigns is recorded once.
@@ -139,9 +141,9 @@ def _store(payload: InboundPayload, key: str | None) -> Accepted:
     return Accepted(message_id=message.pk, conversation_id=conversation_id, duplicate=False)
 
 
-def _upsert_contact(payload: InboundPayload, now) -> tuple[int, bool]:
-    """The contact's id (and whether it is new), its phone, name and last-seen times
-    brought up to date.
+def _upsert_contact(payload: InboundPayload, now) -> tuple[int, datetime | None]:
+    """The contact's id and the time of its previous inbound message (None for a new
+    contact), with its phone, name and last-seen times brought up to date.
 
     A new contact is inserted; two first messages racing to insert it meet the
     unique external_id, and the loser is retried by accept_inbound.
@@ -149,13 +151,17 @@ def _upsert_contact(payload: InboundPayload, now) -> tuple[int, bool]:
     changes = {"phone_number": payload.phone_number, "last_seen_at": now, "last_inbound_at": now}
     if payload.name:
         changes["name"] = payload.name
-    contact_id = statements.update_returning_pk(
-        Contact, changes, where={"external_id": payload.user_id}
+    row = statements.update_returning(
+        Contact,
+        changes,
+        where={"external_id": payload.user_id},
+        copy={"previous_inbound_at": "last_inbound_at"},
+        returning=("previous_inbound_at",),
     )
-    if contact_id is None:
+    if row is None:
         contact = Contact.objects.create(external_id=payload.user_id, first_seen_at=now, **changes)
-        return contact.pk, True
-    return contact_id, False
+        return contact.pk, None
+    return row[0], row[1]
 
 
 def _open_conversation(contact_id: int, topic: str, now) -> int:
