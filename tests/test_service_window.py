@@ -141,6 +141,9 @@ def test_resolving_inside_the_window_sends_the_resolved_text(aiko_api):
 
     sent = Message.objects.get(conversation=conversation, direction="out")
     assert sent.author_kind == Message.AuthorKind.SYSTEM
-    assert "resolved_text" not in ConversationEvent.objects.get(
-        conversation=conversation, kind=ConversationEvent.Kind.RESOLVED
-    ).data
+    assert (
+        "resolved_text"
+        not in ConversationEvent.objects.get(
+            conversation=conversation, kind=ConversationEvent.Kind.RESOLVED
+        ).data
+    )
