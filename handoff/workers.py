@@ -22,7 +22,7 @@ from handoff.ingestion import Pacer
 from handoff.services.delivery import deliver_next
 from handoff.services.event_feed import prune_events
 from handoff.services.presence import PRESENCE_TIMEOUT, forget_stale_sockets
-from handoff.services.profile_sync import sync_next
+from handoff.services.profile_sync import prune_sent, sync_next
 from handoff.services.routing import route_next
 
 logger = logging.getLogger(__name__)
@@ -66,6 +66,7 @@ class Periodic:
 CHORES = (
     Periodic("prune_events", prune_events, PRUNE_EVENTS_EVERY_SECONDS),
     Periodic("forget_stale_sockets", forget_stale_sockets, PRESENCE_TIMEOUT.total_seconds()),
+    Periodic("prune_sent_profile_updates", prune_sent, 3600),
 )
 
 

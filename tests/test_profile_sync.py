@@ -444,3 +444,26 @@ def test_200_customers_escalated_and_resolved_reach_braze_in_batches_despite_a_5
         f"{len(requests)} /users/track requests ({len(accepted)} accepted, one 500, one 429); "
         f"objects per request max {max(sizes)}, mean {sum(sizes) / len(sizes):.1f}"
     )
+
+
+def test_sent_updates_are_pruned_after_a_week_and_failed_ones_kept(db):
+    from handoff.services.profile_sync import prune_sent
+
+    contact = make_conversation().contact
+    now = timezone.now()
+    old_sent, recent_sent, old_failed = (
+        ProfileUpdate.objects.create(
+            contact=contact, attributes={"a": 1}, state=state, sent_at=sent_at, created_at=at
+        )
+        for state, sent_at, at in [
+            (ProfileUpdate.State.SENT, now - timedelta(days=8), now - timedelta(days=8)),
+            (ProfileUpdate.State.SENT, now - timedelta(days=1), now - timedelta(days=1)),
+            (ProfileUpdate.State.FAILED, None, now - timedelta(days=30)),
+        ]
+    )
+
+    assert prune_sent(now, batch=1) == 1
+
+    remaining = set(ProfileUpdate.objects.values_list("pk", flat=True))
+    assert remaining == {recent_sent.pk, old_failed.pk}
+    assert old_sent.pk not in remaining

@@ -302,3 +302,31 @@ def retry_by_hand(*, update_id: int) -> bool:
     if updated:
         wakeups.wake_after_commit(wakeups.PROFILE)
     return bool(updated)
+
+
+# --- Housekeeping ---------------------------------------------------------------------------
+
+# Sent rows are only an outbox's receipts; Braze holds the attributes. A week is
+# enough to answer "did that customer's update go out?"; failed rows stay until
+# someone retries or deletes them in admin.
+SENT_RETENTION = timedelta(days=7)
+PRUNE_BATCH = 500
+
+
+def prune_sent(now: datetime | None = None, *, batch: int = PRUNE_BATCH) -> int:
+    """Delete sent profile updates older than SENT_RETENTION; returns how many went.
+
+    Short batches, each its own commit, so the webhook never waits long for SQLite's
+    write lock: call it outside any transaction.
+    """
+    cutoff = (now or timezone.now()) - SENT_RETENTION
+    deleted = 0
+    while True:
+        ids = list(
+            ProfileUpdate.objects.filter(state=State.SENT, sent_at__lt=cutoff).values_list(
+                "pk", flat=True
+            )[:batch]
+        )
+        if not ids:
+            return deleted
+        deleted += ProfileUpdate.objects.filter(pk__in=ids).delete()[0]
