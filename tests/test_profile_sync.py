@@ -20,6 +20,7 @@ from handoff.braze import BrazeClient
 from handoff.models import Conversation, ProfileUpdate
 from handoff.services import conversations, profile_sync
 from handoff.services.profile_sync import braze_time, claim_batch, queue_attributes, sync_next
+from handoff.services.rate_pause import RatePause
 from handoff.workers import Workers
 from tests.conftest import wait_until
 from tests.support.agents import make_agent
@@ -38,7 +39,7 @@ SCORE = "handoff_last_satisfaction_score"
 def no_gathering_and_no_pause(monkeypatch):
     """Requests back to back, and no 429 pause left over from another test in this process."""
     monkeypatch.setattr(profile_sync, "GATHER_SECONDS", 0)
-    monkeypatch.setattr(profile_sync, "_paused_until", None)
+    monkeypatch.setattr(profile_sync, "_rate_pause", RatePause())
 
 
 @pytest.fixture

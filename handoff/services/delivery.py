@@ -12,7 +12,6 @@ before the row says so, the lease lapses and the message is sent again.
 
 import logging
 import random
-import threading
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -26,14 +25,14 @@ from handoff.events import publish_conversation_changed, publish_delivery_change
 from handoff.models import BrazeCampaign, ConversationEvent, Message
 from handoff.services import service_window
 from handoff.services.claims import claim_head_of_line
+from handoff.services.rate_pause import RatePause
 
 logger = logging.getLogger(__name__)
 
 Delivery = Message.Delivery
 
 # Braze's rate limit is per API key, so one 429 pauses every send from this process.
-_pause_lock = threading.Lock()
-_paused_until: datetime | None = None
+_rate_pause = RatePause()
 
 
 def backoff_seconds(attempts: int, *, rng: random.Random | None = None) -> float:
@@ -48,23 +47,10 @@ def backoff_seconds(attempts: int, *, rng: random.Random | None = None) -> float
     return delay / 2 + (rng or random).uniform(0, delay / 2)
 
 
-def paused_until() -> datetime | None:
-    with _pause_lock:
-        return _paused_until
-
-
-def _pause(until: datetime) -> None:
-    global _paused_until
-    with _pause_lock:
-        if _paused_until is None or until > _paused_until:
-            _paused_until = until
-
-
 def claim_next_outbound() -> Message | None:
     """Claim the oldest due message whose customer has no earlier unsent message."""
     now = timezone.now()
-    pause = paused_until()
-    if pause is not None and pause > now:
+    if _rate_pause.is_active(now):
         return None
     return claim_head_of_line(
         state_field="delivery_state",
@@ -145,7 +131,7 @@ def record_result(message: Message, result: SendResult) -> None:
         if result.outcome is Outcome.RATE_LIMITED:
             retry_at = result.retry_at or now + timedelta(seconds=backoff_seconds(message.attempts))
             retry_at = max(retry_at, now)
-            _pause(retry_at)
+            _rate_pause.extend(retry_at)
         else:
             retry_at = now + timedelta(seconds=backoff_seconds(message.attempts))
         message.next_attempt_at = retry_at

@@ -16,7 +16,6 @@ conversation's state; with BRAZE_PROFILE_SYNC off it queues nothing.
 
 import logging
 import math
-import threading
 import time
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -30,6 +29,7 @@ from handoff import wakeups
 from handoff.braze import BrazeClient, BrazeNotConfigured, Outcome, SendResult, TrackResult
 from handoff.models import Contact, Conversation, ProfileUpdate
 from handoff.services.delivery import backoff_seconds
+from handoff.services.rate_pause import RatePause
 
 logger = logging.getLogger(__name__)
 
@@ -46,8 +46,7 @@ GATHER_SECONDS = 0.5
 CLAIM_LOCK = 0x70726F66696C65
 
 # /users/track has its own rate limit, so a 429 there pauses profile sync only.
-_pause_lock = threading.Lock()
-_paused_until: datetime | None = None
+_rate_pause = RatePause()
 _last_partial_batch = -math.inf  # time.monotonic() of the last request below a full batch
 
 
@@ -123,24 +122,11 @@ def queue_attributes(*, contact_id: int, attributes: dict) -> ProfileUpdate | No
 # --- Sending ------------------------------------------------------------------------------
 
 
-def paused_until() -> datetime | None:
-    with _pause_lock:
-        return _paused_until
-
-
-def _pause(until: datetime) -> None:
-    global _paused_until
-    with _pause_lock:
-        if _paused_until is None or until > _paused_until:
-            _paused_until = until
-
-
 def sync_next(client: BrazeClient) -> bool:
     """Send one batch of due profile updates; False when none was due (or gathering)."""
     global _last_partial_batch
     now = timezone.now()
-    pause = paused_until()
-    if pause is not None and pause > now:
+    if _rate_pause.is_active(now):
         return False
     if time.monotonic() - _last_partial_batch < GATHER_SECONDS:
         return False
@@ -262,7 +248,7 @@ def _retry_at(result: SendResult, groups: list[list[ProfileUpdate]], now: dateti
     backoff = now + timedelta(seconds=backoff_seconds(attempts))
     if result.outcome is Outcome.RATE_LIMITED:
         retry_at = max(result.retry_at or backoff, now)
-        _pause(retry_at)
+        _rate_pause.extend(retry_at)
         return retry_at
     return backoff
 
