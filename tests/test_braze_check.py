@@ -125,6 +125,19 @@ def test_unknown_campaign_fails_naming_the_campaign_id(wired):
     assert "Invalid Campaign ID" in output  # Braze's own words, too
 
 
+def test_unknown_campaign_answered_with_404_fails_naming_the_campaign_id(wired):
+    with BrazeStandin(
+        api_key=BRAZE_API_KEY, campaign_ids=["another-campaign"], unknown_campaign_status=404
+    ) as standin:
+        wired.BRAZE_REST_ENDPOINT = standin.url
+        output, error = braze_check("--send-to", "customer-7")
+        (request,) = standin.requests("/campaigns/trigger/send")
+
+    assert request["status"] == 404
+    assert error is not None
+    assert f"Braze does not know campaign '{CAMPAIGN_ID}'" in output
+
+
 def test_rate_limit_fails_saying_so(wired, braze):
     braze.set_behaviour("rate_limit")
 

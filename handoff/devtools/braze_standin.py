@@ -50,6 +50,7 @@ USERS_TRACK = "/users/track"
 INBOUND = "/_standin/inbound"
 CONTROL_PREFIX = "/_standin/"
 
+UNKNOWN_CAMPAIGN = "Invalid Campaign ID"
 MODES = ("ok", "error500", "rate_limit", "unauthorized", "slow", "fail_ratio")
 BEHAVIOUR_KEYS = frozenset(
     {"mode", "count", "seconds", "reset_in", "delay", "ratio", "seed", "path"}
@@ -146,8 +147,11 @@ class BrazeStandin:
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
         reply_campaign_id: str | None = None,
+        unknown_campaign_status: int = 400,
     ) -> None:
         webhook_url = webhook_url or None
+        # Braze documents 400 "Invalid Campaign ID"; 404 is what some clients meet.
+        self._unknown_campaign_status = unknown_campaign_status
         if webhook_url is not None and urlsplit(webhook_url).scheme not in ("http", "https"):
             raise ValueError("webhook_url must be an http:// or https:// URL")
         self.host = host
@@ -378,6 +382,8 @@ class BrazeStandin:
 
     def _trigger_send(self, body: Any) -> _Response:
         error = _trigger_send_error(body, self._campaign_ids)
+        if error == UNKNOWN_CAMPAIGN:
+            return _json(self._unknown_campaign_status, {"message": error})
         if error is not None:
             return _json(400, {"message": error})
         return _json(201, {"dispatch_id": _new_id(), "message": "success"})
@@ -622,7 +628,7 @@ def _trigger_send_error(body: Any, campaign_ids: frozenset[str] | None) -> str |
     if not isinstance(campaign_id, str) or not campaign_id:
         return "campaign_id is required and must be a non-empty string"
     if campaign_ids is not None and campaign_id not in campaign_ids:
-        return "Invalid Campaign ID"
+        return UNKNOWN_CAMPAIGN
     if not isinstance(body.get("trigger_properties", {}), dict):
         return "trigger_properties must be an object"
     recipients = body.get("recipients")
