@@ -141,25 +141,23 @@ class Workers:
             )
             for n in range(routing_threads)
         ]
-        for n in range(delivery_threads):
-            client = BrazeClient()
-            self.threads.append(
-                WorkerThread(
-                    f"delivery-{n}",
-                    lambda client=client: deliver_next(client),
-                    wakeups.event_for(wakeups.DELIVERY),
-                    self.stop_event,
-                )
-            )
         if profile_threads is None:
             profile_threads = 1 if settings.BRAZE_PROFILE_SYNC else 0
-        for n in range(profile_threads):
+        self._add_braze_threads("delivery", deliver_next, wakeups.DELIVERY, delivery_threads)
+        self._add_braze_threads("profile", sync_next, wakeups.PROFILE, profile_threads)
+
+    def _add_braze_threads(
+        self, name: str, job: Callable[[BrazeClient], bool], channel: str, count: int
+    ) -> None:
+        """Threads that call Braze, each with its own client: a requests.Session must
+        not be shared between threads."""
+        for n in range(count):
             client = BrazeClient()
             self.threads.append(
                 WorkerThread(
-                    f"profile-{n}",
-                    lambda client=client: sync_next(client),
-                    wakeups.event_for(wakeups.PROFILE),
+                    f"{name}-{n}",
+                    lambda client=client: job(client),
+                    wakeups.event_for(channel),
                     self.stop_event,
                 )
             )
