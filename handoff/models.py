@@ -309,6 +309,10 @@ class EscalationRule(models.Model):
         _("priority"), default=100, help_text=_("Lower numbers are checked first.")
     )
     created_at = models.DateTimeField(default=timezone.now)
+    # A regular expression whose match ran past its time budget is skipped for that
+    # message; these say so in admin, so the admin can fix a pattern that backtracks.
+    timeout_count = models.PositiveIntegerField(_("times over the time budget"), default=0)
+    last_timeout_at = models.DateTimeField(_("last over the time budget"), null=True, blank=True)
 
     class Meta:
         ordering = ["priority", "id"]
@@ -803,3 +807,31 @@ class AgentPresence(models.Model):
 
     def __str__(self) -> str:
         return f"{self.agent} on {self.channel_name}"
+
+
+class ErasureRecord(models.Model):
+    """That a contact was erased, when, by whom and how much: never who the contact was.
+
+    The proof an operator shows for an erasure request. It keeps no name, phone number
+    or text; `subject_digest` is a keyed hash (HMAC with SECRET_KEY) of the external id,
+    so the same id can be checked against it later without the id being stored.
+    """
+
+    class Source(models.TextChoices):
+        COMMAND = "command", _("erase_contact command")
+        ADMIN = "admin", _("admin action")
+        RETENTION = "retention", _("retention limit")
+
+    subject_digest = models.CharField(_("external id digest"), max_length=64, db_index=True)
+    source = models.CharField(_("source"), max_length=10, choices=Source.choices)
+    requested_by = models.CharField(_("requested by"), max_length=150, blank=True)
+    erased_at = models.DateTimeField(_("erased at"), default=timezone.now)
+    counts = models.JSONField(_("rows removed"), default=dict)
+
+    class Meta:
+        ordering = ["-erased_at"]
+        verbose_name = _("erasure record")
+        verbose_name_plural = _("erasure records")
+
+    def __str__(self) -> str:
+        return f"erasure {self.pk} ({self.get_source_display()}, {self.erased_at:%Y-%m-%d})"
