@@ -4,6 +4,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 STAMP := $(VENV)/.installed
+LOCK := requirements.lock
+# pip-tools lives in its own throwaway venv: a tool for `make lock`, not a dependency.
+LOCK_TOOLS := .lock-tools
 # The browser tests drive Debian's Chromium (Playwright never downloads its own).
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -12,13 +15,25 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 POSTGRES := $(firstword $(wildcard /usr/lib/postgresql/*/bin/postgres))
 THROWAWAY := $(PY) -m handoff.devtools.throwaway --
 
-.PHONY: run test test-sqlite test-scale scale-services bench lint clean
+.PHONY: run test test-sqlite test-scale scale-services bench lint lock clean
 
-$(STAMP): pyproject.toml
+# Exactly the versions in requirements.lock (hashes checked), the ones CI tested; then
+# handoff itself, whose own ranges `pip check` holds the lock to.
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test,dev]"
+	$(PY) -m pip install --quiet --require-hashes --no-deps -r $(LOCK)
+	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m pip check
 	touch $(STAMP)
+
+## lock: re-resolve requirements.lock from pyproject.toml's ranges (UPGRADE=1: newest allowed)
+lock:
+	rm -rf $(LOCK_TOOLS) && $(PYTHON) -m venv $(LOCK_TOOLS)
+	$(LOCK_TOOLS)/bin/pip install --quiet pip-tools
+	$(LOCK_TOOLS)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+		--extra test --extra dev $(if $(UPGRADE),--upgrade) -o $(LOCK) pyproject.toml
+	rm -rf $(LOCK_TOOLS)
 
 # Installed once, from Debian's archive, when missing; a failed install stops `make test`.
 $(CHROMIUM):
