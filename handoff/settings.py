@@ -264,6 +264,11 @@ HANDOFF_POLL_SECONDS = env.float("HANDOFF_POLL_SECONDS", default=1.0)
 HANDOFF_CLAIM_SECONDS = env.float("HANDOFF_CLAIM_SECONDS", default=60.0)
 # The agents' event feed is kept this long for reconnecting browsers to catch up.
 HANDOFF_EVENT_RETENTION_HOURS = env.float("HANDOFF_EVENT_RETENTION_HOURS", default=24.0)
+# Resolved conversations are deleted this many days after their resolution, with their
+# messages, and contacts left with nothing after them (docs/deploy.md); 0 keeps all.
+HANDOFF_RETENTION_DAYS = env.int("HANDOFF_RETENTION_DAYS", default=0)
+if HANDOFF_RETENTION_DAYS < 0:
+    raise ImproperlyConfigured("HANDOFF_RETENTION_DAYS must be 0 (keep for ever) or more days.")
 
 # Mounts a bare view that `make bench` compares the webhook with; never in production.
 HANDOFF_BENCH_VIEWS = env.bool("HANDOFF_BENCH_VIEWS", default=False)
