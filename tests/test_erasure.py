@@ -7,6 +7,7 @@ tests/test_erasure_live.py.
 
 import hashlib
 import hmac
+import json
 import subprocess
 import sys
 import threading
@@ -19,7 +20,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.core import serializers
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import IntegrityError, connection
 from django.utils import timezone
 
 from handoff.braze import BrazeClient
@@ -437,3 +438,33 @@ def test_prune_retention_command_reports_counts(settings, capsys):
     assert not Conversation.objects.exists()
     with pytest.raises(CommandError):
         call_command("prune_retention", "--days", "-1")
+
+
+# --- Logs ---------------------------------------------------------------------------------
+
+
+def test_a_database_failure_on_the_webhook_logs_no_customer_data(client, monkeypatch, caplog):
+    """PostgreSQL's detail lines quote the row (a unique key, or a whole failing row)."""
+
+    def fail(payload):
+        raise IntegrityError(
+            'duplicate key value violates unique constraint "handoff_contact_external_id_key"\n'
+            f"DETAIL:  Key (external_id)=({payload.user_id}) already exists.\n"
+            f"Failing row contains ({payload.phone_number}, {payload.message})."
+        )
+
+    monkeypatch.setattr("handoff.webhooks.accept_inbound", fail)
+
+    response = client.post(
+        "/webhooks/braze/whatsapp/",
+        data=json.dumps(
+            {"user_id": "log-me-not", "phone_number": "+4915550007777", "message": "secret text"}
+        ),
+        content_type="application/json",
+        headers={"Authorization": "Bearer test-webhook-secret"},
+    )
+
+    assert response.status_code == 503
+    logged = "\n".join(record.getMessage() + (record.exc_text or "") for record in caplog.records)
+    assert not [s for s in ("log-me-not", "+4915550007777", "secret text") if s in logged]
+    assert "Could not store an inbound message (IntegrityError: duplicate key value" in logged
