@@ -32,6 +32,9 @@ def _required_unless_debug(name: str, dev_value: str) -> str:
 
 
 SECRET_KEY = _required_unless_debug("SECRET_KEY", "django-insecure-handoff-development-only-key")
+# Earlier keys, still accepted while rotating SECRET_KEY: sessions stay valid and
+# erasure records made under them can still be checked (docs/deploy.md).
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["*"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
