@@ -35,7 +35,7 @@ from handoff.models import (
     ProfileUpdate,
 )
 from handoff.payloads import InboundPayload
-from handoff.services import conversations
+from handoff.services import conversations, profile_sync
 from handoff.services.delivery import claim_next_outbound, deliver
 from handoff.services.erasure import (
     COUNT_KEYS,
@@ -291,6 +291,18 @@ def test_a_reply_braze_had_when_its_customer_was_erased_is_dropped_quietly(agent
     assert not Message.objects.filter(pk=message.pk).exists()
     assert not InboxEvent.objects.filter(pk__gt=newest).exists()
     assert claim_next_outbound() is None  # the rest of their queue went with them
+
+
+def test_profile_updates_braze_had_when_their_customer_was_erased_are_dropped_quietly(agent, braze):
+    customer = Customer(agent, "in-flight-2", "+4915550006666", "Pia Profile", "hello")
+    rows = profile_sync.claim_batch(now=timezone.now(), size=75)
+    assert {row.contact_id for row in rows} == {customer.contact.pk}
+    erase_contact(external_id=customer.external_id, source=Source.COMMAND)
+
+    profile_sync.send(rows, BrazeClient(endpoint=braze.url, api_key=BRAZE_API_KEY))
+
+    assert braze.requests(path="/users/track"), "nothing reached the stand-in: proves nothing"
+    assert not ProfileUpdate.objects.exists()
 
 
 def test_a_message_erased_while_the_bot_thinks_is_dropped_quietly(settings):
