@@ -3,6 +3,7 @@
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse
@@ -20,6 +21,7 @@ from handoff.models import (
     Contact,
     Conversation,
     ConversationEvent,
+    ErasureRecord,
     EscalationRule,
     FaqEntry,
     HandoffSettings,
@@ -27,7 +29,7 @@ from handoff.models import (
     ProfileUpdate,
     TopicRoute,
 )
-from handoff.services import profile_sync, topics
+from handoff.services import erasure, profile_sync, topics
 from handoff.services.delivery import retry_by_hand
 
 admin.site.site_header = _("handoff administration")
@@ -230,9 +232,104 @@ class ConversationAdmin(admin.ModelAdmin):
 
 @admin.register(Contact)
 class ContactAdmin(admin.ModelAdmin):
+    """Customers. They are erased (handoff.services.erasure), never deleted: a plain
+    delete would leave their texts and number in the agents' event feed."""
+
     list_display = ("external_id", "name", "phone_number", "first_seen_at", "last_inbound_at")
     search_fields = ("external_id", "name", "phone_number")
     readonly_fields = ("first_seen_at", "last_seen_at", "last_inbound_at")
+    actions = ["erase_selected"]
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_erase_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("handoff.delete_contact")
+
+    @admin.action(description=_("Erase selected contacts"), permissions=["erase"])
+    def erase_selected(
+        self, request: HttpRequest, queryset: QuerySet[Contact]
+    ) -> TemplateResponse | None:
+        """A confirmation page first (what goes, what stays in Braze), then one erasure
+        per contact, each in its own transaction."""
+        if request.POST.get("post") != "yes":
+            contacts = queryset.annotate(
+                conversation_total=Count("conversations", distinct=True),
+                message_total=Count("messages", distinct=True),
+            ).order_by("pk")
+            context = {
+                **self.admin_site.each_context(request),
+                "title": _("Erase contacts?"),
+                "opts": self.model._meta,
+                "contacts": contacts,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+                "media": self.media,
+            }
+            return TemplateResponse(
+                request, "admin/handoff/contact/erase_confirmation.html", context
+            )
+        erased = 0
+        for external_id in queryset.values_list("external_id", flat=True):
+            try:
+                erasure.erase_contact(
+                    external_id=external_id,
+                    source=ErasureRecord.Source.ADMIN,
+                    requested_by=request.user.get_username(),
+                )
+            except erasure.UnknownContact:
+                continue  # erased by someone else meanwhile
+            erased += 1
+        self.message_user(
+            request,
+            ngettext(
+                "Erased %d contact; an erasure record says so.",
+                "Erased %d contacts; an erasure record for each says so.",
+                erased,
+            )
+            % erased,
+            messages.SUCCESS,
+        )
+        self.message_user(
+            request,
+            _(
+                "Braze still holds their profiles and WhatsApp messages: remove them there "
+                "as docs/deploy.md explains under Erasing a customer."
+            ),
+            messages.WARNING,
+        )
+        return None
+
+
+@admin.register(ErasureRecord)
+class ErasureRecordAdmin(admin.ModelAdmin):
+    """Proof that erasures happened, read-only. Searching takes an external id and
+    finds its records through the digest; the id itself is never stored."""
+
+    list_display = ("erased_at", "source", "requested_by", "removed")
+    list_filter = ("source",)
+    search_fields = ("subject_digest",)  # shows the search box; see get_search_results
+    search_help_text = _("Enter a Braze external_id to find its erasures.")
+    readonly_fields = ("erased_at", "source", "requested_by", "subject_digest", "counts")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    @admin.display(description=_("rows removed"))
+    def removed(self, record: ErasureRecord) -> str:
+        counts = record.counts if isinstance(record.counts, dict) else {}
+        return ", ".join(f"{name}: {count}" for name, count in counts.items() if count) or "—"
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str):
+        if not search_term:
+            return queryset, False
+        found = [record.pk for record in erasure.erasures_of(search_term.strip())]
+        return queryset.filter(pk__in=found), False
 
 
 @admin.register(Message)

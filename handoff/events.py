@@ -195,3 +195,9 @@ def publish_conversation_changed(
         },
         conversation_id=conversation.pk,
     )
+
+
+def publish_conversations_erased(conversation_ids: list[int], *, reason: str) -> None:
+    """Tell the inboxes to drop these conversations (erased on request, or past the
+    retention): ids only, never who they were with or what was said."""
+    publish("conversation.erased", {"conversation_ids": conversation_ids, "reason": reason})

@@ -32,6 +32,9 @@ def _required_unless_debug(name: str, dev_value: str) -> str:
 
 
 SECRET_KEY = _required_unless_debug("SECRET_KEY", "django-insecure-handoff-development-only-key")
+# Earlier keys, still accepted while rotating SECRET_KEY: sessions stay valid and
+# erasure records made under them can still be checked (docs/deploy.md).
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["*"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -264,6 +267,11 @@ HANDOFF_POLL_SECONDS = env.float("HANDOFF_POLL_SECONDS", default=1.0)
 HANDOFF_CLAIM_SECONDS = env.float("HANDOFF_CLAIM_SECONDS", default=60.0)
 # The agents' event feed is kept this long for reconnecting browsers to catch up.
 HANDOFF_EVENT_RETENTION_HOURS = env.float("HANDOFF_EVENT_RETENTION_HOURS", default=24.0)
+# Resolved conversations are deleted this many days after their resolution, with their
+# messages, and contacts left with nothing after them (docs/deploy.md); 0 keeps all.
+HANDOFF_RETENTION_DAYS = env.int("HANDOFF_RETENTION_DAYS", default=0)
+if HANDOFF_RETENTION_DAYS < 0:
+    raise ImproperlyConfigured("HANDOFF_RETENTION_DAYS must be 0 (keep for ever) or more days.")
 
 # Mounts a bare view that `make bench` compares the webhook with; never in production.
 HANDOFF_BENCH_VIEWS = env.bool("HANDOFF_BENCH_VIEWS", default=False)

@@ -75,8 +75,16 @@ async def _handle(request: HttpRequest) -> JsonResponse:
         return json_error(400, error.message, error.fields)
     try:
         accepted = await _store_in_writer(payload)
-    except DatabaseError:
-        logger.exception("Could not store an inbound message; Braze will retry it")
+    except DatabaseError as error:
+        # The first line only, no traceback: the database's detail lines quote the
+        # row's values (PostgreSQL: "Key (external_id)=(...)"), and logs keep no
+        # customer data (docs/deploy.md, "Erasing a customer").
+        first_line = str(error).strip().splitlines()[0][:300] if str(error).strip() else ""
+        logger.error(
+            "Could not store an inbound message (%s: %s); Braze will retry it",
+            type(error).__name__,
+            first_line,
+        )
         return json_error(
             503, "The message could not be stored right now; retry later.", Retry_After="5"
         )

@@ -20,6 +20,7 @@ from handoff import wakeups
 from handoff.braze import BrazeClient
 from handoff.ingestion import Pacer
 from handoff.services.delivery import deliver_next
+from handoff.services.erasure import prune_retention
 from handoff.services.event_feed import prune_events
 from handoff.services.presence import PRESENCE_TIMEOUT, forget_stale_sockets
 from handoff.services.profile_sync import prune_sent, sync_next
@@ -67,6 +68,8 @@ CHORES = (
     Periodic("prune_events", prune_events, PRUNE_EVENTS_EVERY_SECONDS),
     Periodic("forget_stale_sockets", forget_stale_sockets, PRESENCE_TIMEOUT.total_seconds()),
     Periodic("prune_sent_profile_updates", prune_sent, 3600),
+    # Does nothing unless HANDOFF_RETENTION_DAYS is set.
+    Periodic("prune_retention", lambda: prune_retention(requested_by="workers"), 3600),
 )
 
 

@@ -39,7 +39,8 @@ def claim_head_of_line(
         pk = _claim_skip_locked(
             state_field=state_field, states=states, now=now, due_field=due_field
         )
-        return rows.get(pk=pk) if pk is not None else None
+        # None too if the row was erased between the claim and this read.
+        return rows.filter(pk=pk).first() if pk is not None else None
     candidates = head_of_line_ids(
         state_field=state_field, states=states, now=now, due_field=due_field
     )
@@ -120,6 +121,6 @@ def claim_first(
             .filter(unclaimed(now))
             .update(claimed_until=lease)
         )
-        if taken:
-            return rows.get(pk=pk)
+        if taken and (row := rows.filter(pk=pk).first()) is not None:
+            return row  # (a row erased since its claim is passed over)
     return None

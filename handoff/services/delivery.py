@@ -135,17 +135,19 @@ def record_result(message: Message, result: SendResult) -> None:
         else:
             retry_at = now + timedelta(seconds=backoff_seconds(message.attempts))
         message.next_attempt_at = retry_at
-    message.save(
-        update_fields=[
-            "attempts",
-            "claimed_until",
-            "last_error",
-            "delivery_state",
-            "dispatch_id",
-            "sent_at",
-            "next_attempt_at",
-        ]
+    fields = (
+        "attempts",
+        "claimed_until",
+        "last_error",
+        "delivery_state",
+        "dispatch_id",
+        "sent_at",
+        "next_attempt_at",
     )
+    if not Message.objects.filter(pk=message.pk).update(**{f: getattr(message, f) for f in fields}):
+        # Erased (handoff.services.erasure) while Braze had it: nothing left to record.
+        logger.info("Message %s was erased while being sent; its result is dropped", message.pk)
+        return
     publish_delivery_changed(message)
     if message.delivery_state == Delivery.FAILED:
         logger.warning("Message %s failed: %s", message.pk, message.last_error)

@@ -11,7 +11,8 @@ and its answer is queued only if the bot still owns the conversation.
 
 import logging
 
-from django.db import transaction
+from django.core.exceptions import ObjectDoesNotExist
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from handoff.bots import BotAnswer, BotError, BotRequest, get_bot
@@ -43,7 +44,14 @@ def route_next() -> bool:
     message = claim_next_inbound()
     if message is None:
         return False
-    route(message)
+    try:
+        route(message)
+    except (ObjectDoesNotExist, IntegrityError):
+        if Message.objects.filter(pk=message.pk).exists():
+            raise
+        # Erased while it was routed (handoff.services.erasure): what the routing wrote
+        # about it was rolled back, and there is nothing left to route.
+        logger.info("Message %s was erased while being routed; dropped", message.pk)
     return True
 
 

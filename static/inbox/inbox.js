@@ -1120,6 +1120,9 @@ function applyEvent(frame) {
     case "message.delivery":
       applyToOpen(frame);
       break;
+    case "conversation.erased":
+      dropConversations(frame.conversation_ids || [], frame.reason);
+      break;
     case "presence":
       if (frame.online) state.online.add(frame.agent);
       else state.online.delete(frame.agent);
@@ -1128,6 +1131,50 @@ function applyEvent(frame) {
     default:
       break;
   }
+}
+
+/** Conversations erased on request or past the retention (the event holds only their
+ * ids): they leave the list, and an open one closes with everything shown of it. */
+function dropConversations(ids, reason) {
+  const gone = new Set(ids);
+  for (const id of gone) state.convs.delete(id);
+  state.order = state.order.filter((id) => !gone.has(id));
+  renderList();
+  refreshCounts();
+  if (state.holding && gone.has(state.holding.id)) state.holding = null;
+  if (state.openId !== null && gone.has(state.openId)) {
+    closeConversation();
+    toast(
+      reason === "retention"
+        ? gettext("The open conversation was removed: it was older than the retention period.")
+        : gettext("The open conversation was erased at the customer's request."),
+    );
+  } else if (state.detail && state.detail.earlier.some((c) => gone.has(c.id))) {
+    state.detail.earlier = state.detail.earlier.filter((c) => !gone.has(c.id));
+    renderContact();
+  }
+}
+
+/** Back to "pick a conversation", leaving nothing of the last one in the page. */
+function closeConversation() {
+  state.openId = null;
+  state.detail = null;
+  window.history.replaceState(null, "", window.location.pathname + window.location.search);
+  socket.send({ type: "viewing", conversation_id: null });
+  for (const id of ["campaign-dialog", "transfer-dialog"]) {
+    if ($(id).open) $(id).close();
+  }
+  for (const id of ["thread-name", "thread-phone", "contact-phone", "contact-external"]) {
+    $(id).textContent = "";
+  }
+  $("transcript").replaceChildren();
+  $("earlier").replaceChildren();
+  $("reply").value = "";
+  updateCounter();
+  $("thread").hidden = true;
+  $("contact-pane").hidden = true;
+  $("thread-empty").hidden = false;
+  renderActivity();
 }
 
 function applyNotice(frame) {
