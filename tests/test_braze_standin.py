@@ -391,30 +391,49 @@ def test_control_endpoints_work_over_http(standin, http):
     assert standin.requests() == []
 
 
-def test_page_is_served_self_contained_and_never_uses_inner_html(standin, http):
+def test_page_and_its_script_are_served_and_never_use_inner_html(standin, http):
     page = http.get(standin.url + "/", timeout=5)
+    script = http.get(standin.url + "/_standin/page.js", timeout=5)
 
     assert page.status_code == 200
     assert page.headers["Content-Type"].startswith("text/html")
+    assert script.status_code == 200
+    assert script.headers["Content-Type"].startswith("text/javascript")
     text = page.text
     assert "<title>Braze stand-in</title>" in text
-    assert "innerHTML" not in text
-    assert "outerHTML" not in text and "insertAdjacentHTML" not in text
-    assert "textContent" in text
-    assert "/_standin/requests" in text and "/_standin/inbound" in text
+    assert '<script type="module" src="/_standin/page.js"></script>' in text
+    for source in (text, script.text):
+        assert "innerHTML" not in source
+        assert "outerHTML" not in source and "insertAdjacentHTML" not in source
+    assert "textContent" in script.text
+    assert "/_standin/requests" in script.text and "/_standin/inbound" in script.text
     for mode in ("ok", "error500", "rate_limit", "unauthorized", "slow"):
         assert f'data-mode="{mode}"' in text
     assert "Forwarding is not configured" in text
-    assert "src=" not in text and '<link rel="stylesheet"' not in text
+    assert "data-reply-campaign" not in text
+    # Nothing from elsewhere: the page works on a machine without a network.
+    assert text.count("src=") == 1 and '<link rel="stylesheet"' not in text
     assert standin.requests() == []  # page loads and polling are not Braze traffic
 
 
-def test_page_escapes_the_webhook_url():
-    with BrazeStandin(webhook_url="http://127.0.0.1:1/<script>") as standin:
+def test_page_escapes_the_webhook_url_and_the_reply_campaign():
+    with BrazeStandin(
+        webhook_url="http://127.0.0.1:1/<script>", reply_campaign_id='c"><script>'
+    ) as standin:
         text = requests.get(standin.url + "/", timeout=5).text
 
     assert "http://127.0.0.1:1/&lt;script&gt;" in text
+    assert 'data-reply-campaign="c&quot;&gt;&lt;script&gt;"' in text
     assert "Forwarding is not configured" not in text
+
+
+def test_a_running_standin_can_be_pointed_at_a_webhook_but_only_over_http(standin):
+    with pytest.raises(ValueError, match="http"):
+        standin.set_webhook("file:///etc/passwd")
+    standin.set_webhook("http://127.0.0.1:1/hook", "secret")
+
+    assert standin.webhook_url == "http://127.0.0.1:1/hook"
+    assert "Posts to http://127.0.0.1:1/hook" in requests.get(standin.url + "/", timeout=5).text
 
 
 # -- customer simulator --------------------------------------------------------------
