@@ -101,12 +101,12 @@ def tab(chromium):
     opened.assert_clean()
 
 
-def sign_in(tab: Tab, base_url: str, username: str) -> None:
+def sign_in(tab: Tab, base_url: str, username: str, password: str = PASSWORD) -> None:
     page = tab.page
     page.goto(base_url + "/")
     expect(page).to_have_url(re.compile(r"/accounts/login/\?next=/$"))
     page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     expect(page).to_have_url(base_url + "/")
     expect(page.locator("#app")).to_have_attribute("data-connection", "online")
