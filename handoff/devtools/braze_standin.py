@@ -155,9 +155,12 @@ class BrazeStandin:
         webhook_secret: str | None = None,
         reply_campaign_id: str | None = None,
         unknown_campaign_status: int = 400,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         # Braze documents 400 "Invalid Campaign ID"; 404 is what some clients meet.
         self._unknown_campaign_status = unknown_campaign_status
+        # The "slow" mode's delay; injectable so a test can see it served without timing it.
+        self._sleep = sleep
         self.host = host
         self.port = port
         self.set_webhook(webhook_url, webhook_secret)
@@ -376,7 +379,7 @@ class BrazeStandin:
             return _json(405, {"message": f"{request.path} only accepts POST"})
         delay, failure = self._draw_behaviour(request.path)
         if delay:
-            time.sleep(delay)
+            self._sleep(delay)
         if failure is not None:
             return failure
         auth_error = self._auth_error(request.headers.get("Authorization"))
