@@ -62,7 +62,11 @@ def test_seed_demo_leaves_a_conversation_in_every_state_once(settings, agents_gr
     assert (fallback.state, fallback.escalation_kind) == ("waiting", "bot_fallback")
     assert (assigned.state, assigned.assignee.username) == ("assigned", "aiko")
     assert (
-        list(assigned.messages.filter(author_kind="agent").values_list("text", flat=True))
+        list(
+            assigned.messages.filter(author_kind="agent")
+            .order_by("pk")
+            .values_list("text", flat=True)
+        )
         == seed_demo.DEMO_ASSIGNED_REPLIES
     )
     assert assigned.messages.order_by("pk").last().text == seed_demo.DEMO_ASSIGNED_ANSWER
