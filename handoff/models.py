@@ -31,6 +31,11 @@ class Contact(models.Model):
     # it tells the webhook, without a query, whether an earlier copy of the message
     # (through another Braze campaign) could still be within the merge window.
     previous_inbound_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Dedup keys of copies merged into a stored message (the same message through a
+    # second Braze campaign): {key: {"message": id, "conversation": id, "at": iso}}.
+    # Braze retries a copy for about 30 minutes, long after the merge window; returned
+    # by the webhook's own UPDATE, so recognising such a retry costs no query.
+    merged_copy_keys = models.JSONField(default=dict, blank=True, editable=False)
 
     class Meta:
         indexes = [models.Index(fields=["phone_number"]), models.Index(fields=["name"])]

@@ -6,6 +6,7 @@ No Django here: the stand-in must run without settings.
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -104,7 +105,9 @@ def statuses(http: requests.Session, standin: BrazeStandin, n: int) -> list[int]
 def test_valid_send_is_201_and_recorded_with_the_exact_body(standin, http):
     body = send_body("customer-1", text='Quotes " and <b>tags</b> stay as sent')
 
+    before = time.time()
     response = post(http, standin, SEND, body)
+    after = time.time()
 
     assert response.status_code == 201
     answer = response.json()
@@ -112,7 +115,8 @@ def test_valid_send_is_201_and_recorded_with_the_exact_body(standin, http):
     assert len(answer["dispatch_id"]) == 32
     assert int(response.headers["X-RateLimit-Limit"]) == 250_000
     assert int(response.headers["X-RateLimit-Remaining"]) < 250_000
-    assert int(response.headers["X-RateLimit-Reset"]) > time.time()
+    # The end of the clock hour the request was in: after `before`, whenever the check runs.
+    assert int(response.headers["X-RateLimit-Reset"]) > before
     [record] = standin.requests()
     assert record["method"] == "POST"
     assert record["path"] == SEND
@@ -120,7 +124,7 @@ def test_valid_send_is_201_and_recorded_with_the_exact_body(standin, http):
     assert record["status"] == 201
     assert record["dispatch_id"] == answer["dispatch_id"]
     assert record["headers"]["Content-Type"] == "application/json"
-    assert abs(record["at"] - time.time()) < 5
+    assert before <= record["at"] <= after
     assert standin.sent_messages() == [
         {
             "external_user_id": "customer-1",
@@ -264,28 +268,36 @@ def test_rate_limit_answers_429_with_reset_about_now_plus_reset_in(standin, http
 
     before = time.time()
     limited = post(http, standin, SEND, send_body("u1"))
+    after = time.time()
 
     assert limited.status_code == 429
     assert limited.json() == {"message": "Rate Limited"}
     assert limited.headers["X-RateLimit-Remaining"] == "0"
-    assert before + 3 <= int(limited.headers["X-RateLimit-Reset"]) <= before + 4.5
+    # Braze's reset is whole Unix seconds: reset_in after the request, rounded up.
+    reset = int(limited.headers["X-RateLimit-Reset"])
+    assert math.ceil(before + 3) <= reset <= math.ceil(after + 3)
     assert post(http, standin, SEND, send_body("u1")).status_code == 201
 
 
-def test_slow_delays_at_least_delay_then_answers_normally(standin, http):
-    standin.set_behaviour("slow", delay=0.4, count=1)
+def test_slow_delays_at_least_delay_then_answers_normally(http):
+    slept: list[float] = []
 
-    started = time.monotonic()
-    slow = post(http, standin, SEND, send_body("u1"))
-    slow_elapsed = time.monotonic() - started
-    started = time.monotonic()
-    fast = post(http, standin, SEND, send_body("u1"))
-    fast_elapsed = time.monotonic() - started
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        time.sleep(seconds)
+
+    with BrazeStandin(api_key=API_KEY, sleep=sleep) as standin:
+        standin.set_behaviour("slow", delay=0.4, count=1)
+        started = time.monotonic()
+        slow = post(http, standin, SEND, send_body("u1"))
+        slow_elapsed = time.monotonic() - started
+        assert slept == [0.4]
+        fast = post(http, standin, SEND, send_body("u1"))
 
     assert slow.status_code == 201
-    assert slow_elapsed >= 0.4
+    assert slow_elapsed >= 0.4  # a real sleep: never shorter, however busy the machine
     assert fast.status_code == 201
-    assert fast_elapsed < 0.4
+    assert slept == [0.4]  # the second request was not delayed at all
 
 
 def test_unauthorized_mode_rejects_even_the_right_key(standin, http):
@@ -391,30 +403,49 @@ def test_control_endpoints_work_over_http(standin, http):
     assert standin.requests() == []
 
 
-def test_page_is_served_self_contained_and_never_uses_inner_html(standin, http):
+def test_page_and_its_script_are_served_and_never_use_inner_html(standin, http):
     page = http.get(standin.url + "/", timeout=5)
+    script = http.get(standin.url + "/_standin/page.js", timeout=5)
 
     assert page.status_code == 200
     assert page.headers["Content-Type"].startswith("text/html")
+    assert script.status_code == 200
+    assert script.headers["Content-Type"].startswith("text/javascript")
     text = page.text
     assert "<title>Braze stand-in</title>" in text
-    assert "innerHTML" not in text
-    assert "outerHTML" not in text and "insertAdjacentHTML" not in text
-    assert "textContent" in text
-    assert "/_standin/requests" in text and "/_standin/inbound" in text
+    assert '<script type="module" src="/_standin/page.js"></script>' in text
+    for source in (text, script.text):
+        assert "innerHTML" not in source
+        assert "outerHTML" not in source and "insertAdjacentHTML" not in source
+    assert "textContent" in script.text
+    assert "/_standin/requests" in script.text and "/_standin/inbound" in script.text
     for mode in ("ok", "error500", "rate_limit", "unauthorized", "slow"):
         assert f'data-mode="{mode}"' in text
     assert "Forwarding is not configured" in text
-    assert "src=" not in text and '<link rel="stylesheet"' not in text
+    assert "data-reply-campaign" not in text
+    # Nothing from elsewhere: the page works on a machine without a network.
+    assert text.count("src=") == 1 and '<link rel="stylesheet"' not in text
     assert standin.requests() == []  # page loads and polling are not Braze traffic
 
 
-def test_page_escapes_the_webhook_url():
-    with BrazeStandin(webhook_url="http://127.0.0.1:1/<script>") as standin:
+def test_page_escapes_the_webhook_url_and_the_reply_campaign():
+    with BrazeStandin(
+        webhook_url="http://127.0.0.1:1/<script>", reply_campaign_id='c"><script>'
+    ) as standin:
         text = requests.get(standin.url + "/", timeout=5).text
 
     assert "http://127.0.0.1:1/&lt;script&gt;" in text
+    assert 'data-reply-campaign="c&quot;&gt;&lt;script&gt;"' in text
     assert "Forwarding is not configured" not in text
+
+
+def test_a_running_standin_can_be_pointed_at_a_webhook_but_only_over_http(standin):
+    with pytest.raises(ValueError, match="http"):
+        standin.set_webhook("file:///etc/passwd")
+    standin.set_webhook("http://127.0.0.1:1/hook", "secret")
+
+    assert standin.webhook_url == "http://127.0.0.1:1/hook"
+    assert "Posts to http://127.0.0.1:1/hook" in requests.get(standin.url + "/", timeout=5).text
 
 
 # -- customer simulator --------------------------------------------------------------

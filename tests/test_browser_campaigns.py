@@ -79,6 +79,8 @@ def test_with_the_window_closed_an_agent_sends_a_template_and_sees_it_delivered(
 
     hostile = '<img src=x onerror="window.__pwned=1">'
     page.get_by_label("customer_name").fill(hostile)
+    # The refusal below is the API's 400, which Chromium logs; nothing else may be.
+    tab.allow_console_errors(r"status of 400 .*/send-campaign/\]$")
     page.locator("#campaign-send").click()
     # The empty property is named inline, next to its input; nothing was sent.
     expect(page.locator("#campaign-error")).to_contain_text("empty order_number")
@@ -98,7 +100,7 @@ def test_with_the_window_closed_an_agent_sends_a_template_and_sees_it_delivered(
     assert delivered["trigger_properties"] == {"customer_name": hostile, "order_number": "A-1001"}
     assert page.evaluate("() => window.__pwned") is None
     tab.screenshot("inbox-template-sent")
-    assert tab.errors == []
+    tab.assert_clean()
 
 
 def test_a_canned_reply_with_a_campaign_opens_the_form_filled_in(
@@ -147,4 +149,4 @@ def test_a_canned_reply_with_a_campaign_opens_the_form_filled_in(
         {"agent_name": "Aiko"},
     )
     assert re.search(r"\[Satisfaction\]", Message.objects.get(campaign=survey).text)
-    assert tab.errors == []
+    tab.assert_clean()

@@ -65,4 +65,4 @@ def test_labels_show_in_the_list_and_the_header_and_the_filter_narrows_the_list(
 
     label_filter.select_option("")
     expect(rows).to_have_count(2)
-    assert tab.errors == []
+    tab.assert_clean()

@@ -5,7 +5,6 @@ so these tests check the documented protocol, not our signing against itself.
 """
 
 import json
-import time
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -198,14 +197,22 @@ def test_a_slow_service_times_out_and_counts_as_a_miss(bot_service, settings):
 
 
 def test_an_answer_dripping_in_slower_than_the_timeout_is_cut_off(bot_service, settings):
-    """Each byte arrives within requests' per-read timeout; the whole answer does not."""
+    """Each byte arrives within requests' per-read timeout; the whole answer does not.
+
+    The deadline's clock is the test's: it moves 0.2 s each time the bot looks at it,
+    so the cut-off is decided by the bytes read, not by how busy the machine is."""
     settings.HANDOFF_BOT_TIMEOUT_SECONDS = 0.5
     bot_service.set_behaviour("drip")
-    started = time.monotonic()
+    readings: list[float] = []
+
+    def clock() -> float:
+        readings.append(len(readings) * 0.2)
+        return readings[-1]
 
     with pytest.raises(BotError, match="did not answer within 0.5 s"):
-        HttpBot().answer(BotRequest(1, 1, "c", "", "hi"))
-    assert time.monotonic() - started < 1.5
+        HttpBot(clock=clock).answer(BotRequest(1, 1, "c", "", "hi"))
+    # The deadline (0.5) was read at 0.0, then checked as the first bytes came in.
+    assert readings == pytest.approx([0.0, 0.2, 0.4, 0.6])
 
 
 def test_an_unreachable_service_is_a_bot_error_not_a_crash(settings):

@@ -10,6 +10,7 @@ It never sends to the customer itself and never logs the secret.
 import json
 import threading
 import time
+from collections.abc import Callable
 
 import requests
 import urllib3
@@ -57,8 +58,15 @@ def bounded_transcript(turns: tuple[Turn, ...], max_chars: int) -> list[dict[str
 class HttpBot:
     """Settings are read at each answer: get_bot() keeps one instance per thread."""
 
-    def __init__(self, *, session: requests.Session | None = None):
+    def __init__(
+        self,
+        *,
+        session: requests.Session | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self._session = session
+        # The exchange's deadline is on this clock; tests inject one they move.
+        self._clock = clock
 
     @property
     def url(self) -> str:
@@ -129,7 +137,7 @@ class HttpBot:
         requests' read timeout is per socket read, so a service dripping bytes could
         hold a routing thread for ever; the whole exchange has one deadline here.
         """
-        deadline = time.monotonic() + self.timeout
+        deadline = self._clock() + self.timeout
         headers = {
             "Content-Type": "application/json; charset=utf-8",
             "Accept": "application/json",
@@ -145,13 +153,13 @@ class HttpBot:
                 allow_redirects=False,  # a signed conversation goes only where configured
                 stream=True,
             ) as response:
-                content = _read_limited(response, deadline, self.timeout)
+                content = _read_limited(response, deadline, self.timeout, self._clock)
                 status = response.status_code
                 signature = response.headers.get(signing.HEADER)
         except (requests.RequestException, urllib3.exceptions.HTTPError) as error:
             # The body is read from urllib3 directly, whose errors requests does not wrap.
             timeouts = (requests.Timeout, urllib3.exceptions.TimeoutError)
-            if isinstance(error, timeouts) or time.monotonic() >= deadline:
+            if isinstance(error, timeouts) or self._clock() >= deadline:
                 raise BotError(f"bot did not answer within {self.timeout:g} s") from error
             # The type only: the message repeats the URL, which may carry a token.
             raise BotError(f"could not reach the bot: {type(error).__name__}") from error
@@ -174,7 +182,9 @@ def route_data(request: BotRequest) -> dict | None:
     }
 
 
-def _read_limited(response: requests.Response, deadline: float, timeout: float) -> bytes:
+def _read_limited(
+    response: requests.Response, deadline: float, timeout: float, clock: Callable[[], float]
+) -> bytes:
     """The body, up to MAX_RESPONSE_BYTES, given up on once the deadline has passed.
 
     read1 returns whatever has arrived instead of waiting for a full chunk, so the
@@ -191,7 +201,7 @@ def _read_limited(response: requests.Response, deadline: float, timeout: float) 
         size += len(chunk)
         if size > MAX_RESPONSE_BYTES:
             raise BotError(f"bot answer is larger than {MAX_RESPONSE_BYTES // 1024} KiB")
-        if time.monotonic() > deadline:
+        if clock() > deadline:
             raise BotError(f"bot did not answer within {timeout:g} s")
         chunks.append(chunk)
 

@@ -9,7 +9,8 @@ it receives, and can be switched to answer 500, 429, 401, slowly or erratically,
 handoff's retry and back-off paths run over a real socket.
 
 Its page at ``/`` shows the replies as phone chats and has a customer simulator that
-posts to handoff's webhook the way Braze's webhook campaign does.
+posts to handoff's webhook the way Braze's webhook campaign does. The page's HTML and
+script live in ``braze_standin_page/``.
 
 What it must never do:
 
@@ -42,6 +43,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -49,6 +51,10 @@ TRIGGER_SEND = "/campaigns/trigger/send"
 USERS_TRACK = "/users/track"
 INBOUND = "/_standin/inbound"
 CONTROL_PREFIX = "/_standin/"
+PAGE_SCRIPT = "/_standin/page.js"
+# The page's HTML and script are files beside this module, not strings in it: a script
+# in a Python string once shipped with a newline where "\n" was meant, and died unseen.
+PAGE_DIRECTORY = Path(__file__).resolve().with_name("braze_standin_page")
 
 UNKNOWN_CAMPAIGN = "Invalid Campaign ID"
 MODES = ("ok", "error500", "rate_limit", "unauthorized", "slow", "fail_ratio")
@@ -94,10 +100,11 @@ class _Response:
     payload: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     page: str | None = None
+    page_type: str = "text/html; charset=utf-8"
 
     def encoded(self) -> tuple[bytes, str]:
         if self.page is not None:
-            return self.page.encode("utf-8"), "text/html; charset=utf-8"
+            return self.page.encode("utf-8"), self.page_type
         return json.dumps(self.payload).encode("utf-8"), "application/json"
 
 
@@ -148,18 +155,17 @@ class BrazeStandin:
         webhook_secret: str | None = None,
         reply_campaign_id: str | None = None,
         unknown_campaign_status: int = 400,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        webhook_url = webhook_url or None
         # Braze documents 400 "Invalid Campaign ID"; 404 is what some clients meet.
         self._unknown_campaign_status = unknown_campaign_status
-        if webhook_url is not None and urlsplit(webhook_url).scheme not in ("http", "https"):
-            raise ValueError("webhook_url must be an http:// or https:// URL")
+        # The "slow" mode's delay; injectable so a test can see it served without timing it.
+        self._sleep = sleep
         self.host = host
         self.port = port
-        self.webhook_url = webhook_url
+        self.set_webhook(webhook_url, webhook_secret)
         self._api_key = api_key or None
         self._campaign_ids = None if campaign_ids is None else frozenset(campaign_ids)
-        self._webhook_secret = webhook_secret or None
         # Only for the page: sends through any other campaign (templates, quick-reply
         # menus, surveys) are shown as campaign sends, with their properties.
         self.reply_campaign_id = reply_campaign_id or None
@@ -212,6 +218,17 @@ class BrazeStandin:
             raise RuntimeError("the Braze stand-in is not running; call start() first")
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
+
+    def set_webhook(self, webhook_url: str | None, webhook_secret: str | None = None) -> None:
+        """Where the page's customer simulator posts, and with which secret (None: nowhere).
+
+        Settable on a running stand-in, because tests start the app after the stand-in
+        whose URL it is given."""
+        webhook_url = webhook_url or None
+        if webhook_url is not None and urlsplit(webhook_url).scheme not in ("http", "https"):
+            raise ValueError("webhook_url must be an http:// or https:// URL")
+        self.webhook_url = webhook_url
+        self._webhook_secret = webhook_secret or None
 
     # -- what tests ask --------------------------------------------------------------
 
@@ -362,7 +379,7 @@ class BrazeStandin:
             return _json(405, {"message": f"{request.path} only accepts POST"})
         delay, failure = self._draw_behaviour(request.path)
         if delay:
-            time.sleep(delay)
+            self._sleep(delay)
         if failure is not None:
             return failure
         auth_error = self._auth_error(request.headers.get("Authorization"))
@@ -451,6 +468,9 @@ class BrazeStandin:
     def _control(self, request: _Request) -> _Response:
         routes: dict[tuple[str, str], Callable[[_Request], _Response]] = {
             ("GET", "/"): self._page,
+            ("GET", PAGE_SCRIPT): lambda _: _Response(
+                200, page=_page_file("page.js"), page_type="text/javascript; charset=utf-8"
+            ),
             ("GET", "/_standin/health"): lambda _: _json(200, {"status": "ok"}),
             ("GET", "/_standin/behaviour"): lambda _: _json(200, self.behaviour()),
             ("GET", "/_standin/profiles"): lambda _: _json(200, self.profiles()),
@@ -496,12 +516,15 @@ class BrazeStandin:
         else:
             note = f"Posts to {html.escape(self.webhook_url)} as Braze's webhook campaign would."
             disabled = ""
-        # JSON inside a script element: "<" escaped so no value can close the element.
-        reply_campaign = json.dumps(self.reply_campaign_id).replace("<", "\\u003c")
+        if self.reply_campaign_id is None:
+            reply_campaign = ""
+        else:
+            reply_campaign = f' data-reply-campaign="{html.escape(self.reply_campaign_id)}"'
         page = (
-            PAGE.replace("__FORWARDING_NOTE__", note)
+            _page_file("page.html")
+            .replace("__FORWARDING_NOTE__", note)
             .replace("__SEND_DISABLED__", disabled)
-            .replace("__REPLY_CAMPAIGN__", reply_campaign)
+            .replace("__REPLY_CAMPAIGN_ATTRIBUTE__", reply_campaign)
         )
         return _Response(200, page=page)
 
@@ -807,6 +830,11 @@ def _parsed(text: str) -> Any:
         return text
 
 
+def _page_file(name: str) -> str:
+    """Read on each request, so an edited page shows on reload without a restart."""
+    return (PAGE_DIRECTORY / name).read_text(encoding="utf-8")
+
+
 def _new_id() -> str:
     return uuid.uuid4().hex
 
@@ -861,254 +889,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     stopping.wait()
     standin.stop()
     return 0
-
-
-PAGE = """<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<link rel="icon" href="data:,">
-<title>Braze stand-in</title>
-<style>
-  body { margin: 0; font: 14px/1.4 system-ui, sans-serif; background: #f3f4f6; color: #111827; }
-  header { display: flex; flex-wrap: wrap; gap: 12px 20px; align-items: center;
-           padding: 12px 20px; background: #111827; color: #f9fafb; }
-  header h1 { margin: 0; font-size: 18px; }
-  header button { margin-right: 4px; }
-  main { display: grid; grid-template-columns: minmax(260px, 320px) 1fr; gap: 20px; padding: 20px; }
-  .panel { background: #fff; border-radius: 8px; padding: 16px; box-shadow: 0 1px 2px #0002; }
-  .panel h2 { margin-top: 0; font-size: 16px; }
-  label { display: block; margin-bottom: 8px; }
-  input, textarea { display: block; width: 100%; box-sizing: border-box; margin-top: 2px;
-                    font: inherit; padding: 4px 6px; }
-  .note { color: #4b5563; font-size: 13px; overflow-wrap: anywhere; }
-  #chats { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
-  .phone { display: flex; flex-direction: column; width: 300px; max-height: 520px;
-           background: #e5ddd5; border: 6px solid #1f2937; border-radius: 22px; overflow: hidden; }
-  .phone h3 { margin: 0; padding: 10px 12px; font-size: 14px; background: #075e54; color: #fff;
-              overflow-wrap: anywhere; }
-  .thread { display: flex; flex-direction: column; gap: 6px; padding: 10px; overflow-y: auto; }
-  .bubble { max-width: 80%; padding: 6px 9px; border-radius: 8px; white-space: pre-wrap;
-            overflow-wrap: anywhere; box-shadow: 0 1px 1px #0001; }
-  .bubble.customer { align-self: flex-start; background: #fff; }
-  .bubble.bot { align-self: flex-end; background: #dcf8c6; }
-  .bubble.failed { outline: 2px solid #dc2626; }
-  .bubble.campaign { background: #e0f2fe; border-left: 4px solid #0369a1; }
-  .tag { display: block; margin-bottom: 3px; font-size: 11px; font-weight: 600; color: #0369a1;
-         white-space: normal; }
-  .meta { display: block; margin-top: 2px; font-size: 11px; color: #6b7280; }
-</style>
-</head>
-<body>
-<header>
-  <h1>Braze stand-in</h1>
-  <span>Behaviour: <strong id="behaviour">loading</strong></span>
-  <span>
-    <button type="button" data-mode="ok">ok</button>
-    <button type="button" data-mode="error500">500</button>
-    <button type="button" data-mode="rate_limit">429</button>
-    <button type="button" data-mode="unauthorized">401</button>
-    <button type="button" data-mode="slow">slow</button>
-  </span>
-  <button type="button" id="clear">Clear requests</button>
-</header>
-<main>
-  <section class="panel">
-    <h2>Customer simulator</h2>
-    <p class="note">__FORWARDING_NOTE__</p>
-    <form id="simulator">
-      <label>External user id <input name="user_id" required value="demo-customer-1"></label>
-      <label>Phone <input name="phone_number" value="+15555550100"></label>
-      <label>Name <input name="name" value="Demo Customer"></label>
-      <label>Message <textarea name="message" rows="3" required></textarea></label>
-      <button type="submit" __SEND_DISABLED__>Send</button>
-    </form>
-    <p id="result" class="note"></p>
-    <h2>Profiles</h2>
-    <p class="note">Custom attributes recorded through /users/track, latest per user.</p>
-    <div id="profiles" class="note">None yet.</div>
-  </section>
-  <section>
-    <p id="empty" class="note">No messages yet.</p>
-    <div id="chats"></div>
-  </section>
-</main>
-<script>
-"use strict";
-// Message text comes from customers and bots: it is only ever set with textContent.
-const SEND_PATH = "/campaigns/trigger/send";
-const INBOUND_PATH = "/_standin/inbound";
-// The settings' reply campaign (null: unknown, so every send shows its campaign).
-const REPLY_CAMPAIGN = __REPLY_CAMPAIGN__;
-const chats = document.getElementById("chats");
-const empty = document.getElementById("empty");
-const behaviourLabel = document.getElementById("behaviour");
-const form = document.getElementById("simulator");
-const result = document.getElementById("result");
-let lastSeen = null;
-
-function element(tag, className, text) {
-  const node = document.createElement(tag);
-  node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-function show(value) {
-  return typeof value === "string" ? value : JSON.stringify(value);
-}
-
-function propertiesText(properties) {
-  const entries = Object.entries(properties);
-  if (entries.length === 1) return show(entries[0][1]);
-  return entries.map(([key, value]) => key + ": " + show(value)).join("\\n");
-}
-
-function campaignText(properties) {
-  const entries = Object.entries(properties);
-  if (!entries.length) return "(no trigger properties)";
-  return entries.map(([key, value]) => key + ": " + show(value)).join("\n");
-}
-
-function recipientName(recipient) {
-  return recipient.external_user_id || recipient.email || "alias " + show(recipient.user_alias);
-}
-
-function chatEntries(records) {
-  const entries = [];
-  for (const record of records) {
-    const accepted = record.status >= 200 && record.status < 300;
-    if (record.path === SEND_PATH && accepted) {
-      const shared = record.body.trigger_properties || {};
-      for (const recipient of record.body.recipients) {
-        const properties = Object.assign({}, shared, recipient.trigger_properties || {});
-        const campaign = String(record.body.campaign_id);
-        const other = REPLY_CAMPAIGN === null || campaign !== REPLY_CAMPAIGN;
-        const text = other ? campaignText(properties) : propertiesText(properties);
-        entries.push({user: recipientName(recipient), side: "bot", at: record.at,
-                      text: text, problem: "", campaign: other ? campaign : ""});
-      }
-    } else if (record.path === INBOUND_PATH && record.body && record.body.user_id) {
-      const delivered = record.forwarded_status >= 200 && record.forwarded_status < 300;
-      const answered = record.forwarded_status || record.status;
-      const problem = delivered ? "" : "not delivered (" + answered + ")";
-      entries.push({user: String(record.body.user_id), side: "customer", at: record.at,
-                    text: show(record.body.message), problem: problem});
-    }
-  }
-  return entries;
-}
-
-function render(records) {
-  const groups = new Map();
-  for (const entry of chatEntries(records)) {
-    if (!groups.has(entry.user)) groups.set(entry.user, []);
-    groups.get(entry.user).push(entry);
-  }
-  const threads = [];
-  const phones = [];
-  for (const [user, entries] of groups) {
-    const phone = element("article", "phone");
-    const thread = element("div", "thread");
-    phone.append(element("h3", "", user), thread);
-    for (const entry of entries) {
-      const classes = "bubble " + entry.side + (entry.problem ? " failed" : "") +
-        (entry.campaign ? " campaign" : "");
-      const bubble = element("div", classes);
-      if (entry.campaign) bubble.append(element("span", "tag", "campaign " + entry.campaign));
-      bubble.append(document.createTextNode(entry.text));
-      const when = new Date(entry.at * 1000).toLocaleTimeString();
-      bubble.append(element("span", "meta", entry.problem ? when + " - " + entry.problem : when));
-      thread.append(bubble);
-    }
-    threads.push(thread);
-    phones.push(phone);
-  }
-  chats.replaceChildren(...phones);
-  for (const thread of threads) thread.scrollTop = thread.scrollHeight;
-  empty.hidden = phones.length > 0;
-}
-
-function showBehaviour(behaviour) {
-  let text = behaviour.mode;
-  if (behaviour.remaining !== null) text += ", " + behaviour.remaining + " request(s) left";
-  if (behaviour.seconds_left !== null) text += ", " + Math.ceil(behaviour.seconds_left) + " s left";
-  behaviourLabel.textContent = text;
-}
-
-function renderProfiles(profiles) {
-  const users = Object.keys(profiles).sort();
-  const box = document.getElementById("profiles");
-  if (!users.length) { box.textContent = "None yet."; return; }
-  box.replaceChildren(...users.map((user) => {
-    const line = element("div", "", "");
-    line.append(element("strong", "", user + ": "));
-    const pairs = Object.entries(profiles[user]).map(([name, value]) => name + "=" + show(value));
-    line.append(document.createTextNode(pairs.join(", ")));
-    return line;
-  }));
-}
-
-async function refresh() {
-  try {
-    const [requests, behaviour, profiles] = await Promise.all(
-      [fetch("/_standin/requests"), fetch("/_standin/behaviour"), fetch("/_standin/profiles")]);
-    renderProfiles(await profiles.json());
-    const records = await requests.json();
-    const last = records[records.length - 1];
-    const signature = records.length + ":" + (last ? last.monotonic : "");
-    if (signature !== lastSeen) {
-      lastSeen = signature;
-      render(records);
-    }
-    showBehaviour(await behaviour.json());
-  } catch (error) {
-    behaviourLabel.textContent = "stand-in unreachable";
-  }
-}
-
-async function post(path, body) {
-  return fetch(path, {method: "POST", headers: {"Content-Type": "application/json"},
-                      body: JSON.stringify(body)});
-}
-
-for (const button of document.querySelectorAll("button[data-mode]")) {
-  button.addEventListener("click", async () => {
-    await post("/_standin/behaviour", {mode: button.dataset.mode});
-    refresh();
-  });
-}
-
-document.getElementById("clear").addEventListener("click", async () => {
-  await fetch("/_standin/requests", {method: "DELETE"});
-  refresh();
-});
-
-form.addEventListener("submit", async (event) => {
-  event.preventDefault();
-  result.textContent = "Sending...";
-  try {
-    const response = await post(INBOUND_PATH, Object.fromEntries(new FormData(form)));
-    const answer = await response.json();
-    if (response.ok) {
-      result.textContent = "Webhook answered " + answer.status + ": " + show(answer.body);
-      form.elements.message.value = "";
-    } else {
-      result.textContent = "Not forwarded (" + response.status + "): " + answer.message;
-    }
-  } catch (error) {
-    result.textContent = "Not forwarded: " + error;
-  }
-  refresh();
-});
-
-refresh();
-setInterval(refresh, 2000);
-</script>
-</body>
-</html>
-"""
 
 
 if __name__ == "__main__":

@@ -9,7 +9,9 @@ Two kinds of repeat are stored once. A Braze retry of the same rendered body has
 same message_id (the dedup key). The same customer message delivered by two webhook
 campaigns (a catch-all and a keyword campaign, each with its own dispatch id and
 `topic`) is recognised by its content, a different topic and the merge window, and
-merged into the copy already stored, which keeps the more specific topic.
+merged into the copy already stored, which keeps the more specific topic. The merged
+copy's dedup key is remembered on the contact, so that Braze retrying that copy
+minutes later, long after the merge window, is still the same message.
 """
 
 import hashlib
@@ -33,6 +35,11 @@ _MAX_RACE_RETRIES = 3
 # How many of the customer's latest messages the merge check looks at: a copy from a
 # second campaign arrives within seconds, and nobody sends ten messages in that time.
 MERGE_LOOKBACK = 10
+# How long a merged copy's key is remembered: Braze retries for about 30 minutes, and
+# spreads retries over up to 24 hours when our host is unreachable.
+MERGED_COPY_MEMORY = timedelta(hours=25)
+# And how many per customer at most, so that the contact row stays small.
+MERGED_COPY_LIMIT = 50
 
 
 @dataclass(frozen=True)
@@ -41,6 +48,14 @@ class Accepted:
     conversation_id: int
     duplicate: bool
     merged: bool = False
+
+
+class _MergedCopyRepeated(Exception):
+    """Raised inside the store's transaction so that the contact's UPDATE rolls back."""
+
+    def __init__(self, accepted: Accepted):
+        super().__init__(accepted)
+        self.accepted = accepted
 
 
 def dedup_key(payload: InboundPayload) -> str | None:
@@ -68,6 +83,8 @@ def accept_inbound(payload: InboundPayload) -> Accepted:
     while True:
         try:
             return _store(payload, key)
+        except _MergedCopyRepeated as repeated:
+            return repeated.accepted
         except IntegrityError:
             if key and (existing := _find_duplicate(payload.user_id, key)):
                 return existing
@@ -95,7 +112,13 @@ def _store(payload: InboundPayload, key: str | None) -> Accepted:
     now = timezone.now()
     # Routes are slugs matched without case: "Billing" from a template is "billing".
     topic = topics.normalize_topic(payload.topic)
-    contact_id, previous_inbound_at = _upsert_contact(payload, now)
+    contact_id, previous_inbound_at, merged_keys = _upsert_contact(payload, now)
+    if key and isinstance(copy := merged_keys.get(key), dict):
+        # Braze retrying a copy that was merged into a stored message: the unique
+        # constraint cannot see it (its key was never a row's), the window may be over.
+        raise _MergedCopyRepeated(
+            Accepted(copy["message"], copy["conversation"], duplicate=True, merged=True)
+        )
     window = topics.merge_window_seconds()
     # An earlier copy within the window would have set the contact's inbound time in
     # the window, so without one there is nothing to merge and no query to make.
@@ -103,7 +126,7 @@ def _store(payload: InboundPayload, key: str | None) -> Accepted:
         # The contact's UPDATE above locks its row until commit (PostgreSQL), so two
         # copies of one message arriving in different processes check in turn. Before
         # the survey check: a score through two campaigns is recorded once.
-        merged = _merge_into_earlier_copy(payload, topic, contact_id, now, window)
+        merged = _merge_into_earlier_copy(payload, topic, contact_id, now, window, merged_keys, key)
         if merged is not None:
             return merged
     # A score answering the survey of a resolved conversation is recorded there instead.
@@ -141,9 +164,10 @@ def _store(payload: InboundPayload, key: str | None) -> Accepted:
     return Accepted(message_id=message.pk, conversation_id=conversation_id, duplicate=False)
 
 
-def _upsert_contact(payload: InboundPayload, now) -> tuple[int, datetime | None]:
-    """The contact's id and the time of its previous inbound message (None for a new
-    contact), with its phone, name and last-seen times brought up to date.
+def _upsert_contact(payload: InboundPayload, now) -> tuple[int, datetime | None, dict]:
+    """The contact's id, the time of its previous inbound message (None for a new
+    contact) and its merged copies' keys, with its phone, name and last-seen times
+    brought up to date.
 
     A new contact is inserted; two first messages racing to insert it meet the
     unique external_id, and the loser is retried by accept_inbound.
@@ -156,12 +180,13 @@ def _upsert_contact(payload: InboundPayload, now) -> tuple[int, datetime | None]
         changes,
         where={"external_id": payload.user_id},
         copy={"previous_inbound_at": "last_inbound_at"},
-        returning=("previous_inbound_at",),
+        returning=("previous_inbound_at", "merged_copy_keys"),
     )
     if row is None:
         contact = Contact.objects.create(external_id=payload.user_id, first_seen_at=now, **changes)
-        return contact.pk, None
-    return row[0], row[1]
+        return contact.pk, None, {}
+    pk, previous_inbound_at, merged_keys = row
+    return pk, previous_inbound_at, merged_keys if isinstance(merged_keys, dict) else {}
 
 
 def _open_conversation(contact_id: int, topic: str, now) -> int:
@@ -234,7 +259,13 @@ def _merged_entries(message: Message) -> list[dict]:
 
 
 def _merge_into_earlier_copy(
-    payload: InboundPayload, topic: str, contact_id: int, now: datetime, window: float
+    payload: InboundPayload,
+    topic: str,
+    contact_id: int,
+    now: datetime,
+    window: float,
+    merged_keys: dict,
+    key: str | None,
 ) -> Accepted | None:
     """Merge this copy into the stored copy of the same customer message, if any.
 
@@ -267,6 +298,8 @@ def _merge_into_earlier_copy(
                 return _accepted_merge(stored)
             continue
         _record_merge(stored, payload, topic, now, window)
+        if key:
+            _remember_merged_copy(contact_id, merged_keys, key, stored, now)
         return _accepted_merge(stored)
     return None
 
@@ -313,6 +346,29 @@ def _record_merge(
         },
     )
     publish_conversation_changed(conversation, event)
+
+
+def _remember_merged_copy(
+    contact_id: int, merged_keys: dict, key: str, stored: Message, now: datetime
+) -> None:
+    """Keep the merged copy's key on the contact for as long as Braze may retry it
+    (MERGED_COPY_MEMORY), dropping keys older than that and the oldest past the limit."""
+    oldest = (now - MERGED_COPY_MEMORY).isoformat()
+    kept = sorted(
+        (
+            (entry["at"], old_key, entry)
+            for old_key, entry in merged_keys.items()
+            if isinstance(entry, dict) and str(entry.get("at", "")) >= oldest
+        ),
+        key=lambda item: item[0],
+    )[-(MERGED_COPY_LIMIT - 1) :]
+    remembered = {old_key: entry for _at, old_key, entry in kept}
+    remembered[key] = {
+        "message": stored.pk,
+        "conversation": stored.conversation_id,
+        "at": now.isoformat(),
+    }
+    Contact.objects.filter(pk=contact_id).update(merged_copy_keys=remembered)
 
 
 def _take_topic(stored: Message, topic: str, now: datetime, window: float) -> bool:
