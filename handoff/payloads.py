@@ -176,11 +176,21 @@ def _string(
     if len(value) > max_chars:
         problems[name] = f"is {len(value)} characters long; the limit is {max_chars}"
         return None
-    bad = _FORBIDDEN_CHARS.search(value) or (None if multiline else _LINE_BREAK.search(value))
-    if bad:
-        problems[name] = f"contains a control character (U+{ord(bad.group()):04X})"
+    if problem := text_problem(value, multiline=multiline):
+        problems[name] = problem
         return None
     return value
+
+
+def text_problem(value: str, *, multiline: bool) -> str | None:
+    """Why a text cannot be stored and sent on, or None: a C0 or C1 control character
+    other than tab and line breaks (line breaks too unless `multiline`), or a lone
+    surrogate, which cannot be stored as UTF-8. The one rule for every text handoff
+    takes in: the webhook's fields, agents' replies, campaign properties."""
+    bad = _FORBIDDEN_CHARS.search(value) or (None if multiline else _LINE_BREAK.search(value))
+    if bad:
+        return f"contains a control character (U+{ord(bad.group()):04X})"
+    return None
 
 
 def _extra_problem(key: str, value: Any) -> str | None:

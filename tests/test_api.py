@@ -585,6 +585,12 @@ def test_a_reply_into_a_bot_conversation_takes_it_over_first(api):
         ({"text": 42}, 400, "text"),
         ({"text": "   \n"}, 400, "text"),
         ({"text": "x" * 4097}, 400, "text"),
+        ('{"text": "\\ud800"}', 400, "text"),
+        ({"text": "nul\x00byte"}, 400, "text"),
+        ({"text": "escape \x1b[31m"}, 400, "text"),
+        ({"text": "c1 \x85"}, 400, "text"),
+        ("[" * 2000 + "]" * 2000, 400, None),
+        ('{"text": "hi", "x": ' + "[" * 2000 + "]" * 2000 + "}", 400, None),
     ],
 )
 def test_a_bad_reply_is_a_400_and_stores_nothing(api, body, status, field):
@@ -597,6 +603,40 @@ def test_a_bad_reply_is_a_400_and_stores_nothing(api, body, status, field):
     assert not Message.objects.exists()
     conversation.refresh_from_db()
     assert conversation.state == State.BOT
+
+
+def test_a_lone_surrogate_in_a_reply_is_named_like_the_webhook_names_it(api, aiko):
+    conversation = assigned_to(aiko)
+
+    response = post(api, f"/api/conversations/{conversation.pk}/reply/", '{"text": "\\ud800"}')
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "Invalid text: contains a control character (U+D800).",
+        "fields": {"text": "contains a control character (U+D800)."},
+    }
+
+
+def test_a_body_nested_2000_deep_is_a_400_that_says_so(api, aiko):
+    conversation = assigned_to(aiko)
+    body = '{"text": "hi", "x": ' + "[" * 2000 + "]" * 2000 + "}"
+
+    response = post(api, f"/api/conversations/{conversation.pk}/reply/", body)
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "The body is nested too deeply; send a flat JSON object.",
+        "fields": {},
+    }
+
+
+def test_a_reply_keeps_line_breaks_and_tabs(api, aiko):
+    conversation = assigned_to(aiko)
+
+    response = post(api, f"/api/conversations/{conversation.pk}/reply/", {"text": "a\r\nb\tc"})
+
+    assert response.status_code == 201
+    assert Message.objects.get().text == "a\r\nb\tc"
 
 
 def test_a_reply_of_exactly_4096_characters_is_accepted(api, aiko):
