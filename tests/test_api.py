@@ -76,11 +76,11 @@ def inbound(conversation, text="hello", **fields):
 
 
 def outbound(conversation, text="answer", state=Message.Delivery.SENT, **fields):
+    fields.setdefault("author_kind", Message.AuthorKind.AGENT)
     return Message.objects.create(
         conversation=conversation,
         contact_id=conversation.contact_id,
         direction=Message.Direction.OUTBOUND,
-        author_kind=Message.AuthorKind.AGENT,
         text=text,
         delivery_state=state,
         **fields,
@@ -715,6 +715,32 @@ def test_retry_queues_a_failed_message_again(api, aiko):
     assert response.status_code == 200
     assert response.json()["message"]["delivery"]["state"] == "queued"
     assert ConversationEvent.objects.filter(kind="delivery_retried", actor=aiko).exists()
+
+
+def test_retrying_a_failed_message_in_another_agents_conversation_is_a_409(api, ben):
+    conversation = assigned_to(ben)
+    failed = outbound(conversation, author=ben, state=Message.Delivery.FAILED, last_error="x")
+
+    response = post(api, f"/api/messages/{failed.pk}/retry/")
+
+    assert response.status_code == 409
+    assert response.json()["error"] == "ben has already claimed this conversation."
+    assert response.json()["assignee"] == "ben"
+    failed.refresh_from_db()
+    assert failed.delivery_state == Message.Delivery.FAILED
+    assert not ConversationEvent.objects.filter(kind="delivery_retried").exists()
+
+
+def test_retrying_a_failed_bot_answer_leaves_the_conversation_with_the_bot(api):
+    conversation = make_conversation(state=State.BOT)
+    failed = outbound(conversation, author_kind=Message.AuthorKind.BOT, state="failed")
+
+    response = post(api, f"/api/messages/{failed.pk}/retry/")
+
+    assert response.status_code == 200
+    assert response.json()["message"]["delivery"]["state"] == "queued"
+    conversation.refresh_from_db()
+    assert (conversation.state, conversation.assignee) == (State.BOT, None)
 
 
 def test_retrying_a_message_that_did_not_fail_is_a_409(api, aiko):
