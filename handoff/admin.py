@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
+from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -38,10 +39,40 @@ admin.site.site_title = _("handoff")
 
 @admin.register(EscalationRule)
 class EscalationRuleAdmin(admin.ModelAdmin):
-    list_display = ("phrase", "match", "is_active", "priority")
+    list_display = ("phrase", "match", "is_active", "priority", "over_budget")
     list_editable = ("match", "is_active", "priority")
     list_filter = ("is_active", "match")
     search_fields = ("phrase",)
+    readonly_fields = ("timeout_count", "last_timeout_at")
+
+    @admin.display(description=_("over the time budget"), ordering="timeout_count")
+    def over_budget(self, rule: EscalationRule) -> str:
+        return str(rule.timeout_count) if rule.timeout_count else "—"
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url="", extra_context=None):
+        rule = self.get_object(request, object_id)
+        if request.method == "GET" and rule is not None and rule.timeout_count:
+            messages.warning(
+                request,
+                _(
+                    "This expression ran past its time budget (%(ms)s ms) on %(count)s "
+                    "messages, most recently %(when)s, and was skipped for them. Simplify "
+                    "it; saving a changed expression resets the count."
+                )
+                % {
+                    "ms": settings.HANDOFF_REGEX_TIMEOUT_MS,
+                    "count": rule.timeout_count,
+                    "when": formats.localize(timezone.localtime(rule.last_timeout_at))
+                    if rule.last_timeout_at
+                    else "?",
+                },
+            )
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def save_model(self, request: HttpRequest, obj: EscalationRule, form, change) -> None:
+        if change and {"phrase", "match"} & set(form.changed_data):
+            obj.timeout_count, obj.last_timeout_at = 0, None  # a new pattern starts afresh
+        super().save_model(request, obj, form, change)
 
 
 class TryBotForm(forms.Form):

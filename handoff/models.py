@@ -14,7 +14,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from handoff.text import compile_user_regex
+from handoff import user_regex
+from handoff.payloads import MAX_MESSAGE_CHARS
 
 
 class Contact(models.Model):
@@ -333,7 +334,11 @@ class EscalationRule(models.Model):
             raise ValidationError({"phrase": _("The phrase cannot be blank.")})
         if self.match == self.Match.REGEX:
             try:
-                compile_user_regex(self.phrase)
+                user_regex.check(
+                    self.phrase,
+                    budget_seconds=settings.HANDOFF_REGEX_TIMEOUT_MS / 1000,
+                    trial_chars=MAX_MESSAGE_CHARS,
+                )
             except ValueError as error:
                 raise ValidationError({"phrase": str(error)}) from error
 

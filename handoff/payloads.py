@@ -24,6 +24,9 @@ KNOWN_FIELDS = ("user_id", "phone_number", "message", "message_id", "media_urls"
 # lone surrogates, which cannot be stored as UTF-8.
 _FORBIDDEN_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 _LINE_BREAK = re.compile(r"[\r\n]")
+# Bidirectional formatting characters: marks, embeddings, overrides and isolates. In a
+# name, "x\u202etxt.exe" would show as "xexe.txt" to agents; a name needs none of them.
+_BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _PHONE_CHARS = re.compile(r"^\+?[0-9 ().\-]+$")
 _URL_SPLIT = re.compile(r"[\s,]+")
 
@@ -122,10 +125,16 @@ def validate(data: dict[str, Any]) -> InboundPayload:
         message=message or "",
         message_id=(message_id or "").strip(),
         media_urls=tuple(media_urls),
-        name=(name or "").strip(),
+        name=strip_bidi_controls(name or "").strip(),
         topic=(topic or "").strip(),
         extra=extra,
     )
+
+
+def strip_bidi_controls(text: str) -> str:
+    """The text without bidirectional formatting characters, which in a name only serve
+    to disguise it (the inbox also isolates every customer text when it shows it)."""
+    return _BIDI_CONTROLS.sub("", text)
 
 
 def _summary(problems: dict[str, str]) -> str:
@@ -176,11 +185,21 @@ def _string(
     if len(value) > max_chars:
         problems[name] = f"is {len(value)} characters long; the limit is {max_chars}"
         return None
-    bad = _FORBIDDEN_CHARS.search(value) or (None if multiline else _LINE_BREAK.search(value))
-    if bad:
-        problems[name] = f"contains a control character (U+{ord(bad.group()):04X})"
+    if problem := text_problem(value, multiline=multiline):
+        problems[name] = problem
         return None
     return value
+
+
+def text_problem(value: str, *, multiline: bool) -> str | None:
+    """Why a text cannot be stored and sent on, or None: a C0 or C1 control character
+    other than tab and line breaks (line breaks too unless `multiline`), or a lone
+    surrogate, which cannot be stored as UTF-8. The one rule for every text handoff
+    takes in: the webhook's fields, agents' replies, campaign properties."""
+    bad = _FORBIDDEN_CHARS.search(value) or (None if multiline else _LINE_BREAK.search(value))
+    if bad:
+        return f"contains a control character (U+{ord(bad.group()):04X})"
+    return None
 
 
 def _extra_problem(key: str, value: Any) -> str | None:

@@ -170,6 +170,9 @@ HANDOFF_WEBHOOK_MAX_BYTES = 64 * 1024
 # merging off. While keyword topic routes exist, default-route messages wait this
 # long before routing so that the keyword campaign's copy can still win.
 HANDOFF_TOPIC_MERGE_SECONDS = env.float("HANDOFF_TOPIC_MERGE_SECONDS", default=5.0)
+# How long one escalation rule's regular expression may search one message; past it
+# the rule is skipped for that message and the skip counted on the rule in admin.
+HANDOFF_REGEX_TIMEOUT_MS = env.int("HANDOFF_REGEX_TIMEOUT_MS", default=50)
 
 # Outbound to Braze. Unset endpoint: `make run` starts the local stand-in.
 BRAZE_REST_ENDPOINT = env.str("BRAZE_REST_ENDPOINT", default="").rstrip("/")

@@ -10,7 +10,6 @@ import unicodedata
 from enum import Enum
 
 _SPACE_RUN = re.compile(r"\s+")
-MAX_USER_REGEX_LENGTH = 500
 
 
 def normalize(text: str) -> str:
@@ -85,22 +84,6 @@ _EDGE_PUNCTUATION = re.compile(r"^[\W_]+|[\W_]+$")
 def strip_edge_punctuation(text: str) -> str:
     """'Agent!!' and '「担当者」' are the phrase itself for whole-message matching."""
     return _EDGE_PUNCTUATION.sub("", text)
-
-
-def compile_user_regex(pattern: str) -> re.Pattern[str]:
-    """Compile an admin's regular expression, or raise ValueError that says why."""
-    if len(pattern) > MAX_USER_REGEX_LENGTH:
-        raise ValueError(f"The expression is longer than {MAX_USER_REGEX_LENGTH} characters.")
-    try:
-        return re.compile(normalize_pattern(pattern), re.IGNORECASE)
-    except re.error as error:
-        raise ValueError(f"Not a valid regular expression: {error}.") from error
-
-
-def normalize_pattern(pattern: str) -> str:
-    """NFKC only: case is handled by IGNORECASE, because folding the pattern itself
-    would turn escapes such as \\W, \\S or \\Z into different ones."""
-    return unicodedata.normalize("NFKC", pattern.strip())
 
 
 # ---------------------------------------------------------------------------

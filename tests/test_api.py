@@ -76,11 +76,11 @@ def inbound(conversation, text="hello", **fields):
 
 
 def outbound(conversation, text="answer", state=Message.Delivery.SENT, **fields):
+    fields.setdefault("author_kind", Message.AuthorKind.AGENT)
     return Message.objects.create(
         conversation=conversation,
         contact_id=conversation.contact_id,
         direction=Message.Direction.OUTBOUND,
-        author_kind=Message.AuthorKind.AGENT,
         text=text,
         delivery_state=state,
         **fields,
@@ -585,6 +585,12 @@ def test_a_reply_into_a_bot_conversation_takes_it_over_first(api):
         ({"text": 42}, 400, "text"),
         ({"text": "   \n"}, 400, "text"),
         ({"text": "x" * 4097}, 400, "text"),
+        ('{"text": "\\ud800"}', 400, "text"),
+        ({"text": "nul\x00byte"}, 400, "text"),
+        ({"text": "escape \x1b[31m"}, 400, "text"),
+        ({"text": "c1 \x85"}, 400, "text"),
+        ("[" * 2000 + "]" * 2000, 400, None),
+        ('{"text": "hi", "x": ' + "[" * 2000 + "]" * 2000 + "}", 400, None),
     ],
 )
 def test_a_bad_reply_is_a_400_and_stores_nothing(api, body, status, field):
@@ -597,6 +603,40 @@ def test_a_bad_reply_is_a_400_and_stores_nothing(api, body, status, field):
     assert not Message.objects.exists()
     conversation.refresh_from_db()
     assert conversation.state == State.BOT
+
+
+def test_a_lone_surrogate_in_a_reply_is_named_like_the_webhook_names_it(api, aiko):
+    conversation = assigned_to(aiko)
+
+    response = post(api, f"/api/conversations/{conversation.pk}/reply/", '{"text": "\\ud800"}')
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "Invalid text: contains a control character (U+D800).",
+        "fields": {"text": "contains a control character (U+D800)."},
+    }
+
+
+def test_a_body_nested_2000_deep_is_a_400_that_says_so(api, aiko):
+    conversation = assigned_to(aiko)
+    body = '{"text": "hi", "x": ' + "[" * 2000 + "]" * 2000 + "}"
+
+    response = post(api, f"/api/conversations/{conversation.pk}/reply/", body)
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "The body is nested too deeply; send a flat JSON object.",
+        "fields": {},
+    }
+
+
+def test_a_reply_keeps_line_breaks_and_tabs(api, aiko):
+    conversation = assigned_to(aiko)
+
+    response = post(api, f"/api/conversations/{conversation.pk}/reply/", {"text": "a\r\nb\tc"})
+
+    assert response.status_code == 201
+    assert Message.objects.get().text == "a\r\nb\tc"
 
 
 def test_a_reply_of_exactly_4096_characters_is_accepted(api, aiko):
@@ -675,6 +715,32 @@ def test_retry_queues_a_failed_message_again(api, aiko):
     assert response.status_code == 200
     assert response.json()["message"]["delivery"]["state"] == "queued"
     assert ConversationEvent.objects.filter(kind="delivery_retried", actor=aiko).exists()
+
+
+def test_retrying_a_failed_message_in_another_agents_conversation_is_a_409(api, ben):
+    conversation = assigned_to(ben)
+    failed = outbound(conversation, author=ben, state=Message.Delivery.FAILED, last_error="x")
+
+    response = post(api, f"/api/messages/{failed.pk}/retry/")
+
+    assert response.status_code == 409
+    assert response.json()["error"] == "ben has already claimed this conversation."
+    assert response.json()["assignee"] == "ben"
+    failed.refresh_from_db()
+    assert failed.delivery_state == Message.Delivery.FAILED
+    assert not ConversationEvent.objects.filter(kind="delivery_retried").exists()
+
+
+def test_retrying_a_failed_bot_answer_leaves_the_conversation_with_the_bot(api):
+    conversation = make_conversation(state=State.BOT)
+    failed = outbound(conversation, author_kind=Message.AuthorKind.BOT, state="failed")
+
+    response = post(api, f"/api/messages/{failed.pk}/retry/")
+
+    assert response.status_code == 200
+    assert response.json()["message"]["delivery"]["state"] == "queued"
+    conversation.refresh_from_db()
+    assert (conversation.state, conversation.assignee) == (State.BOT, None)
 
 
 def test_retrying_a_message_that_did_not_fail_is_a_409(api, aiko):

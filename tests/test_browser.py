@@ -12,7 +12,7 @@ import pytest
 import requests
 from playwright.sync_api import expect, sync_playwright
 
-from handoff.models import EscalationRule, FaqEntry, Message
+from handoff.models import Contact, EscalationRule, FaqEntry, Message
 from tests.conftest import ARTIFACTS
 from tests.support.agents import login, make_agent
 from tests.support.factories import webhook_body
@@ -238,6 +238,31 @@ def test_customer_markup_is_shown_as_text_and_never_runs(
     assert tab.dialogs == []
     tab.assert_clean()
     tab.screenshot("inbox-hostile-text")
+
+
+def test_bidi_overrides_cannot_disguise_a_name_or_reorder_the_page(
+    live, agents_group, escalate_on_agent, tab
+):
+    make_agent("ben")
+    sign_in(tab, live.url, "ben")
+    page = tab.page
+    text = "agent \u202eplease\u202c and \u2067more"
+
+    live.post_webhook(webhook_body("u-bidi", text, name="x\u202etxt.exe"))
+
+    row = page.locator("#conversation-list .row").first
+    expect(row.locator(".row-name")).to_have_text("xtxt.exe", timeout=10_000)
+    row.click()
+    expect(page.locator("#thread-name")).to_have_text("xtxt.exe")
+    expect(page.locator(".msg-customer .msg-text")).to_have_text(text)  # kept intact
+    isolated = page.evaluate(
+        """() => ['.row-name', '.row-preview', '#thread-name', '.msg-customer .msg-author',
+                  '.msg-customer .msg-text']
+            .map((s) => [s, getComputedStyle(document.querySelector(s)).unicodeBidi])"""
+    )
+    assert isolated == [[selector, "isolate"] for selector, _ in isolated]
+    assert Contact.objects.get(external_id="u-bidi").name == "xtxt.exe"
+    assert tab.errors == []
 
 
 def test_the_page_shows_offline_and_resumes_after_the_server_comes_back(

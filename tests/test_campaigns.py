@@ -121,6 +121,9 @@ def test_active_campaigns_are_listed_with_their_properties_and_description(aiko_
         ({**GOOD, "order_number": "9" * 1025}, "properties.order_number", "1,024"),
         ({**GOOD, "order_number": 1001}, "properties.order_number", "string"),
         ({**GOOD, "order_number": "  "}, "properties.order_number", "empty"),
+        ({**GOOD, "order_number": "A\x00"}, "properties.order_number", "(U+0000)"),
+        ({**GOOD, "order_number": "\x1b[2J"}, "properties.order_number", "(U+001B)"),
+        ({**GOOD, "order_number": "\ud800"}, "properties.order_number", "(U+D800)"),
     ],
 )
 def test_properties_that_do_not_fit_the_campaign_are_refused_by_field(

@@ -561,3 +561,26 @@ def test_a_forbidden_control_character_anywhere_is_rejected(field_name, base, ch
 def test_a_forbidden_character_in_an_extra_key_is_rejected(key_char, value):
     key = f"k{key_char}"
     assert key in problems_of(valid(**{key: value}))
+
+
+# --- Bidirectional formatting characters in names -------------------------------------
+
+BIDI_CONTROLS = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+
+
+@pytest.mark.parametrize("char", list(BIDI_CONTROLS))
+def test_a_name_loses_its_bidi_controls(char):
+    assert validate(valid(name=f"x{char}txt.exe")).name == "xtxt.exe"
+
+
+def test_the_message_keeps_its_bidi_controls_for_the_inbox_to_isolate():
+    text = "مرحبا \u202eabc\u202c \u2067שלום\u2069"
+    assert validate(valid(message=text, name="\u202eMallory")).message == text
+
+
+@FAST
+@given(name=st.text(alphabet=st.sampled_from(BIDI_CONTROLS + "ab .عא"), max_size=30))
+def test_no_accepted_name_holds_a_bidi_control(name):
+    accepted = validate(valid(name=name)).name
+    assert not set(accepted) & set(BIDI_CONTROLS)
+    assert accepted == "".join(c for c in name if c not in BIDI_CONTROLS).strip()

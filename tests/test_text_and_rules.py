@@ -18,13 +18,13 @@ from handoff.services.escalation_rules import (
 )
 from handoff.text import (
     Script,
-    compile_user_regex,
     contains_word,
     features,
     normalize,
     script_of,
     strip_edge_punctuation,
 )
+from handoff.user_regex import compile_user_regex
 
 Match = EscalationRule.Match
 

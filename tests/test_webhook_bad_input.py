@@ -423,6 +423,15 @@ BAD_CASES = [
     # --- bodies that once crashed the parser ----------------------------------------------
     case("deeply-nested-array-body", 400, ("nested too deeply",), b"[" * 60_000),
     case(
+        "message-nested-2000-deep",
+        400,
+        ("nested too deeply",),
+        b'{"user_id":"u","phone_number":"+819012345678","message":'
+        + b"[" * 2000
+        + b"]" * 2000
+        + b"}",
+    ),
+    case(
         "extra-key-nested-600-deep",
         400,
         ("deep",),

@@ -98,7 +98,7 @@ def transfer(request: HttpRequest, conversation_id: int) -> JsonResponse:
 
 @agent_api("POST")
 def reply(request: HttpRequest, conversation_id: int) -> JsonResponse:
-    text = required_string(json_body(request), "text")
+    text = required_string(json_body(request), "text", multiline=True)
     if not text.strip():
         raise invalid("text", "a reply cannot be empty.")
     if len(text) > MAX_MESSAGE_CHARS:

@@ -9,6 +9,7 @@ import json
 from django.http import HttpRequest
 
 from handoff.api.errors import ApiError, invalid
+from handoff.payloads import text_problem
 
 MAX_ID = 2**63 - 1  # the database's integer; larger ones would fail there, not here
 
@@ -19,6 +20,8 @@ def json_body(request: HttpRequest) -> dict:
         return {}
     try:
         data = json.loads(request.body)
+    except RecursionError as error:
+        raise ApiError(400, "The body is nested too deeply; send a flat JSON object.") from error
     except (ValueError, UnicodeDecodeError) as error:
         raise ApiError(400, f"The body is not valid JSON: {error}.") from error
     if not isinstance(data, dict):
@@ -26,12 +29,16 @@ def json_body(request: HttpRequest) -> dict:
     return data
 
 
-def required_string(data: dict, name: str) -> str:
+def required_string(data: dict, name: str, *, multiline: bool = False) -> str:
+    """A string that can be stored and sent on: the webhook's rule on control
+    characters and lone surrogates (line breaks only when `multiline`)."""
     value = data.get(name)
     if value is None:
         raise invalid(name, "this field is required.")
     if not isinstance(value, str):
         raise invalid(name, f"must be a string, not {_json_type(value)}.")
+    if problem := text_problem(value, multiline=multiline):
+        raise invalid(name, f"{problem}.")
     return value
 
 

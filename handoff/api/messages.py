@@ -1,4 +1,4 @@
-"""Acting on one message: retrying a delivery that failed."""
+"""Acting on one message: retrying a delivery that failed (ownership as for a reply)."""
 
 from django.http import HttpRequest, JsonResponse
 
@@ -6,14 +6,14 @@ from handoff.api.auth import agent_api
 from handoff.api.errors import ApiError
 from handoff.events import message_data
 from handoff.models import Message
-from handoff.services.delivery import retry_by_hand
+from handoff.services.conversations import retry_failed_message
 
 
 @agent_api("POST")
 def retry(request: HttpRequest, message_id: int) -> JsonResponse:
     if not Message.objects.filter(pk=message_id).exists():
         raise ApiError(404, f"There is no message {message_id}.")
-    queued = retry_by_hand(message_id=message_id, actor=request.user)
+    queued = retry_failed_message(message_id=message_id, agent=request.user)
     message = Message.objects.select_related("author", "campaign").get(pk=message_id)
     if not queued:
         return JsonResponse(

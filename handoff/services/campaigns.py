@@ -28,6 +28,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from handoff.models import BrazeCampaign, Contact, Conversation, ConversationEvent, Message
+from handoff.payloads import text_problem
 from handoff.services import conversations, service_window
 from handoff.services.outbound import queue_outbound
 
@@ -95,6 +96,8 @@ def property_errors(campaign: BrazeCampaign, properties) -> dict[str, str]:
             errors[key] = _("must be a string.")
         elif not value.strip():
             errors[key] = _("cannot be empty.")
+        elif problem := text_problem(value, multiline=True):
+            errors[key] = f"{problem}."
         elif len(value) > MAX_PROPERTY_CHARS:
             errors[key] = _(
                 "is limited to %(limit)s characters (WhatsApp's template limit); this has "
@@ -175,6 +178,16 @@ def check_campaign_properties(
     if not_text:
         problems.append(
             _("Values must be texts (in quotes): %(names)s.") % {"names": ", ".join(not_text)}
+        )
+    controlled = [
+        name
+        for name, value in properties.items()
+        if isinstance(value, str) and text_problem(value, multiline=True)
+    ]
+    if controlled:
+        problems.append(
+            _("Values may not hold control characters: %(names)s.")
+            % {"names": ", ".join(controlled)}
         )
     if required:
         missing = [

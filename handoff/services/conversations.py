@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from handoff.events import publish_conversation_changed
 from handoff.models import Conversation, ConversationEvent, HandoffSettings, Message
 from handoff.payloads import MAX_MESSAGE_CHARS
-from handoff.services import campaigns, profile_sync, service_window
+from handoff.services import campaigns, delivery, profile_sync, service_window
 from handoff.services.outbound import queue_outbound
 
 logger = logging.getLogger(__name__)
@@ -450,3 +450,24 @@ def send_agent_reply(*, conversation_id: int, agent: AbstractBaseUser, text: str
     ):
         raise _conflict(_current(conversation_id), agent)
     return queue_outbound(conversation=current, text=text, author_kind=Author.AGENT, author=agent)
+
+
+@transaction.atomic
+def retry_failed_message(*, message_id: int, agent: AbstractBaseUser) -> bool:
+    """An agent queues a failed message again; False if it had not failed.
+
+    The ownership rule of a reply: in a conversation assigned to another agent it is a
+    conflict, as every other cross-agent action is. In a bot, waiting or resolved one
+    it is queued without taking the conversation over, because it resends words
+    already written (often the bot's or the system's) rather than new ones.
+    """
+    conversation_id = Message.objects.values_list("conversation_id", flat=True).get(pk=message_id)
+    current = _current(conversation_id)
+    if current.state == State.ASSIGNED:
+        # Lock the row, as send_agent_reply does, so a transfer cannot slip in between.
+        locked = _transition(
+            conversation_id, from_states=[State.ASSIGNED], extra_filter=_owned_by(agent.pk)
+        )
+        if locked is None:
+            raise _conflict(_current(conversation_id), agent)
+    return delivery.retry_by_hand(message_id=message_id, actor=agent)

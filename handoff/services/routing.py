@@ -83,7 +83,7 @@ def route(message: Message) -> None:
             _mark_routed(message)
         return
     topics.file_conversation(conversation=conversation, topic=topic, queue_label=label)
-    rule = matching_active_rule(message.text)
+    rule = matching_active_rule(message.text, message_id=message.pk)
     if rule is not None:
         with transaction.atomic():
             conversations.escalate(
