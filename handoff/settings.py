@@ -45,6 +45,8 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # ServeStatic's own configuration checks (it warns on every start without them).
+    "servestatic",
     "django.contrib.staticfiles",
     "channels",
     "handoff",

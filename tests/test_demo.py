@@ -118,6 +118,7 @@ def test_the_demo_inbox_shows_every_state_at_first_sight_and_braze_gets_nothing(
     tab.screenshot("demo-inbox")
     rows.filter(has_text="Tom Becker").click()
     expect(page.locator("#transcript")).to_contain_text(seed_demo.DEMO_RESOLVED_REPLY)
+    expect(page.locator("#transcript")).to_contain_text("The customer rated this conversation 5/5")
     tab.screenshot("demo-inbox-resolved")
 
     # Several poll intervals of the server's workers: the seeded history stays history.

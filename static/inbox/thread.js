@@ -106,6 +106,8 @@ export function eventText(event) {
       return fmt(gettext("Delivery failed: %(error)s"), { error: data.error || "" });
     case "delivery_retried":
       return fmt(gettext("Delivery retried by %(who)s"), { who });
+    case "satisfaction":
+      return fmt(gettext("The customer rated this conversation %(score)s/5"), { score: data.score ?? "?" });
     default:
       return event.kind;
   }
