@@ -260,6 +260,11 @@ class ConversationAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        # A plain delete would leave the texts in the agents' event feed: customers
+        # are erased whole from Contacts, old conversations by HANDOFF_RETENTION_DAYS.
+        return False
+
 
 @admin.register(Contact)
 class ContactAdmin(admin.ModelAdmin):
@@ -386,6 +391,9 @@ class MessageAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False  # as for conversations: the feed would keep the text
 
     @admin.display(description=_("text"))
     def short_text(self, message: Message) -> str:

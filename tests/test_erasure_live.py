@@ -254,6 +254,11 @@ def test_the_admin_action_asks_first_then_erases_and_open_inboxes_drop_the_conve
     # A plain delete would skip the scrub: contacts cannot be deleted, only erased.
     delete = admin.get(f"{live.url}/admin/handoff/contact/{target.pk}/delete/", timeout=10)
     assert delete.status_code == 403
+    # Nor can another customer's conversations or messages: their feed rows would stay.
+    kept = Conversation.objects.get(contact__external_id="keep-live-1")
+    for path in (f"conversation/{kept.pk}", f"message/{kept.messages.first().pk}"):
+        refused = admin.get(f"{live.url}/admin/handoff/{path}/delete/", timeout=10)
+        assert refused.status_code == 403, path
 
 
 def test_the_inbox_drops_an_erased_conversation_and_closes_its_pane(
