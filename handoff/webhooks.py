@@ -22,6 +22,7 @@ from django.views.decorators.csrf import csrf_exempt
 from handoff.http import json_error
 from handoff.ingestion import inbound_request
 from handoff.payloads import InboundPayload, PayloadError, parse_body, validate
+from handoff.security import client_address
 from handoff.services.inbound import Accepted, accept_inbound
 
 logger = logging.getLogger(__name__)
@@ -118,13 +119,8 @@ def _source_allowed(request: HttpRequest) -> bool:
     networks = _networks(tuple(settings.HANDOFF_WEBHOOK_ALLOWED_IPS))
     if not networks:
         return True
-    address = request.META.get("REMOTE_ADDR", "")
-    if settings.HANDOFF_TRUST_X_FORWARDED_FOR:
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        if forwarded:
-            address = forwarded.split(",")[-1].strip()
     try:
-        ip = ipaddress.ip_address(address)
+        ip = ipaddress.ip_address(client_address(request))
     except ValueError:
         return False
     return any(ip in network for network in networks)
