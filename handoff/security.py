@@ -1,10 +1,15 @@
-"""HTTP-level protections every request passes: which address a request came from.
+"""HTTP-level protections every request passes: which address a request came from,
+and no caching of the JSON that carries customer data.
 
 It never decides who may see what (handoff.permissions and the views do).
 """
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+
+# Paths whose answers hold customer data (names, phone numbers, texts) or answer Braze.
+NO_STORE_PREFIXES = ("/api/", "/webhooks/")
 
 
 def client_address(request: HttpRequest) -> str:
@@ -17,3 +22,32 @@ def client_address(request: HttpRequest) -> str:
         if forwarded:
             address = forwarded.split(",")[-1].strip()
     return address
+
+
+def _no_store(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    if request.path.startswith(NO_STORE_PREFIXES):
+        response["Cache-Control"] = "no-store"
+    return response
+
+
+class NoStoreMiddleware:
+    """`Cache-Control: no-store` on /api/ and the webhook, so that no browser cache,
+    proxy or shared computer keeps a copy of a conversation. Sync and async alike, so
+    the async webhook view stays on the event loop."""
+
+    async_capable = True
+    sync_capable = True
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest):
+        if self.is_async:
+            return self._acall(request)
+        return _no_store(request, self.get_response(request))
+
+    async def _acall(self, request: HttpRequest) -> HttpResponse:
+        return _no_store(request, await self.get_response(request))
