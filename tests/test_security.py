@@ -326,8 +326,8 @@ def test_check_deploy_is_clean(env):
 
 
 def test_without_a_proxy_a_forwarded_https_header_is_not_believed(client, settings):
+    """The test settings are production's, without HANDOFF_BEHIND_PROXY."""
     settings.SECURE_SSL_REDIRECT = True
-    settings.SECURE_PROXY_SSL_HEADER = None  # the default without HANDOFF_BEHIND_PROXY
 
     response = client.get("/accounts/login/", HTTP_X_FORWARDED_PROTO="https")
 
