@@ -7,6 +7,7 @@ fails at start instead of running with a guessable secret.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -49,11 +50,17 @@ INSTALLED_APPS = [
     "servestatic",
     "django.contrib.staticfiles",
     "channels",
+    # Failed sign-ins counted and locked out (login throttling, below).
+    "axes",
     "handoff",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy on every response (CONTENT_SECURITY_POLICY below).
+    "csp.middleware.CSPMiddleware",
+    # Cache-Control: no-store on the JSON that carries customer data (/api/, the webhook).
+    "handoff.security.NoStoreMiddleware",
     # Static files in every mode, before sessions and auth, which they never need.
     "servestatic.middleware.ServeStaticMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -63,6 +70,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so that it turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "handoff.urls"
@@ -121,7 +130,36 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = [
+    # First, so that a locked-out sign-in is refused before the password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "/accounts/login/"
+
+# Login throttling (django-axes), for /accounts/login/ and /admin/login/ alike: after
+# HANDOFF_LOGIN_FAILURE_LIMIT wrong passwords for one username from one address, that
+# pair is locked out for HANDOFF_LOGIN_COOLOFF_MINUTES (each further try restarts the
+# wait) or until an admin unlocks it. Keyed on username *and* address so that an
+# attacker cannot lock every agent out from one address, and an office behind one NAT
+# address is not locked out by one person's typos (docs/deploy.md).
+HANDOFF_LOGIN_FAILURE_LIMIT = env.int("HANDOFF_LOGIN_FAILURE_LIMIT", default=10)
+HANDOFF_LOGIN_COOLOFF_MINUTES = env.int("HANDOFF_LOGIN_COOLOFF_MINUTES", default=15)
+if HANDOFF_LOGIN_FAILURE_LIMIT < 1 or HANDOFF_LOGIN_COOLOFF_MINUTES < 1:
+    raise ImproperlyConfigured(
+        "HANDOFF_LOGIN_FAILURE_LIMIT and HANDOFF_LOGIN_COOLOFF_MINUTES must be at least 1."
+    )
+AXES_FAILURE_LIMIT = HANDOFF_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=HANDOFF_LOGIN_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "handoff.lockout.locked_out"
+# The address the lockout counts: the proxy's X-Forwarded-For only behind a proxy.
+AXES_CLIENT_IP_CALLABLE = "handoff.security.client_address"
+# Failures are logged with username and address (the password never: axes masks it);
+# successful sign-ins are not recorded.
+AXES_SENSITIVE_PARAMETERS: list[str] = []
+AXES_DISABLE_ACCESS_LOG = True
 LOGIN_REDIRECT_URL = "/"
 
 LANGUAGE_CODE = "en"
@@ -163,9 +201,10 @@ else:
 
 # Inbound webhook
 HANDOFF_WEBHOOK_SECRET = _required_unless_debug("HANDOFF_WEBHOOK_SECRET", "dev-webhook-secret")
+# During a rotation, the secret being replaced, still accepted until Braze sends the new
+# one (the rotation procedure in docs/deploy.md); empty outside a rotation.
+HANDOFF_WEBHOOK_SECRET_PREVIOUS = env.str("HANDOFF_WEBHOOK_SECRET_PREVIOUS", default="")
 HANDOFF_WEBHOOK_ALLOWED_IPS = env.list("HANDOFF_WEBHOOK_ALLOWED_IPS", default=[])
-# Trust X-Forwarded-For's last hop for the allow-list only behind a proxy you run.
-HANDOFF_TRUST_X_FORWARDED_FOR = env.bool("HANDOFF_TRUST_X_FORWARDED_FOR", default=False)
 HANDOFF_WEBHOOK_MAX_BYTES = 64 * 1024
 # Seconds within which the same text from a customer through two webhook campaigns
 # (a catch-all and a keyword campaign, different topics) is one message; 0 turns
@@ -294,17 +333,47 @@ HANDOFF_BOT_TIMEOUT_SECONDS = env.float("HANDOFF_BOT_TIMEOUT_SECONDS", default=1
 # The most transcript (in characters, newest kept) an LLM or HTTP bot is sent as context.
 HANDOFF_BOT_CONTEXT_CHARS = env.int("HANDOFF_BOT_CONTEXT_CHARS", default=6000)
 
+# A reverse proxy you run is in front and sets X-Forwarded-Proto and X-Forwarded-For
+# (docs/deploy.md). Only then are those headers believed: for HTTPS, for the webhook's
+# allow-list and for the login lockout's address; without a proxy any client could set
+# them. HANDOFF_TRUST_X_FORWARDED_FOR is this setting's former name, still read.
+HANDOFF_BEHIND_PROXY = env.bool(
+    "HANDOFF_BEHIND_PROXY", default=env.bool("HANDOFF_TRUST_X_FORWARDED_FOR", default=False)
+)
+
 # Security headers that `check --deploy` asks for; harmless in development.
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load-balancer probes speak plain HTTP
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if HANDOFF_BEHIND_PROXY else None
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
-SECURE_HSTS_PRELOAD = not DEBUG
+# Preloading puts the domain into browsers' built-in lists, which takes months to undo:
+# the domain's owner opts in, knowingly (docs/deploy.md), so `check --deploy` is told
+# not to ask for it.
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+
+# Content-Security-Policy (django-csp): scripts, styles and connections from this
+# origin only, no inline script or style anywhere (the admin's included). 'self' in
+# connect-src covers the inbox's ws:/wss: socket to the same host (CSP level 3).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        # data: for the pages' empty favicon (base.html).
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 LOGGING = {
     "version": 1,
@@ -312,5 +381,10 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.channels.server": {"level": "WARNING"}},
+    "loggers": {
+        "django.channels.server": {"level": "WARNING"},
+        # django-axes: each failed sign-in and each lockout (WARNING), without its
+        # start-up banner and step-by-step notes (INFO) on every command.
+        "axes": {"level": "WARNING"},
+    },
 }

@@ -10,6 +10,7 @@ answers at once: routing and replies happen in the background.
 import hmac
 import ipaddress
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
@@ -22,6 +23,7 @@ from django.views.decorators.csrf import csrf_exempt
 from handoff.http import json_error
 from handoff.ingestion import inbound_request
 from handoff.payloads import InboundPayload, PayloadError, parse_body, validate
+from handoff.security import client_address
 from handoff.services.inbound import Accepted, accept_inbound
 
 logger = logging.getLogger(__name__)
@@ -54,13 +56,16 @@ async def _handle(request: HttpRequest) -> JsonResponse:
         return json_error(405, f"Use POST; {request.method} is not allowed here.", Allow="POST")
     if not _source_allowed(request):
         return json_error(403, "This address may not post to the webhook.")
-    if not _secret_matches(request):
+    matched = _matching_secret(request)
+    if matched is None:
         return json_error(
             401,
             "Missing or wrong credentials: send the header "
             "'Authorization: Bearer <HANDOFF_WEBHOOK_SECRET>'.",
             WWW_Authenticate='Bearer realm="handoff"',
         )
+    if matched == "previous":
+        previous_secret_use.record()
     too_large = json_error(
         413, f"The body is larger than {settings.HANDOFF_WEBHOOK_MAX_BYTES // 1024} KiB."
     )
@@ -100,14 +105,53 @@ async def _handle(request: HttpRequest) -> JsonResponse:
     )
 
 
-def _secret_matches(request: HttpRequest) -> bool:
+def _matching_secret(request: HttpRequest) -> str | None:
+    """Which configured secret the bearer token is: "current", "previous" (during a
+    rotation, HANDOFF_WEBHOOK_SECRET_PREVIOUS) or None. Both are compared, each in
+    constant time, whichever matches, so the timing tells nothing about either."""
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    expected = settings.HANDOFF_WEBHOOK_SECRET
-    return (
-        bool(expected)
-        and scheme.lower() == "bearer"
-        and hmac.compare_digest(token.strip().encode(), expected.encode())
-    )
+    if scheme.lower() != "bearer":
+        return None
+    given = token.strip().encode()
+    matched = None
+    for name, secret in (
+        ("current", settings.HANDOFF_WEBHOOK_SECRET),
+        ("previous", settings.HANDOFF_WEBHOOK_SECRET_PREVIOUS),
+    ):
+        equal = hmac.compare_digest(given, secret.encode())
+        if secret and equal and matched is None:
+            matched = name
+    return matched
+
+
+class PreviousSecretUse:
+    """Counts webhook requests authenticated with the previous secret and says so in the
+    log (the count, never the secret) at most once per `interval` seconds, so that an
+    operator sees when Braze has stopped sending it and the setting can go."""
+
+    def __init__(self, *, interval: float = 60.0, clock=time.monotonic):
+        self.interval = interval
+        self.clock = clock
+        self.count = 0
+        self.noticed_at: float | None = None
+
+    def record(self) -> None:
+        self.count += 1
+        now = self.clock()
+        if self.noticed_at is not None and now - self.noticed_at < self.interval:
+            return
+        logger.warning(
+            "%d webhook request(s) authenticated with HANDOFF_WEBHOOK_SECRET_PREVIOUS since "
+            "the last notice: Braze still sends the old secret. Once these notices stop, "
+            "remove HANDOFF_WEBHOOK_SECRET_PREVIOUS (docs/deploy.md, rotating the secret).",
+            self.count,
+        )
+        self.count = 0
+        self.noticed_at = now
+
+
+# The webhook view runs on the event loop only, so one counter needs no lock.
+previous_secret_use = PreviousSecretUse()
 
 
 def _declared_length(request: HttpRequest) -> int:
@@ -126,13 +170,8 @@ def _source_allowed(request: HttpRequest) -> bool:
     networks = _networks(tuple(settings.HANDOFF_WEBHOOK_ALLOWED_IPS))
     if not networks:
         return True
-    address = request.META.get("REMOTE_ADDR", "")
-    if settings.HANDOFF_TRUST_X_FORWARDED_FOR:
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        if forwarded:
-            address = forwarded.split(",")[-1].strip()
     try:
-        ip = ipaddress.ip_address(address)
+        ip = ipaddress.ip_address(client_address(request))
     except ValueError:
         return False
     return any(ip in network for network in networks)

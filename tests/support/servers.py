@@ -73,7 +73,8 @@ def server_env(database: dict, braze_url: str, **overrides: str) -> dict[str, st
 
 
 class AppServer:
-    """`daphne handoff.asgi:application` in a subprocess; restartable after a kill."""
+    """The Procfile's `web` (daphne through handoff.serve) in a subprocess; restartable
+    after a kill."""
 
     def __init__(self, env: dict[str, str], log_path: Path):
         self.env = env
@@ -91,7 +92,7 @@ class AppServer:
             [
                 sys.executable,
                 "-m",
-                "daphne",
+                "handoff.serve",  # daphne, as the Procfile runs it
                 "-b",
                 "127.0.0.1",
                 "-p",

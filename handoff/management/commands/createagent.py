@@ -1,10 +1,16 @@
-"""Create (or update) an agent: an active user in the "Agents" group."""
+"""Create (or update) an agent: an active user in the "Agents" group.
+
+A password given or typed must pass AUTH_PASSWORD_VALIDATORS, as in the admin; the
+command never stores a weak one.
+"""
 
 import getpass
 import secrets
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 
@@ -29,7 +35,10 @@ class Command(BaseCommand):
             raise CommandError(
                 "The 'Agents' group is missing: run `manage.py migrate` first."
             ) from error
-        user, created = User.objects.get_or_create(username=username)
+        user = User.objects.filter(username=username).first()
+        created = user is None
+        if created:
+            user = User(username=username)
         if email:
             user.email = email
         if first_name:
@@ -44,6 +53,12 @@ class Command(BaseCommand):
                 if not password:
                     raise CommandError("An empty password is not allowed.")
         if password is not None:
+            try:
+                validate_password(password, user)
+            except ValidationError as error:
+                raise CommandError(
+                    "Password refused: " + " ".join(error.messages) + " Nothing was changed."
+                ) from error
             user.set_password(password)
         user.save()
         user.groups.add(group)
