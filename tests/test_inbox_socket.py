@@ -28,11 +28,13 @@ from handoff.models import AgentPresence, InboxEvent
 from handoff.services import presence
 from handoff.services.event_feed import PRUNED, catch_up, prune_events
 from handoff.workers import Periodic
+from tests.support.factories import make_conversation
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 TIMEOUT = 5
-ORIGIN = b"http://testserver"
+HOST = b"testserver"
+ORIGIN = b"http://" + HOST
 
 
 def in_event_loop(test):
@@ -78,9 +80,9 @@ def ben(agents_group):
     return session_cookie(make_user("ben"))
 
 
-def inbox(cookie: bytes | None = None, *, after=None, origin: bytes = ORIGIN):
+def inbox(cookie: bytes | None = None, *, after=None, origin: bytes = ORIGIN, host: bytes = HOST):
     path = "/ws/inbox/" if after is None else f"/ws/inbox/?after={after}"
-    headers = [(b"origin", origin)] + ([(b"cookie", cookie)] if cookie else [])
+    headers = [(b"origin", origin), (b"host", host)] + ([(b"cookie", cookie)] if cookie else [])
     return WebsocketCommunicator(application, path, headers=headers)
 
 
@@ -165,7 +167,7 @@ async def test_an_agent_from_an_allowed_origin_is_greeted_with_the_newest_seq_an
     aiko, ben
 ):
     ben_socket, _ = await open_inbox(ben)
-    socket = inbox(aiko, origin=b"http://localhost:8000")
+    socket = inbox(aiko, origin=b"http://localhost:8000", host=b"localhost:8000")
     connected, _ = await socket.connect(timeout=TIMEOUT)
     assert connected
 
@@ -370,24 +372,32 @@ async def test_other_agents_see_an_agent_come_online_and_go_offline_with_their_l
     await aiko_socket.disconnect(timeout=TIMEOUT)
 
 
+@pytest.fixture
+def two_conversations(db) -> tuple[int, int]:
+    return make_conversation().pk, make_conversation().pk
+
+
 @in_event_loop
-async def test_viewing_typing_and_leaving_reach_the_other_agents_but_not_the_sender(aiko, ben):
+async def test_viewing_typing_and_leaving_reach_the_other_agents_but_not_the_sender(
+    aiko, ben, two_conversations
+):
+    first, second = two_conversations
     aiko_socket, _ = await open_inbox(aiko)
     ben_socket, _ = await open_inbox(ben)
     await receive(aiko_socket)  # ben online
 
-    await ben_socket.send_json_to({"type": "viewing", "conversation_id": 12})
-    await ben_socket.send_json_to({"type": "typing", "conversation_id": 12})
-    await ben_socket.send_json_to({"type": "viewing", "conversation_id": 13})
+    await ben_socket.send_json_to({"type": "viewing", "conversation_id": first})
+    await ben_socket.send_json_to({"type": "typing", "conversation_id": first})
+    await ben_socket.send_json_to({"type": "viewing", "conversation_id": second})
     await ben_socket.send_json_to({"type": "viewing", "conversation_id": None})
 
     notices = [await receive(aiko_socket) for _ in range(5)]
     assert [(n["type"], n["agent"], n["conversation_id"], n["activity"]) for n in notices] == [
-        ("activity", "ben", 12, "viewing"),
-        ("activity", "ben", 12, "typing"),
-        ("activity", "ben", 12, "left"),
-        ("activity", "ben", 13, "viewing"),
-        ("activity", "ben", 13, "left"),
+        ("activity", "ben", first, "viewing"),
+        ("activity", "ben", first, "typing"),
+        ("activity", "ben", first, "left"),
+        ("activity", "ben", second, "viewing"),
+        ("activity", "ben", second, "left"),
     ]
     assert all("seq" not in n for n in notices)
     await assert_silent(ben_socket)
@@ -396,29 +406,55 @@ async def test_viewing_typing_and_leaving_reach_the_other_agents_but_not_the_sen
 
 
 @in_event_loop
-async def test_an_agent_who_disconnects_leaves_the_conversation_they_viewed(aiko, ben):
+@pytest.mark.parametrize("kind", ["viewing", "typing"])
+async def test_viewing_or_typing_in_a_conversation_that_does_not_exist_is_an_error_not_relayed(
+    aiko, ben, kind
+):
     aiko_socket, _ = await open_inbox(aiko)
     ben_socket, _ = await open_inbox(ben)
     await receive(aiko_socket)  # ben online
-    await ben_socket.send_json_to({"type": "viewing", "conversation_id": 7})
+
+    await ben_socket.send_json_to({"type": kind, "conversation_id": 999999})
+
+    assert await receive(ben_socket) == {
+        "type": "error",
+        "error": "there is no conversation 999999",
+    }
+    await assert_silent(aiko_socket)
+    await ben_socket.send_json_to({"type": "ping"})
+    assert await receive(ben_socket) == {"type": "pong"}
+    await ben_socket.disconnect(timeout=TIMEOUT)
+    await aiko_socket.disconnect(timeout=TIMEOUT)
+
+
+@in_event_loop
+async def test_an_agent_who_disconnects_leaves_the_conversation_they_viewed(
+    aiko, ben, two_conversations
+):
+    viewed, _ = two_conversations
+    aiko_socket, _ = await open_inbox(aiko)
+    ben_socket, _ = await open_inbox(ben)
+    await receive(aiko_socket)  # ben online
+    await ben_socket.send_json_to({"type": "viewing", "conversation_id": viewed})
     await receive(aiko_socket)
 
     await ben_socket.disconnect(timeout=TIMEOUT)
 
     left, offline = await receive(aiko_socket), await receive(aiko_socket)
-    assert (left["activity"], left["conversation_id"], left["agent"]) == ("left", 7, "ben")
+    assert (left["activity"], left["conversation_id"], left["agent"]) == ("left", viewed, "ben")
     assert (offline["type"], offline["online"]) == ("presence", False)
     await aiko_socket.disconnect(timeout=TIMEOUT)
 
 
 @in_event_loop
-async def test_typing_faster_than_once_a_second_is_announced_once(aiko, ben):
+async def test_typing_faster_than_once_a_second_is_announced_once(aiko, ben, two_conversations):
+    conversation_id, _ = two_conversations
     aiko_socket, _ = await open_inbox(aiko)
     ben_socket, _ = await open_inbox(ben)
     await receive(aiko_socket)  # ben online
 
     for _ in range(3):
-        await ben_socket.send_json_to({"type": "typing", "conversation_id": 4})
+        await ben_socket.send_json_to({"type": "typing", "conversation_id": conversation_id})
 
     assert (await receive(aiko_socket))["activity"] == "typing"
     await assert_silent(aiko_socket)
