@@ -18,7 +18,6 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from channels.layers import InMemoryChannelLayer
 
 from handoff.broadcast import AGENTS_GROUP
 from handoff.events import latest_seq
@@ -63,15 +62,15 @@ def _open(agent_id: int, channel_name: str, session_key: str | None) -> tuple[in
 
 
 class AccessWatch:
-    """Brings other processes' access changes to this process's sockets, when the
-    channel layer cannot (the in-memory one).
+    """Reads the feed for access changes once a second and hands each to this
+    process's sockets of the agents concerned: a push that never arrives cannot
+    leave a revoked socket open.
 
-    An admin in a second web process, or `manage.py changepassword`, writes its
-    `access.changed` event to the feed, but its push never reaches this process. The
-    next event pushed here would bring it from the feed first (so nothing is sent
-    after the change), but with none the socket would stay open. So while sockets
-    are open this reads the feed for those events once a second and pushes them here;
-    sockets drop the ones they already had. With Redis every push arrives: not needed.
+    Pushes do not always arrive: with the in-memory layer, an admin in a second web
+    process or `manage.py changepassword` cannot reach this process at all, and with
+    Redis a publisher may fail to send. The next event pushed here would still bring
+    the change from the feed first (nothing is sent after it), but with none the
+    socket would stay open. Sockets drop the events they already had.
     """
 
     _per_loop: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AccessWatch]" = (
@@ -79,18 +78,16 @@ class AccessWatch:
     )
 
     def __init__(self) -> None:
-        self.sockets = 0
+        self.sockets: dict[str, int] = {}  # channel name -> agent id
         self.after = 0
         self.task: asyncio.Task | None = None
 
     @classmethod
-    def join(cls, layer, seq: int) -> None:
+    def join(cls, layer, channel_name: str, agent_id: int, seq: int) -> None:
         """A socket that stands at `seq` opened; it must hear every change above it."""
-        if not isinstance(layer, InMemoryChannelLayer):
-            return
         loop = asyncio.get_running_loop()
         watch = cls._per_loop.setdefault(loop, cls())
-        watch.sockets += 1
+        watch.sockets[channel_name] = agent_id
         if watch.task is None or watch.task.done():
             watch.after = seq
             watch.task = loop.create_task(watch._run(layer))
@@ -98,20 +95,20 @@ class AccessWatch:
             watch.after = min(watch.after, seq)
 
     @classmethod
-    def leave(cls, layer) -> None:
-        if not isinstance(layer, InMemoryChannelLayer):
-            return
+    def leave(cls, channel_name: str) -> None:
         watch = cls._per_loop.get(asyncio.get_running_loop())
         if watch is not None:
-            watch.sockets -= 1
+            watch.sockets.pop(channel_name, None)
 
     async def _run(self, layer) -> None:
-        while self.sockets > 0:
+        while self.sockets:
             await asyncio.sleep(ACCESS_WATCH_SECONDS)
             try:
                 events, self.after = await _access_changes_after(self.after)
                 for event in events:
-                    await layer.group_send(AGENTS_GROUP, {"type": "inbox.event", "event": event})
+                    for channel_name, agent_id in list(self.sockets.items()):
+                        if revocation.concerns(event, agent_id):
+                            await layer.send(channel_name, {"type": "inbox.event", "event": event})
             except Exception:
                 logger.exception("Could not read access changes from the event feed")
 
@@ -202,7 +199,7 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         seq, online, allowed = await _open(self.agent_id, self.channel_name, self.session_key)
         self.present = True
         self.access_checked = seq
-        AccessWatch.join(self.channel_layer, seq)
+        AccessWatch.join(self.channel_layer, self.channel_name, self.agent_id, seq)
         self.watched = True
         if not allowed:
             await self._sign_out()
@@ -391,7 +388,7 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         if self.joined:
             await self.channel_layer.group_discard(AGENTS_GROUP, self.channel_name)
         if self.watched:
-            AccessWatch.leave(self.channel_layer)
+            AccessWatch.leave(self.channel_name)
         if self.viewing is not None:
             presence.announce_viewing(agent=self.username, previous=self.viewing, current=None)
             self.viewing = None
