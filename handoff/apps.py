@@ -6,3 +6,8 @@ class HandoffConfig(AppConfig):
     name = "handoff"
     verbose_name = _("Handoff")
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from handoff import signals
+
+        signals.connect()

@@ -1,15 +1,18 @@
 """The agents' live inbox socket (docs/websocket.md): parses frames, relays events.
 
 Authentication comes from the session (AuthMiddlewareStack) and the origin check from
-AllowedHostsOriginValidator in asgi.py; here only agents are let in. Every rule about
-what happened lives in the services; this module only decides what this one socket
-has already sent, so that its client sees every event number once and in order.
+`handoff.origins` in asgi.py; here only agents are let in. Every rule about what
+happened, and about who may stay connected (`services.revocation`), lives in the
+services; this module only decides what this one socket has already sent, so that its
+client sees every event number once and in order, and stops sending the moment the
+feed says its agent's access changed and the re-check says it ended.
 """
 
 import asyncio
 import json
 import logging
 import time
+import weakref
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
@@ -19,13 +22,15 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from handoff.broadcast import AGENTS_GROUP
 from handoff.events import latest_seq
 from handoff.permissions import is_agent
-from handoff.services import presence
+from handoff.selectors import conversation_exists
+from handoff.services import presence, revocation
 from handoff.services.event_feed import CatchUp, catch_up
 
 logger = logging.getLogger(__name__)
 
 CLOSE_ANONYMOUS = 4401
 CLOSE_NOT_AN_AGENT = 4403
+CLOSE_SIGNED_OUT = 4410  # access ended while connected: the page must not reconnect
 CLOSE_SERVER_ERROR = 1011
 TYPING_INTERVAL = 1.0  # seconds; clients send at most every 2 s, faster ones are dropped
 
@@ -34,14 +39,78 @@ _catch_up = database_sync_to_async(catch_up)
 _latest = database_sync_to_async(latest_seq)
 _heartbeat = database_sync_to_async(presence.heartbeat)
 _socket_closed = database_sync_to_async(presence.socket_closed)
+_socket_may_stay = database_sync_to_async(revocation.socket_may_stay)
+_conversation_exists = database_sync_to_async(conversation_exists)
+_access_changes_after = database_sync_to_async(revocation.access_changes_after)
+KNOWN_CONVERSATIONS = 500  # per socket: ids checked once, then trusted
+ACCESS_WATCH_SECONDS = 1.0
 
 
 @database_sync_to_async
-def _open(agent_id: int, channel_name: str) -> tuple[int, list[str]]:
+def _open(agent_id: int, channel_name: str, session_key: str | None) -> tuple[int, list[str], bool]:
     # Presence first, then the newest number: the agent's own "online" event is then
-    # included in the hello's seq and not sent to it again.
+    # included in the hello's seq and not sent to it again. Access is checked after
+    # that number is read: a revocation numbered at or below it has committed and is
+    # seen by this check; one numbered above it reaches the socket through the feed.
     presence.socket_opened(agent_id, channel_name)
-    return latest_seq(), presence.online_usernames()
+    seq = latest_seq()
+    return (
+        seq,
+        presence.online_usernames(),
+        revocation.socket_may_stay(agent_id=agent_id, session_key=session_key),
+    )
+
+
+class AccessWatch:
+    """Reads the feed for access changes once a second and hands each to this
+    process's sockets of the agents concerned: a push that never arrives cannot
+    leave a revoked socket open.
+
+    Pushes do not always arrive: with the in-memory layer, an admin in a second web
+    process or `manage.py changepassword` cannot reach this process at all, and with
+    Redis a publisher may fail to send. The next event pushed here would still bring
+    the change from the feed first (nothing is sent after it), but with none the
+    socket would stay open. Sockets drop the events they already had.
+    """
+
+    _per_loop: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AccessWatch]" = (
+        weakref.WeakKeyDictionary()
+    )
+
+    def __init__(self) -> None:
+        self.sockets: dict[str, int] = {}  # channel name -> agent id
+        self.after = 0
+        self.task: asyncio.Task | None = None
+
+    @classmethod
+    def join(cls, layer, channel_name: str, agent_id: int, seq: int) -> None:
+        """A socket that stands at `seq` opened; it must hear every change above it."""
+        loop = asyncio.get_running_loop()
+        watch = cls._per_loop.setdefault(loop, cls())
+        watch.sockets[channel_name] = agent_id
+        if watch.task is None or watch.task.done():
+            watch.after = seq
+            watch.task = loop.create_task(watch._run(layer))
+        else:
+            watch.after = min(watch.after, seq)
+
+    @classmethod
+    def leave(cls, channel_name: str) -> None:
+        watch = cls._per_loop.get(asyncio.get_running_loop())
+        if watch is not None:
+            watch.sockets.pop(channel_name, None)
+
+    async def _run(self, layer) -> None:
+        while self.sockets:
+            await asyncio.sleep(ACCESS_WATCH_SECONDS)
+            try:
+                events, self.after = await _access_changes_after(self.after)
+                for event in events:
+                    for channel_name, agent_id in list(self.sockets.items()):
+                        if revocation.concerns(event, agent_id):
+                            await layer.send(channel_name, {"type": "inbox.event", "event": event})
+            except Exception:
+                logger.exception("Could not read access changes from the event feed")
 
 
 class FrameError(ValueError):
@@ -91,18 +160,28 @@ def parse_after(query_string: bytes) -> tuple[bool, int | None]:
 class InboxConsumer(AsyncJsonWebsocketConsumer):
     agent_id: int | None = None
     username = ""
+    session_key: str | None = None
     joined = False
     present = False
+    watched = False
+    signed_out = False  # access ended: nothing more leaves this socket
     last_sent = 0  # the highest event number this socket has sent (or hello announced)
+    access_checked = 0  # access.changed events up to this number are already accounted for
     viewing: int | None = None
     _typing: tuple[int, float] | None = None
     _held: list[dict] | None = None  # live messages held back while a replay is read
     _replay_task: asyncio.Task | None = None
+    # Events held while a change made outside a transaction commits (revocation.save_begins).
+    _access_hold: list[dict] | None = None
+    _pending_changes = 0
+    _hold_timer: asyncio.Task | None = None
+    _known: set[int]
 
     async def connect(self) -> None:
         # Accepted before any refusal: a close code only reaches the browser on an
         # open socket (a refused handshake is a bare HTTP 403).
         await self.accept()
+        self._known = set()
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_ANONYMOUS)
@@ -111,12 +190,20 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_NOT_AN_AGENT)
             return
         self.agent_id, self.username = user.pk, user.get_username()
+        session = self.scope.get("session")
+        self.session_key = session.session_key if session is not None else None
         # Join before reading the newest number: an event committed after that read
         # is then certain to reach this socket live.
         await self.channel_layer.group_add(AGENTS_GROUP, self.channel_name)
         self.joined = True
-        seq, online = await _open(self.agent_id, self.channel_name)
+        seq, online, allowed = await _open(self.agent_id, self.channel_name, self.session_key)
         self.present = True
+        self.access_checked = seq
+        AccessWatch.join(self.channel_layer, self.channel_name, self.agent_id, seq)
+        self.watched = True
+        if not allowed:
+            await self._sign_out()
+            return
         await self.send_json(
             {"type": "hello", "seq": seq, "agent": self.username, "online": online}
         )
@@ -140,7 +227,9 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
             else:
                 for event in result.events:
                     if event["seq"] > self.last_sent:
-                        await self.send_json(event)
+                        await self._send_event(event)
+            if self.signed_out:
+                return
             self.last_sent = result.latest
             await self.send_json({"type": "caught_up", "seq": self.last_sent})
             while self._held:
@@ -153,6 +242,8 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_SERVER_ERROR)
 
     async def inbox_event(self, message: dict) -> None:
+        if self.signed_out:
+            return
         if self._held is not None:
             self._held.append(message["event"])
         else:
@@ -161,6 +252,8 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
     async def _deliver(self, event: dict) -> None:
         seq = event.get("seq")
         if seq is None:
+            if self._access_hold is not None:
+                return  # a notice is not worth keeping while access is in doubt
             if event.get("type") == "activity" and event.get("agent") == self.username:
                 return  # notices are about other agents
             await self.send_json(event)
@@ -176,12 +269,72 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
                 self.last_sent = seq
                 return
             for earlier in missed.events:
-                await self.send_json(earlier)
-        await self.send_json(event)
+                await self._send_event(earlier)
+        await self._send_event(event)
         self.last_sent = seq
 
+    async def _send_event(self, event: dict) -> None:
+        """Every numbered event leaves through here, in order of its number; an
+        access change for this agent is acted on before anything numbered after it."""
+        if self.signed_out:
+            return
+        if event["seq"] > self.access_checked and revocation.concerns(event, self.agent_id):
+            self.access_checked = event["seq"]
+            if not await self._may_stay():
+                return
+            if event.get("pending"):
+                self._pending_changes += 1
+                self._hold_for_access()
+            elif self._access_hold is not None:
+                self._pending_changes = max(0, self._pending_changes - 1)
+                if not self._pending_changes:
+                    await self._release_hold()
+        if self._access_hold is not None and not revocation.concerns(event, self.agent_id):
+            self._access_hold.append(event)
+            return
+        await self.send_json(event)
+
+    def _hold_for_access(self) -> None:
+        if self._access_hold is None:
+            self._access_hold = []
+        if self._hold_timer is not None:
+            self._hold_timer.cancel()
+        self._hold_timer = asyncio.create_task(self._hold_expires())
+
+    async def _hold_expires(self) -> None:
+        await asyncio.sleep(revocation.ACCESS_PENDING_SECONDS)
+        # Through the channel, so that it is handled in turn with the events.
+        await self.channel_layer.send(self.channel_name, {"type": "access.hold_expired"})
+
+    async def access_hold_expired(self, message: dict) -> None:
+        if self.signed_out or self._access_hold is None:
+            return
+        self._pending_changes = 0
+        if await self._may_stay():
+            await self._release_hold()
+
+    async def _release_hold(self) -> None:
+        held, self._access_hold = self._access_hold or [], None
+        if self._hold_timer is not None:
+            self._hold_timer.cancel()
+            self._hold_timer = None
+        for event in held:
+            await self._send_event(event)
+
+    async def _may_stay(self) -> bool:
+        """Ask the service again; sign the socket out when the answer is no."""
+        if await _socket_may_stay(agent_id=self.agent_id, session_key=self.session_key):
+            return True
+        await self._sign_out()
+        return False
+
+    async def _sign_out(self) -> None:
+        self.signed_out = True
+        self._access_hold = None
+        await self.close(code=CLOSE_SIGNED_OUT)
+
     async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
-        if not self.joined:
+        if not self.joined or self.signed_out:
             return
         try:
             frame = parse_frame(text_data)
@@ -189,9 +342,17 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
             await self._send_error(str(error))
             return
         if frame.type == "ping":
+            # The heartbeat is also when access is asked again: it catches the
+            # changes that no event announces (docs/websocket.md, "Losing access").
+            if not await self._may_stay():
+                return
             await _heartbeat(self.channel_name, agent_id=self.agent_id)
             await self.send_json({"type": "pong"})
-        elif frame.type == "viewing":
+            return
+        if frame.conversation_id is not None and not await self._exists(frame.conversation_id):
+            await self._send_error(f"there is no conversation {frame.conversation_id}")
+            return
+        if frame.type == "viewing":
             presence.announce_viewing(
                 agent=self.username, previous=self.viewing, current=frame.conversation_id
             )
@@ -204,14 +365,30 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
             self._typing = (frame.conversation_id, now)
             presence.announce_typing(agent=self.username, conversation_id=frame.conversation_id)
 
+    async def _exists(self, conversation_id: int) -> bool:
+        """Whether a conversation exists, asked once per id per socket: a page sends
+        `typing` every two seconds, and a query each time would be wasted."""
+        if conversation_id in self._known:
+            return True
+        if not await _conversation_exists(conversation_id):
+            return False
+        if len(self._known) >= KNOWN_CONVERSATIONS:
+            self._known.clear()
+        self._known.add(conversation_id)
+        return True
+
     async def _send_error(self, error: str) -> None:
         await self.send_json({"type": "error", "error": error})
 
     async def disconnect(self, code: int) -> None:
         if self._replay_task is not None:
             self._replay_task.cancel()
+        if self._hold_timer is not None:
+            self._hold_timer.cancel()
         if self.joined:
             await self.channel_layer.group_discard(AGENTS_GROUP, self.channel_name)
+        if self.watched:
+            AccessWatch.leave(self.channel_name)
         if self.viewing is not None:
             presence.announce_viewing(agent=self.username, previous=self.viewing, current=None)
             self.viewing = None

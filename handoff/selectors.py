@@ -1,6 +1,6 @@
 """Reads that more than one caller needs, in one place (writes live in services)."""
 
-from handoff.models import Message
+from handoff.models import Conversation, Message
 
 TRANSCRIPT_TURNS = 20
 
@@ -13,3 +13,7 @@ def transcript_before(conversation_id: int, message_id: int, *, limit: int = TRA
         .values_list("author_kind", "text")[:limit]
     )
     return list(reversed(rows))
+
+
+def conversation_exists(conversation_id: int) -> bool:
+    return Conversation.objects.filter(pk=conversation_id).exists()

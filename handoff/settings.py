@@ -193,7 +193,13 @@ if REDIS_URL:
             # A slow browser's socket may fall behind a burst of events: room for
             # 1,000 of them, past that they are dropped and the browser fills the
             # gap from the event feed (docs/websocket.md).
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 60},
+            # No client read timeout: every socket waits on a blocking BZPOPMIN of 5 s,
+            # and redis-py 8's default of 5 s cut those waits, closing idle sockets (1011).
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+                "capacity": 1000,
+                "expiry": 60,
+            },
         }
     }
 else:

@@ -387,6 +387,33 @@ def test_japanese_browsers_get_the_inbox_in_japanese(live, agents_group, chromiu
         tab.context.close()
 
 
+def test_a_deactivated_agents_page_says_signed_out_and_stops_reconnecting(live, agents_group, tab):
+    from django.contrib.auth import get_user_model
+
+    make_agent("fumi")
+    sign_in(tab, live.url, "fumi")
+    page = tab.page
+    # The lists loaded: an API call still in flight would meet the revocation first
+    # and send the page to the login form (also right, but not what is tested here).
+    page.wait_for_load_state("networkidle")
+    opened = len(tab.sockets)
+
+    fumi = get_user_model().objects.get(username="fumi")
+    fumi.is_active = False
+    fumi.save()
+
+    expect(page.locator("#app")).to_have_attribute("data-connection", "signed-out")
+    expect(page.locator("#connection-text")).to_contain_text("You were signed out")
+    expect(page.get_by_role("link", name="Sign in")).to_be_visible()
+    expect(page.locator("#reconnect-now")).to_be_hidden()
+    tab.screenshot("inbox-signed-out")
+    # Going back online or a while passing must not start a reconnect loop.
+    page.evaluate("window.dispatchEvent(new Event('online'))")
+    page.wait_for_timeout(1500)  # longer than the first reconnect delay would be
+    assert len(tab.sockets) == opened
+    assert tab.errors == []
+
+
 def test_non_agents_get_a_403_page_and_anonymous_users_the_login_page(live, agents_group):
     from django.contrib.auth import get_user_model
 

@@ -5,6 +5,7 @@ and events pushed after commit from another thread, as under daphne.
 
 import contextlib
 import functools
+import json
 from datetime import timedelta
 
 import pytest
@@ -15,24 +16,29 @@ from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.contrib.sessions.models import Session
 from django.core.management import call_command
 from django.db import transaction
+from django.db.models.signals import pre_delete
 from django.test import Client
 from django.utils import timezone
 
-from handoff import consumers
+from handoff import consumers, events, signals
 from handoff.asgi import application
 from handoff.broadcast import AGENTS_GROUP
 from handoff.events import as_sent, latest_seq, publish
 from handoff.models import AgentPresence, InboxEvent
-from handoff.services import presence
+from handoff.origins import handshake_facts, origin_allowed
+from handoff.services import presence, revocation
 from handoff.services.event_feed import PRUNED, catch_up, prune_events
 from handoff.workers import Periodic
+from tests.support.factories import make_conversation
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 TIMEOUT = 5
-ORIGIN = b"http://testserver"
+HOST = b"testserver"
+ORIGIN = b"http://" + HOST
 
 
 def in_event_loop(test):
@@ -78,9 +84,9 @@ def ben(agents_group):
     return session_cookie(make_user("ben"))
 
 
-def inbox(cookie: bytes | None = None, *, after=None, origin: bytes = ORIGIN):
+def inbox(cookie: bytes | None = None, *, after=None, origin: bytes = ORIGIN, host: bytes = HOST):
     path = "/ws/inbox/" if after is None else f"/ws/inbox/?after={after}"
-    headers = [(b"origin", origin)] + ([(b"cookie", cookie)] if cookie else [])
+    headers = [(b"origin", origin), (b"host", host)] + ([(b"cookie", cookie)] if cookie else [])
     return WebsocketCommunicator(application, path, headers=headers)
 
 
@@ -161,11 +167,84 @@ async def test_an_agent_on_a_page_of_another_site_is_refused_at_the_handshake(ai
 
 
 @in_event_loop
+@pytest.mark.parametrize(
+    ("origin", "host"),
+    [
+        (b"http://testserver:1", b"testserver"),  # another port
+        (b"https://testserver", b"testserver"),  # another scheme
+        (b"http://localhost:1", b"localhost:8000"),  # the issue's example
+        (b"http://testserver", b"evil.example"),  # a Host that is not allowed
+        (b"null", b"testserver"),  # a sandboxed page
+    ],
+)
+async def test_an_origin_that_differs_in_scheme_or_port_is_refused_at_the_handshake(
+    aiko, origin, host
+):
+    socket = inbox(aiko, origin=origin, host=host)
+    connected, _ = await socket.connect(timeout=TIMEOUT)
+    assert not connected
+
+
+@in_event_loop
+async def test_an_origin_in_csrf_trusted_origins_may_open_the_socket(aiko, settings):
+    settings.CSRF_TRUSTED_ORIGINS = ["https://inbox.example.com"]
+    socket = inbox(aiko, origin=b"https://inbox.example.com", host=b"testserver")
+    connected, _ = await socket.connect(timeout=TIMEOUT)
+    assert connected
+    assert (await receive(socket))["type"] == "hello"
+    await socket.disconnect(timeout=TIMEOUT)
+
+
+@pytest.mark.parametrize(
+    ("origin", "host", "secure", "trusted", "allowed"),
+    [
+        ("http://testserver", "testserver", False, [], True),
+        ("http://localhost:8000", "localhost:8000", False, [], True),
+        ("https://localhost:8000", "localhost:8000", True, [], True),
+        ("http://localhost:8000", "localhost:8000", True, [], False),
+        ("https://localhost:8000", "localhost:8000", False, [], False),
+        ("http://localhost:1", "localhost:8000", False, [], False),
+        ("http://localhost", "localhost:8000", False, [], False),
+        ("http://evil.example", "evil.example", False, [], False),  # not in ALLOWED_HOSTS
+        (None, "testserver", False, [], False),
+        ("", "testserver", False, [], False),
+        ("http://testserver", None, False, [], False),
+        ("https://a.example.com", "testserver", False, ["https://a.example.com"], True),
+        ("http://a.example.com", "testserver", False, ["https://a.example.com"], False),
+        ("https://x.example.com", "testserver", False, ["https://*.example.com"], True),
+        ("http://x.example.com", "testserver", False, ["https://*.example.com"], False),
+        ("https://x.example.org", "testserver", False, ["https://*.example.com"], False),
+    ],
+)
+def test_the_origin_must_be_the_requests_own_scheme_host_and_port_or_trusted(
+    settings, origin, host, secure, trusted, allowed
+):
+    settings.CSRF_TRUSTED_ORIGINS = trusted
+    assert origin_allowed(origin=origin, host=host, secure=secure) is allowed
+
+
+def test_a_tls_proxy_header_counts_as_secure_only_when_settings_name_it(settings):
+    scope = {
+        "scheme": "ws",
+        "headers": [
+            (b"host", b"inbox.example.com"),
+            (b"origin", b"https://inbox.example.com"),
+            (b"x-forwarded-proto", b"https"),
+        ],
+    }
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    assert handshake_facts(scope) == ("https://inbox.example.com", "inbox.example.com", True)
+    settings.SECURE_PROXY_SSL_HEADER = None
+    assert handshake_facts(scope)[2] is False
+    assert handshake_facts({**scope, "scheme": "wss"})[2] is True
+
+
+@in_event_loop
 async def test_an_agent_from_an_allowed_origin_is_greeted_with_the_newest_seq_and_who_is_online(
     aiko, ben
 ):
     ben_socket, _ = await open_inbox(ben)
-    socket = inbox(aiko, origin=b"http://localhost:8000")
+    socket = inbox(aiko, origin=b"http://localhost:8000", host=b"localhost:8000")
     connected, _ = await socket.connect(timeout=TIMEOUT)
     assert connected
 
@@ -370,24 +449,32 @@ async def test_other_agents_see_an_agent_come_online_and_go_offline_with_their_l
     await aiko_socket.disconnect(timeout=TIMEOUT)
 
 
+@pytest.fixture
+def two_conversations(db) -> tuple[int, int]:
+    return make_conversation().pk, make_conversation().pk
+
+
 @in_event_loop
-async def test_viewing_typing_and_leaving_reach_the_other_agents_but_not_the_sender(aiko, ben):
+async def test_viewing_typing_and_leaving_reach_the_other_agents_but_not_the_sender(
+    aiko, ben, two_conversations
+):
+    first, second = two_conversations
     aiko_socket, _ = await open_inbox(aiko)
     ben_socket, _ = await open_inbox(ben)
     await receive(aiko_socket)  # ben online
 
-    await ben_socket.send_json_to({"type": "viewing", "conversation_id": 12})
-    await ben_socket.send_json_to({"type": "typing", "conversation_id": 12})
-    await ben_socket.send_json_to({"type": "viewing", "conversation_id": 13})
+    await ben_socket.send_json_to({"type": "viewing", "conversation_id": first})
+    await ben_socket.send_json_to({"type": "typing", "conversation_id": first})
+    await ben_socket.send_json_to({"type": "viewing", "conversation_id": second})
     await ben_socket.send_json_to({"type": "viewing", "conversation_id": None})
 
     notices = [await receive(aiko_socket) for _ in range(5)]
     assert [(n["type"], n["agent"], n["conversation_id"], n["activity"]) for n in notices] == [
-        ("activity", "ben", 12, "viewing"),
-        ("activity", "ben", 12, "typing"),
-        ("activity", "ben", 12, "left"),
-        ("activity", "ben", 13, "viewing"),
-        ("activity", "ben", 13, "left"),
+        ("activity", "ben", first, "viewing"),
+        ("activity", "ben", first, "typing"),
+        ("activity", "ben", first, "left"),
+        ("activity", "ben", second, "viewing"),
+        ("activity", "ben", second, "left"),
     ]
     assert all("seq" not in n for n in notices)
     await assert_silent(ben_socket)
@@ -396,29 +483,55 @@ async def test_viewing_typing_and_leaving_reach_the_other_agents_but_not_the_sen
 
 
 @in_event_loop
-async def test_an_agent_who_disconnects_leaves_the_conversation_they_viewed(aiko, ben):
+@pytest.mark.parametrize("kind", ["viewing", "typing"])
+async def test_viewing_or_typing_in_a_conversation_that_does_not_exist_is_an_error_not_relayed(
+    aiko, ben, kind
+):
     aiko_socket, _ = await open_inbox(aiko)
     ben_socket, _ = await open_inbox(ben)
     await receive(aiko_socket)  # ben online
-    await ben_socket.send_json_to({"type": "viewing", "conversation_id": 7})
+
+    await ben_socket.send_json_to({"type": kind, "conversation_id": 999999})
+
+    assert await receive(ben_socket) == {
+        "type": "error",
+        "error": "there is no conversation 999999",
+    }
+    await assert_silent(aiko_socket)
+    await ben_socket.send_json_to({"type": "ping"})
+    assert await receive(ben_socket) == {"type": "pong"}
+    await ben_socket.disconnect(timeout=TIMEOUT)
+    await aiko_socket.disconnect(timeout=TIMEOUT)
+
+
+@in_event_loop
+async def test_an_agent_who_disconnects_leaves_the_conversation_they_viewed(
+    aiko, ben, two_conversations
+):
+    viewed, _ = two_conversations
+    aiko_socket, _ = await open_inbox(aiko)
+    ben_socket, _ = await open_inbox(ben)
+    await receive(aiko_socket)  # ben online
+    await ben_socket.send_json_to({"type": "viewing", "conversation_id": viewed})
     await receive(aiko_socket)
 
     await ben_socket.disconnect(timeout=TIMEOUT)
 
     left, offline = await receive(aiko_socket), await receive(aiko_socket)
-    assert (left["activity"], left["conversation_id"], left["agent"]) == ("left", 7, "ben")
+    assert (left["activity"], left["conversation_id"], left["agent"]) == ("left", viewed, "ben")
     assert (offline["type"], offline["online"]) == ("presence", False)
     await aiko_socket.disconnect(timeout=TIMEOUT)
 
 
 @in_event_loop
-async def test_typing_faster_than_once_a_second_is_announced_once(aiko, ben):
+async def test_typing_faster_than_once_a_second_is_announced_once(aiko, ben, two_conversations):
+    conversation_id, _ = two_conversations
     aiko_socket, _ = await open_inbox(aiko)
     ben_socket, _ = await open_inbox(ben)
     await receive(aiko_socket)  # ben online
 
     for _ in range(3):
-        await ben_socket.send_json_to({"type": "typing", "conversation_id": 4})
+        await ben_socket.send_json_to({"type": "typing", "conversation_id": conversation_id})
 
     assert (await receive(aiko_socket))["activity"] == "typing"
     await assert_silent(aiko_socket)
@@ -503,6 +616,190 @@ def test_a_heartbeat_from_a_swept_socket_records_it_and_announces_the_agent_agai
     assert presence.online_usernames() == ["aiko"]
     [online] = [as_sent(e) for e in InboxEvent.objects.filter(pk__gt=before)]
     assert (online["type"], online["agent"], online["online"]) == ("presence", "aiko", True)
+
+
+# Losing access (services/revocation.py)
+
+
+async def outputs_until_closed(socket: WebsocketCommunicator) -> tuple[list[dict], int]:
+    """The frames a socket sends, then its close code."""
+    frames = []
+    while True:
+        output = await socket.receive_output(timeout=TIMEOUT)
+        if output["type"] == "websocket.close":
+            return frames, output["code"]
+        frames.append(json.loads(output["text"]))
+
+
+def _user(username: str):
+    return get_user_model().objects.get(username=username)
+
+
+@in_event_loop
+async def test_an_event_whose_push_overtakes_the_access_change_is_not_sent_to_the_revoked_agent(
+    aiko, monkeypatch
+):
+    # The access change's own push is lost (or late): the next event's number skips
+    # it, the socket fetches it from the feed first, and stops there.
+    real_send = events.send_to_agents
+    monkeypatch.setattr(
+        events,
+        "send_to_agents",
+        lambda event: None if event["type"] == "access.changed" else real_send(event),
+    )
+    socket, hello = await open_inbox(aiko)
+
+    @database_sync_to_async
+    def deactivate_then_publish():
+        with transaction.atomic():
+            user = _user("aiko")
+            user.is_active = False
+            user.save()
+        return _publish_updates()
+
+    [after_the_change] = await deactivate_then_publish()
+
+    frames, code = await outputs_until_closed(socket)
+    assert code == consumers.CLOSE_SIGNED_OUT == 4410
+    assert frames == []
+    assert after_the_change > hello["seq"]
+
+
+@in_event_loop
+async def test_an_agent_deleted_without_any_signal_is_closed_at_their_next_ping_not_crashed(
+    aiko,
+):
+    socket, _ = await open_inbox(aiko)
+
+    @database_sync_to_async
+    def delete_quietly():
+        # As a raw cleanup would: no pre_delete, so no access change is announced.
+        with disconnected(pre_delete, signals.user_pre_delete, get_user_model()):
+            _user("aiko").delete()
+
+    await delete_quietly()
+    await socket.send_json_to({"type": "ping"})
+
+    frames, code = await outputs_until_closed(socket)
+    assert (frames, code) == ([], 4410)
+
+
+@in_event_loop
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(
+            lambda: get_user_model().objects.filter(username="aiko").update(is_active=False),
+            id="bulk-update",
+        ),
+        pytest.param(lambda: Session.objects.all().delete(), id="signed-out-elsewhere"),
+    ],
+)
+async def test_a_change_no_event_announces_is_caught_at_the_next_ping(aiko, change):
+    socket, _ = await open_inbox(aiko)
+
+    await database_sync_to_async(change)()
+    await socket.send_json_to({"type": "ping"})
+
+    frames, code = await outputs_until_closed(socket)
+    assert (frames, code) == ([], 4410)
+
+
+@in_event_loop
+async def test_a_pending_access_change_that_never_commits_holds_events_then_lets_them_go(
+    aiko, monkeypatch
+):
+    # A save outside a transaction announced itself, then failed: the socket holds
+    # what follows until the change's own event would have come, re-checks, sends it.
+    monkeypatch.setattr(revocation, "ACCESS_PENDING_SECONDS", 0.2)
+    socket, _ = await open_inbox(aiko)
+    agent_id = await database_sync_to_async(lambda: _user("aiko").pk)()
+
+    await database_sync_to_async(revocation.save_begins)(agent_id=agent_id)
+    [seq] = await publish_updates()
+
+    pending = await receive(socket)
+    assert (pending["type"], pending["pending"]) == ("access.changed", True)
+    held = await receive(socket)
+    assert held["seq"] == seq == pending["seq"] + 1
+    await socket.disconnect(timeout=TIMEOUT)
+
+
+@in_event_loop
+async def test_a_save_outside_a_transaction_holds_events_until_its_change_is_checked(aiko, ben):
+    # Between the pending notice and the change's own event, ben's socket sends
+    # nothing; a change that does not end access then lets the held event go.
+    socket, _ = await open_inbox(ben)
+    ben_id = await database_sync_to_async(lambda: _user("ben").pk)()
+
+    @database_sync_to_async
+    def pending_event_then_the_change():
+        revocation.save_begins(agent_id=ben_id)
+        [seq] = _publish_updates()
+        revocation.access_changed(agent_ids=[ben_id])  # ben may stay: nothing changed
+        return seq
+
+    seq = await pending_event_then_the_change()
+
+    frames = [await receive(socket) for _ in range(3)]
+    assert [(f["type"], f.get("pending")) for f in frames] == [
+        ("access.changed", True),
+        ("conversation.updated", None),
+        ("access.changed", None),
+    ]
+    assert frames[1]["seq"] == seq
+    await socket.disconnect(timeout=TIMEOUT)
+
+
+@in_event_loop
+async def test_an_event_committed_between_a_save_outside_a_transaction_and_its_notice_is_dropped(
+    aiko,
+):
+    # user.save() in a shell: the pending notice commits, then the UPDATE, then
+    # (a moment later, in post_save) the change's own event. An event committed in
+    # that moment must not reach the socket.
+    socket, _ = await open_inbox(aiko)
+    agent_id = await database_sync_to_async(lambda: _user("aiko").pk)()
+    await database_sync_to_async(revocation.save_begins)(agent_id=agent_id)  # pre_save
+    pending = await receive(socket)
+    assert (pending["type"], pending["pending"]) == ("access.changed", True)
+
+    @database_sync_to_async
+    def the_update_an_event_then_post_save():
+        get_user_model().objects.filter(pk=agent_id).update(is_active=False)  # the UPDATE
+        _publish_updates()  # another thread's event, committed in between
+        revocation.access_changed(agent_ids=[agent_id])  # post_save
+
+    await the_update_an_event_then_post_save()
+
+    frames, code = await outputs_until_closed(socket)
+    assert (frames, code) == ([], 4410)
+
+
+@in_event_loop
+async def test_other_agents_access_changes_do_not_disturb_a_socket(aiko, ben):
+    socket, _ = await open_inbox(aiko)
+
+    @database_sync_to_async
+    def revoke_ben():
+        _user("ben").groups.clear()
+        return _publish_updates()
+
+    [seq] = await revoke_ben()
+
+    change, event = await receive(socket), await receive(socket)
+    assert change["type"] == "access.changed"
+    assert event["seq"] == seq
+    await socket.disconnect(timeout=TIMEOUT)
+
+
+@contextlib.contextmanager
+def disconnected(signal, receiver, sender):
+    signal.disconnect(receiver, sender=sender, dispatch_uid="handoff.revocation")
+    try:
+        yield
+    finally:
+        signal.connect(receiver, sender=sender, dispatch_uid="handoff.revocation")
 
 
 # Pruning

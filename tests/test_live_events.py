@@ -64,3 +64,15 @@ def test_the_inbox_socket_refuses_foreign_origins(live, agents_group):
     make_agent("ben")
     with pytest.raises(InvalidStatus):
         open_inbox(live.url, login(live.url, "ben"), origin="http://evil.example").recv(timeout=2)
+
+
+def test_an_idle_socket_outlives_the_channel_layers_blocking_wait(live, agents_group):
+    # With Redis, each socket waits for messages in 5 s blocking reads; a client read
+    # timeout of 5 s (redis-py 8's default) used to end idle sockets with 1011.
+    make_agent("dai")
+    with open_inbox(live.url, login(live.url, "dai")) as socket:
+        assert json.loads(socket.recv(timeout=5))["type"] == "hello"
+        with pytest.raises(TimeoutError):
+            socket.recv(timeout=8)  # nothing happens for longer than one blocking read
+        socket.send(json.dumps({"type": "ping"}))
+        assert json.loads(socket.recv(timeout=5)) == {"type": "pong"}

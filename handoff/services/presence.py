@@ -35,17 +35,22 @@ def online_usernames() -> list[str]:
     return sorted(user.get_username() for user in users)
 
 
-def _lock_agent(agent_id: int) -> None:
+def _lock_agent(agent_id: int) -> bool:
+    """Lock the agent's row; False when the agent was deleted (their sockets are
+    then being closed, and there is no one left to announce)."""
     # Two sockets of one agent opening or closing at once (PostgreSQL, several web
     # processes) must not both decide they are the first or the last. A no-op on
     # SQLite, where write transactions already run one at a time.
-    list(get_user_model().objects.select_for_update().filter(pk=agent_id).values_list("pk"))
+    return bool(
+        list(get_user_model().objects.select_for_update().filter(pk=agent_id).values_list("pk"))
+    )
 
 
 @transaction.atomic
 def socket_opened(agent_id: int, channel_name: str) -> None:
     """Record the socket; announce the agent if it is their first fresh one."""
-    _lock_agent(agent_id)
+    if not _lock_agent(agent_id):
+        return
     was_online = _fresh().filter(agent_id=agent_id).exists()
     now = timezone.now()
     AgentPresence.objects.update_or_create(
@@ -65,10 +70,11 @@ def heartbeat(channel_name: str, *, agent_id: int | None = None) -> None:
 
 @transaction.atomic
 def socket_closed(agent_id: int, channel_name: str) -> None:
-    """Forget the socket; announce the agent offline if it was their last fresh one."""
-    _lock_agent(agent_id)
+    """Forget the socket; announce the agent offline if it was their last fresh one
+    (a deleted agent was announced offline by their deletion)."""
+    exists = _lock_agent(agent_id)
     AgentPresence.objects.filter(channel_name=channel_name).delete()
-    if not _fresh().filter(agent_id=agent_id).exists():
+    if exists and not _fresh().filter(agent_id=agent_id).exists():
         publish_presence(agent_id, online=False)
 
 

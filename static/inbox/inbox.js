@@ -70,6 +70,15 @@ function renderConnection(status, retryAt) {
     banner.hidden = true;
     return;
   }
+  if (status === "signed-out") {
+    banner.hidden = false;
+    $("reconnect-now").hidden = true;
+    $("sign-in-again").hidden = false;
+    $("connection-text").textContent = gettext(
+      "You were signed out: your access to the inbox changed. Sign in again to go on.",
+    );
+    return;
+  }
   if (status === "forbidden") {
     banner.hidden = false;
     $("connection-text").textContent = gettext("This account may not use the inbox.");

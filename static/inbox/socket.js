@@ -47,6 +47,10 @@ export class SeqTracker {
 
 const PING_MS = 25000;
 const MAX_DELAY_MS = 30000;
+// Close codes after which reconnecting cannot help (docs/websocket.md).
+const CLOSE_ANONYMOUS = 4401;
+const CLOSE_NOT_AN_AGENT = 4403;
+const CLOSE_SIGNED_OUT = 4410;
 
 export class InboxSocket {
   constructor(handlers) {
@@ -57,6 +61,7 @@ export class InboxSocket {
     this.retryTimer = null;
     this.pingTimer = null;
     this.retryAt = null;
+    this.stopped = false; // the server ended this session: never reconnect
   }
 
   url() {
@@ -68,7 +73,7 @@ export class InboxSocket {
   connect() {
     clearTimeout(this.retryTimer);
     this.retryTimer = null;
-    if (this.ws) return;
+    if (this.ws || this.stopped) return;
     const ws = new WebSocket(this.url());
     this.ws = ws;
     this.status("connecting");
@@ -85,12 +90,21 @@ export class InboxSocket {
       if (this.ws !== ws) return;
       this.ws = null;
       clearInterval(this.pingTimer);
-      if (event.code === 4401) {
+      if (event.code === CLOSE_ANONYMOUS) {
+        this.stopped = true;
         window.location.assign("/accounts/login/?next=/");
         return;
       }
-      if (event.code === 4403) {
+      if (event.code === CLOSE_NOT_AN_AGENT) {
+        this.stopped = true;
         this.status("forbidden");
+        return;
+      }
+      if (event.code === CLOSE_SIGNED_OUT) {
+        // Access ended while connected (deactivated, no longer an agent, password
+        // changed, deleted, signed out elsewhere): say so instead of retrying.
+        this.stopped = true;
+        this.status("signed-out");
         return;
       }
       this.schedule();
@@ -99,7 +113,7 @@ export class InboxSocket {
 
   /** Reconnect now (the "Reconnect now" button, or the browser coming back online). */
   reconnectNow() {
-    if (this.ws) return;
+    if (this.ws || this.stopped) return;
     this.attempt = 0;
     this.connect();
   }
