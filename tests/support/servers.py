@@ -5,6 +5,8 @@ pointed at the test database and at a stand-in Braze.
 """
 
 import os
+import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -19,6 +21,20 @@ ROOT = Path(__file__).resolve().parents[2]
 WEBHOOK_SECRET = "test-webhook-secret"
 BRAZE_API_KEY = "test-braze-key"
 CAMPAIGN_ID = "test-campaign"
+
+
+def procfile_command(process: str, **variables: str) -> list[str]:
+    """A Procfile line as honcho runs it: `${NAME:-default}` filled from `variables`,
+    `python` as this interpreter."""
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        name, _, command = line.partition(":")
+        if name.strip() == process:
+            break
+    else:
+        raise RuntimeError(f"the Procfile has no {process}: line")
+    command = re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: variables.get(m[1], m[2]), command.strip())
+    words = shlex.split(command)
+    return [sys.executable, *words[1:]] if words[0] == "python" else words
 
 
 def free_port() -> int:
@@ -73,7 +89,8 @@ def server_env(database: dict, braze_url: str, **overrides: str) -> dict[str, st
 
 
 class AppServer:
-    """`daphne handoff.asgi:application` in a subprocess; restartable after a kill."""
+    """The Procfile's `web:` process (daphne through `handoff.server`) in a subprocess;
+    restartable after a kill."""
 
     def __init__(self, env: dict[str, str], log_path: Path):
         self.env = env
@@ -88,16 +105,7 @@ class AppServer:
     def start(self, timeout: float = 20.0) -> "AppServer":
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the process's lifetime
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "handoff.asgi:application",
-            ],
+            procfile_command("web", BIND="127.0.0.1", PORT=str(self.port)),
             cwd=ROOT,
             env=self.env,
             stdout=log,
