@@ -6,15 +6,23 @@ those at once. The server here has 2-second deadlines so that the waits stay sho
 tests wait generously and assert what happened, never how fast.
 """
 
-import json
-import select
-import socket
 import time
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import ARTIFACTS, wait_until
+from tests.support.rawhttp import (
+    chunked,
+    connect,
+    head,
+    healthy,
+    push,
+    raw_body,
+    read_until_closed,
+    status_and_json,
+    trickle_until_closed,
+)
 from tests.support.servers import AppServer, server_env
 
 pytestmark = pytest.mark.server
@@ -22,7 +30,6 @@ pytestmark = pytest.mark.server
 MAX_BODY = 1024 * 1024  # the default HANDOFF_MAX_BODY_BYTES
 DEADLINE = 2  # seconds, for headers and for bodies
 WEBHOOK = b"/webhooks/braze/whatsapp/"
-GENEROUS = 60.0
 
 
 @pytest.fixture(scope="module")
@@ -42,46 +49,6 @@ def server(django_db_setup, django_db_blocker, session_braze):
     app.stop()
 
 
-def connect(server: AppServer) -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", server.port), timeout=GENEROUS)
-    # A modest send buffer, so that what the client managed to send is close to what
-    # the server took in.
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 128 * 1024)
-    return sock
-
-
-def head(method: bytes, path: bytes, *headers: bytes) -> bytes:
-    lines = [method + b" " + path + b" HTTP/1.1", b"Host: 127.0.0.1", *headers]
-    return b"\r\n".join(lines) + b"\r\n\r\n"
-
-
-def read_until_closed(sock: socket.socket) -> bytes:
-    """Everything the server sends until it closes; a reset after an answer counts as
-    closed too."""
-    received = b""
-    while True:
-        try:
-            data = sock.recv(65536)
-        except ConnectionResetError:
-            return received
-        if not data:
-            return received
-        received += data
-
-
-def status_and_json(answer: bytes) -> tuple[int, dict]:
-    head_part, _, body = answer.partition(b"\r\n\r\n")
-    status = int(head_part.split(b" ", 2)[1])
-    return status, json.loads(body)
-
-
-def healthy(server: AppServer) -> bool:
-    with socket.create_connection(("127.0.0.1", server.port), timeout=GENEROUS) as sock:
-        sock.sendall(head(b"GET", b"/healthz", b"Connection: close"))
-        answer = read_until_closed(sock)
-    return answer.startswith(b"HTTP/1.1 200 ")
-
-
 def server_rss_mib(server: AppServer) -> float:
     for line in Path(f"/proc/{server.process.pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -89,40 +56,12 @@ def server_rss_mib(server: AppServer) -> float:
     raise AssertionError("no VmRSS for the server process")
 
 
-def push(sock: socket.socket, pieces, *, stop_at_answer: bool) -> tuple[int, bytes]:
-    """Send pieces until they run out, the connection breaks, or (stop_at_answer) the
-    server answers; the bytes sent and the answer seen (b"" if none)."""
-    sent = 0
-    for piece in pieces:
-        if stop_at_answer and select.select([sock], [], [], 0)[0]:
-            return sent, read_until_closed(sock)
-        try:
-            sock.sendall(piece)
-        except (BrokenPipeError, ConnectionResetError):
-            break
-        sent += len(piece)
-    return sent, read_until_closed(sock)
-
-
-def chunked(total: int, size: int = 64 * 1024):
-    piece = b"%x\r\n" % size + b"a" * size + b"\r\n"
-    for _ in range(total // size):
-        yield piece
-    yield b"0\r\n\r\n"
-
-
-def raw_body(total: int, size: int = 1024 * 1024):
-    piece = b"a" * size
-    for _ in range(total // size):
-        yield piece
-
-
 # -- bodies ------------------------------------------------------------------------------
 
 
 def test_a_body_declared_over_the_limit_is_refused_before_a_byte_of_it_is_sent(server):
     """No secret, 300 MB declared: the answer comes to the headers alone."""
-    with connect(server) as sock:
+    with connect(server.port) as sock:
         sock.sendall(
             head(b"POST", WEBHOOK, b"Content-Type: application/json", b"Content-Length: 314572800")
         )
@@ -132,11 +71,11 @@ def test_a_body_declared_over_the_limit_is_refused_before_a_byte_of_it_is_sent(s
     assert status == 413
     assert body == {"error": "The request body is larger than 1,048,576 bytes.", "fields": {}}
     assert b"Connection: close" in answer
-    assert healthy(server)
+    assert healthy(server.port)
 
 
 def test_a_client_that_asks_to_continue_gets_413_instead_of_100_continue(server):
-    with connect(server) as sock:
+    with connect(server.port) as sock:
         sock.sendall(head(b"POST", WEBHOOK, b"Content-Length: 2000000", b"Expect: 100-continue"))
         answer = read_until_closed(sock)
 
@@ -149,7 +88,7 @@ def test_a_300_MB_upload_sent_blindly_is_cut_off_and_the_server_does_not_grow(se
     about two body limits' worth, and its memory stays where it was."""
     before = server_rss_mib(server)
     total = 300 * 1024 * 1024
-    with connect(server) as sock:
+    with connect(server.port) as sock:
         sock.sendall(head(b"POST", WEBHOOK, b"Content-Length: %d" % total))
         sent, _ = push(sock, raw_body(total), stop_at_answer=False)
     after = server_rss_mib(server)
@@ -160,13 +99,13 @@ def test_a_300_MB_upload_sent_blindly_is_cut_off_and_the_server_does_not_grow(se
 
     assert sent < 32 * 1024 * 1024  # the body limit, one more for the linger, socket buffers
     assert after - before < 32
-    assert healthy(server)
+    assert healthy(server.port)
 
 
 def test_a_chunked_body_is_cut_off_once_it_passes_the_limit(server, report):
     """Chunked bodies declare no length: counted as they arrive, refused past 1 MiB."""
     total = 300 * 1024 * 1024
-    with connect(server) as sock:
+    with connect(server.port) as sock:
         sock.sendall(head(b"POST", WEBHOOK, b"Transfer-Encoding: chunked"))
         sent, answer = push(sock, chunked(total), stop_at_answer=True)
     report(f"request limits: chunked upload refused after {sent / 2**20:.1f} MiB sent")
@@ -175,23 +114,23 @@ def test_a_chunked_body_is_cut_off_once_it_passes_the_limit(server, report):
     assert status == 413
     assert "larger than 1,048,576 bytes" in body["error"]
     assert MAX_BODY < sent < 32 * 1024 * 1024
-    assert healthy(server)
+    assert healthy(server.port)
 
 
 def test_a_chunked_body_sent_blindly_is_cut_off_too(server):
     total = 300 * 1024 * 1024
-    with connect(server) as sock:
+    with connect(server.port) as sock:
         sock.sendall(head(b"POST", WEBHOOK, b"Transfer-Encoding: chunked"))
         sent, _ = push(sock, chunked(total), stop_at_answer=False)
 
     assert sent < 32 * 1024 * 1024
-    assert healthy(server)
+    assert healthy(server.port)
 
 
 def test_a_body_within_the_limit_still_reaches_the_app(server):
     """Just under 1 MiB, chunked: the server lets it through and the webhook's own
     64 KiB check answers (after the secret)."""
-    with connect(server) as sock:
+    with connect(server.port) as sock:
         sock.sendall(
             head(
                 b"POST",
@@ -211,30 +150,9 @@ def test_a_body_within_the_limit_still_reaches_the_app(server):
 # -- half-sent requests ----------------------------------------------------------------
 
 
-def trickle_until_closed(socks: list[socket.socket], byte: bytes) -> dict:
-    """Send one byte every half second on each socket until the server ends it; the
-    answer each one got before it closed."""
-    answers: dict[socket.socket, bytes] = {}
-    open_socks = set(socks)
-    deadline = time.monotonic() + GENEROUS
-    while open_socks and time.monotonic() < deadline:
-        for sock in list(open_socks):
-            try:
-                sock.sendall(byte)
-            except (BrokenPipeError, ConnectionResetError):
-                answers.setdefault(sock, b"")
-                open_socks.discard(sock)
-        readable, _, _ = select.select(list(open_socks), [], [], 0.5)
-        for sock in readable:
-            answers[sock] = read_until_closed(sock)
-            open_socks.discard(sock)
-    assert not open_socks, f"{len(open_socks)} of {len(socks)} connections still open"
-    return answers
-
-
 def test_headers_trickled_a_byte_at_a_time_are_cut_off_at_the_header_deadline(server):
     """Every byte resets an idle timeout; the deadline for the headers does not move."""
-    with connect(server) as sock:
+    with connect(server.port) as sock:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
         answers = trickle_until_closed([sock], b"a")
 
@@ -244,7 +162,7 @@ def test_headers_trickled_a_byte_at_a_time_are_cut_off_at_the_header_deadline(se
 
 
 def test_a_body_shorter_than_its_content_length_is_cut_off_at_the_body_deadline(server):
-    with connect(server) as sock:
+    with connect(server.port) as sock:
         sock.sendall(head(b"POST", WEBHOOK, b"Content-Length: 100000") + b"{")
         answers = trickle_until_closed([sock], b" ")
 
@@ -254,18 +172,18 @@ def test_a_body_shorter_than_its_content_length_is_cut_off_at_the_body_deadline(
 
 
 def test_a_connection_that_sends_nothing_is_closed(server):
-    with connect(server) as sock:
+    with connect(server.port) as sock:
         answer = read_until_closed(sock)
 
     assert answer.startswith(b"HTTP/1.1 408 ")
 
 
 def test_200_trickling_requests_are_all_cut_off_while_healthz_keeps_answering(server, report):
-    socks = [connect(server) for _ in range(200)]
+    socks = [connect(server.port) for _ in range(200)]
     try:
         for sock in socks:
             sock.sendall(b"POST /webhooks/braze/whatsapp/ HTTP/1.1\r\nHost: 127.0.0.1\r\nX-")
-        assert healthy(server), "/healthz while 200 half-sent requests are held"
+        assert healthy(server.port), "/healthz while 200 half-sent requests are held"
         answers = trickle_until_closed(socks, b"a")
     finally:
         for sock in socks:
@@ -274,13 +192,25 @@ def test_200_trickling_requests_are_all_cut_off_while_healthz_keeps_answering(se
 
     assert len(answers) == 200
     assert all(answer.startswith(b"HTTP/1.1 408 ") for answer in answers.values())
-    assert healthy(server)
+    assert healthy(server.port)
+
+
+def test_headers_over_16_KiB_are_refused(server):
+    """Twisted's own limit (daphne's too), kept: one line over 16 KiB closes the
+    connection, many lines over 16 KiB in all are answered 400."""
+    many = b"".join(b"X-%d: " % i + b"a" * 500 + b"\r\n" for i in range(40))
+    for headers in (b"X-Big: " + b"a" * 20000 + b"\r\n", many):
+        with connect(server.port) as sock:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n" + headers + b"\r\n")
+            answer = read_until_closed(sock)
+        assert answer == b"" or answer.startswith(b"HTTP/1.1 400 ")
+    assert healthy(server.port)
 
 
 def test_a_kept_alive_connection_idle_past_the_header_deadline_still_serves(server):
     """The header deadline starts at a request's first byte, not when the previous
     answer ended: browsers keep idle connections for their next request."""
-    with connect(server) as sock:
+    with connect(server.port) as sock:
         sock.sendall(head(b"GET", b"/healthz"))
         first = wait_until(lambda: sock.recv(65536), message="no answer to the first request")
         time.sleep(DEADLINE + 1)
