@@ -9,6 +9,8 @@ LOCK := requirements.lock
 LOCK_TOOLS := .lock-tools
 # The browser tests drive Debian's Chromium (Playwright never downloads its own).
 CHROMIUM := /usr/bin/chromium
+# tests/test_nginx.py runs Debian's nginx with deploy/nginx/handoff.conf in front of the app.
+NGINX := /usr/sbin/nginx
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # PostgreSQL's server and Redis, from Debian's archive, for test-scale and bench.
@@ -43,6 +45,13 @@ $(CHROMIUM):
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
 	@test -x $(CHROMIUM) || { echo "error: apt-get install chromium did not provide $(CHROMIUM)" >&2; exit 1; }
 
+$(NGINX):
+	@echo "Installing Debian's nginx for the proxy tests (apt-get, may ask for sudo)..."
+	@command -v apt-get >/dev/null || { echo "error: $(NGINX) is missing and apt-get is not available: install nginx to run the proxy tests" >&2; exit 1; }
+	$(SUDO) apt-get update
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y nginx
+	@test -x $(NGINX) || { echo "error: apt-get install nginx did not provide $(NGINX)" >&2; exit 1; }
+
 ## run: install, migrate, seed a demo and start every Procfile process on $(PORT)
 run: $(STAMP)
 	DEBUG=true $(PY) manage.py migrate --noinput
@@ -53,11 +62,11 @@ run: $(STAMP)
 test: test-sqlite test-scale
 
 ## test-sqlite: the whole suite on the default engines (SQLite, in-memory channel layer)
-test-sqlite: $(STAMP) $(CHROMIUM)
+test-sqlite: $(STAMP) $(CHROMIUM) $(NGINX)
 	$(PY) -m pytest -m "not scale"
 
 ## test-scale: the whole suite on throwaway PostgreSQL and Redis, then the multi-process tests
-test-scale: $(STAMP) $(CHROMIUM) scale-services
+test-scale: $(STAMP) $(CHROMIUM) $(NGINX) scale-services
 	$(THROWAWAY) $(PY) -m pytest -m "not scale"
 	$(THROWAWAY) $(PY) -m pytest -m scale
 

@@ -221,6 +221,23 @@ HANDOFF_TOPIC_MERGE_SECONDS = env.float("HANDOFF_TOPIC_MERGE_SECONDS", default=5
 # the rule is skipped for that message and the skip counted on the rule in admin.
 HANDOFF_REGEX_TIMEOUT_MS = env.int("HANDOFF_REGEX_TIMEOUT_MS", default=50)
 
+# Request limits the web process (handoff.server) enforces before the app reads a
+# request: the largest body (the webhook's own 64 KiB check stays; agents' replies and
+# admin forms are far below 1 MiB), and deadlines for a request's headers (from its
+# first byte) and body (from its headers), however slowly bytes trickle in.
+HANDOFF_MAX_BODY_BYTES = env.int("HANDOFF_MAX_BODY_BYTES", default=1024 * 1024)
+HANDOFF_HEADER_TIMEOUT_SECONDS = env.float("HANDOFF_HEADER_TIMEOUT_SECONDS", default=20.0)
+HANDOFF_BODY_TIMEOUT_SECONDS = env.float("HANDOFF_BODY_TIMEOUT_SECONDS", default=30.0)
+if HANDOFF_MAX_BODY_BYTES < HANDOFF_WEBHOOK_MAX_BYTES:
+    raise ImproperlyConfigured(
+        f"HANDOFF_MAX_BODY_BYTES must be at least {HANDOFF_WEBHOOK_MAX_BYTES} (the webhook's "
+        f"limit), not {HANDOFF_MAX_BODY_BYTES}."
+    )
+if HANDOFF_HEADER_TIMEOUT_SECONDS <= 0 or HANDOFF_BODY_TIMEOUT_SECONDS <= 0:
+    raise ImproperlyConfigured(
+        "HANDOFF_HEADER_TIMEOUT_SECONDS and HANDOFF_BODY_TIMEOUT_SECONDS must be above 0."
+    )
+
 # Outbound to Braze. Unset endpoint: `make run` starts the local stand-in.
 BRAZE_REST_ENDPOINT = env.str("BRAZE_REST_ENDPOINT", default="").rstrip("/")
 BRAZE_API_KEY = env.str("BRAZE_API_KEY", default="")

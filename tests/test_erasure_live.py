@@ -192,7 +192,7 @@ def test_after_erase_contact_no_api_socket_admin_page_or_log_line_holds_the_cust
     written = log_path.read_bytes()[log_offset:].decode("utf-8", "replace").splitlines()
     assert written, "the server wrote no log line: the check proves nothing"
     # The access log included: this test's own searches put the customer in query
-    # strings, which the web process's access log leaves out (handoff.serve).
+    # strings, which the web process's access log leaves out (handoff.access_log).
     leaks = [line for line in written if leaked(line)]
     assert leaks == [], f"log lines written after the erasure hold the customer: {leaks}"
 

@@ -17,8 +17,8 @@ from django.test import RequestFactory
 from playwright.sync_api import expect
 
 from handoff import webhooks
+from handoff.access_log import access_log_without_queries
 from handoff.models import EscalationRule, FaqEntry, Message
-from handoff.serve import access_log_without_queries
 from tests.conftest import ARTIFACTS, wait_until
 from tests.support.agents import login, make_agent
 from tests.support.factories import webhook_body

@@ -517,13 +517,13 @@ def start_standin(children: Subprocesses, workdir: Path) -> Server:
 def start_app(
     children: Subprocesses, env: dict[str, str], workdir: Path, log_name: str = "daphne.log"
 ) -> Server:
-    """daphne as the Procfile's `web:` line starts it, on loopback."""
+    """The web process as the Procfile's `web:` line starts it, on loopback."""
     port = free_port()
     log = workdir / log_name
     command = [
         sys.executable,
         "-m",
-        "daphne",
+        "handoff.server",
         "-b",
         "127.0.0.1",
         "-p",

@@ -22,7 +22,7 @@ DEMO_WEBHOOK_SECRET = "dev-webhook-secret"  # noqa: S105 - the DEBUG default, de
 def main() -> int:
     port = int(os.environ.get("PORT", "8000"))
     env = {**os.environ, "PORT": str(port), "BIND": os.environ.get("BIND", "127.0.0.1")}
-    # The Procfile names commands (daphne) that live beside this interpreter in the venv.
+    # The Procfile's `python` is this interpreter, the venv's.
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env.setdefault("HANDOFF_WEBHOOK_SECRET", DEMO_WEBHOOK_SECRET)
     standin = None

@@ -5,6 +5,8 @@ pointed at the test database and at a stand-in Braze.
 """
 
 import os
+import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -19,6 +21,20 @@ ROOT = Path(__file__).resolve().parents[2]
 WEBHOOK_SECRET = "test-webhook-secret"
 BRAZE_API_KEY = "test-braze-key"
 CAMPAIGN_ID = "test-campaign"
+
+
+def procfile_command(process: str, **variables: str) -> list[str]:
+    """A Procfile line as honcho runs it: `${NAME:-default}` filled from `variables`,
+    `python` as this interpreter."""
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        name, _, command = line.partition(":")
+        if name.strip() == process:
+            break
+    else:
+        raise RuntimeError(f"the Procfile has no {process}: line")
+    command = re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: variables.get(m[1], m[2]), command.strip())
+    words = shlex.split(command)
+    return [sys.executable, *words[1:]] if words[0] == "python" else words
 
 
 def free_port() -> int:
@@ -73,8 +89,8 @@ def server_env(database: dict, braze_url: str, **overrides: str) -> dict[str, st
 
 
 class AppServer:
-    """The Procfile's `web` (daphne through handoff.serve) in a subprocess; restartable
-    after a kill."""
+    """The Procfile's `web:` process (daphne through `handoff.server`) in a subprocess;
+    restartable after a kill."""
 
     def __init__(self, env: dict[str, str], log_path: Path):
         self.env = env
@@ -89,16 +105,7 @@ class AppServer:
     def start(self, timeout: float = 20.0) -> "AppServer":
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the process's lifetime
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "handoff.serve",  # daphne, as the Procfile runs it
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "handoff.asgi:application",
-            ],
+            procfile_command("web", BIND="127.0.0.1", PORT=str(self.port)),
             cwd=ROOT,
             env=self.env,
             stdout=log,
@@ -188,3 +195,82 @@ class WorkerProcess:
                 self.process.wait(15)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+NGINX = Path("/usr/sbin/nginx")
+
+
+class Nginx:
+    """Debian's nginx on a free loopback port, in front of `upstream` with the site
+    file operators include (deploy/nginx/handoff.conf), as docs/deploy.md sets it up:
+    plain HTTP here (TLS changes nothing about the limits), and the timeouts given."""
+
+    def __init__(
+        self, upstream_port: int, workdir: Path, *, header_timeout: float, body_timeout: float
+    ):
+        self.port = free_port()
+        self.workdir = workdir
+        self.upstream_port = upstream_port
+        self.header_timeout = header_timeout
+        self.body_timeout = body_timeout
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def config(self) -> str:
+        work = self.workdir
+        return f"""
+pid {work}/nginx.pid;
+error_log {work}/error.log;
+events {{ worker_connections 2048; }}
+http {{
+    access_log {work}/access.log;
+    client_body_temp_path {work}/client_body;
+    proxy_temp_path {work}/proxy;
+    fastcgi_temp_path {work}/fastcgi;
+    uwsgi_temp_path {work}/uwsgi;
+    scgi_temp_path {work}/scgi;
+    upstream handoff_web {{ server 127.0.0.1:{self.upstream_port}; }}
+    server {{
+        listen 127.0.0.1:{self.port};
+        client_header_timeout {self.header_timeout}s;
+        client_body_timeout {self.body_timeout}s;
+        include {ROOT}/deploy/nginx/handoff.conf;
+    }}
+}}
+"""
+
+    def start(self, timeout: float = 20.0) -> "Nginx":
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        (self.workdir / "nginx.conf").write_text(self.config())
+        command = [str(NGINX), "-p", str(self.workdir), "-c", "nginx.conf", "-e", "error.log"]
+        check = subprocess.run([*command, "-t"], capture_output=True, text=True)  # noqa: S603
+        if check.returncode != 0:
+            raise RuntimeError(f"nginx refused its configuration:\n{check.stderr}")
+        self.process = subprocess.Popen(  # noqa: S603 - our own command line
+            [*command, "-g", "daemon off; master_process off;"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"nginx exited early; see {self.workdir}/error.log")
+            try:
+                if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return self
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"nginx did not pass /healthz through; see {self.workdir}/error.log")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)

@@ -1,17 +1,12 @@
-"""`python -m handoff.serve [daphne's options] handoff.asgi:application`: daphne, as the
-Procfile runs it, with an access log that never writes a query string.
+"""The web process's access log without query strings (handoff.server installs it).
 
 Agents search the inbox by phone number and name (`/api/conversations/?q=...`), so a
 query string is customer data; the access log keeps method, path, status and size.
-Every daphne option passes through unchanged. This module must never change how
-requests are served, only what the access log says about them.
+This module must never change how requests are served, only what the access log
+says about them.
 """
 
-import sys
 from collections.abc import Callable
-
-from daphne.cli import CommandLineInterface
-from daphne.server import Server
 
 ActionLogger = Callable[[str, str, dict], None]
 
@@ -33,22 +28,3 @@ def access_log_without_queries(action_logger: ActionLogger | None) -> ActionLogg
         action_logger(protocol, action, details)
 
     return log
-
-
-class QuietQueryServer(Server):
-    """daphne's server with `access_log_without_queries` around its access log."""
-
-    def __init__(self, *args, action_logger=None, **kwargs):
-        super().__init__(*args, action_logger=access_log_without_queries(action_logger), **kwargs)
-
-
-class QuietQueryCommandLine(CommandLineInterface):
-    server_class = QuietQueryServer
-
-
-def main(argv: list[str] | None = None) -> None:
-    QuietQueryCommandLine().run(sys.argv[1:] if argv is None else argv)
-
-
-if __name__ == "__main__":
-    main()
