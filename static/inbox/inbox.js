@@ -1368,9 +1368,10 @@ function start() {
   loadCanned();
   loadCampaigns();
   socket.connect();
-  // Show the lists even if the socket is slow to come up; its hello reloads them.
+  // Show the lists even if the socket is slow to come up; its hello reloads them. Not
+  // once the server has ended this session's access: the API would only refuse.
   setTimeout(() => {
-    if (app.dataset.connection !== "online") reloadAll();
+    if (!["online", "signed-out", "forbidden"].includes(app.dataset.connection)) reloadAll();
   }, 1500);
 }
 
