@@ -91,12 +91,27 @@ class Tab:
         ARTIFACTS.mkdir(exist_ok=True)
         self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
+    def keep_evidence(self, name: str) -> None:
+        """What the page showed when its test failed; never raises over the failure."""
+        name = re.sub(r"[^\w.-]+", "-", name)[:120]
+        try:
+            self.screenshot(name)
+            (ARTIFACTS / f"{name}.html").write_text(self.page.content())
+            console = self.errors + self.console_errors
+            (ARTIFACTS / f"{name}.console.txt").write_text("\n".join(console))
+        except Exception as error:  # noqa: BLE001 - evidence is best effort
+            print(f"could not keep the page of {name}: {error}")
+
 
 @pytest.fixture
-def tab(chromium):
-    """A fresh page; checked for script and console errors when the test ends, too."""
+def tab(chromium, request):
+    """A fresh page; checked for script and console errors when the test ends, too. A
+    failed test leaves the page's screenshot, HTML and console in test-artifacts/."""
     opened = Tab(chromium)
     yield opened
+    call = getattr(request.node, "report_call", None)
+    if call is not None and call.failed:
+        opened.keep_evidence(f"failed-{request.node.name}")
     opened.context.close()
     opened.assert_clean()
 

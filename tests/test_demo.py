@@ -37,8 +37,19 @@ def counts() -> tuple[int, ...]:
     )
 
 
+@pytest.fixture
+def default_rules():
+    """The escalation rules `migrate` installs; a transactional test that ran earlier
+    in the session emptied the table, and the demo's keyword chat depends on them."""
+    defaults = importlib.import_module("handoff.migrations.0002_defaults")
+    for phrase, match, priority in defaults.DEFAULT_RULES:
+        EscalationRule.objects.get_or_create(
+            phrase=phrase, match=match, defaults={"priority": priority}
+        )
+
+
 @pytest.mark.django_db(transaction=True)
-def test_seed_demo_leaves_a_conversation_in_every_state_once(settings, agents_group):
+def test_seed_demo_leaves_a_conversation_in_every_state_once(settings, agents_group, default_rules):
     settings.DEBUG = True
     call_command("seed_demo")
     seeded = counts()
@@ -89,15 +100,12 @@ def test_seed_demo_leaves_a_conversation_in_every_state_once(settings, agents_gr
 def test_the_demo_inbox_shows_every_state_at_first_sight_and_braze_gets_nothing(
     live,
     agents_group,
+    default_rules,
     session_braze,
     settings,
     tab,  # noqa: F811 - the fixture imported above
 ):
     settings.DEBUG = True
-    # The live fixture empties the database; put back the rules `migrate` installs.
-    defaults = importlib.import_module("handoff.migrations.0002_defaults")
-    for phrase, match, priority in defaults.DEFAULT_RULES:
-        EscalationRule.objects.create(phrase=phrase, match=match, priority=priority)
     call_command("seed_demo")
     sign_in(tab, live.url, "aiko", password="handoff-agent")
     page = tab.page

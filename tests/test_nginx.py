@@ -22,7 +22,7 @@ from tests.support.rawhttp import (
     status,
     trickle_until_closed,
 )
-from tests.support.servers import NGINX, Nginx
+from tests.support.servers import Nginx
 
 # No skip when nginx is missing: `make test` installs it, and a skipped proof of the
 # documented proxy file would pass silently.
