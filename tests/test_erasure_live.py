@@ -12,8 +12,10 @@ import requests
 import websockets.sync.client as ws_client
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.db import transaction
 from playwright.sync_api import expect
 
+from handoff.events import publish_presence
 from handoff.models import Contact, Conversation, ErasureRecord, Message
 from tests.conftest import ARTIFACTS, wait_until
 from tests.support.agents import login, make_agent, open_inbox, receive_until
@@ -103,11 +105,13 @@ def customer_with_history(live, agent: requests.Session) -> int:
     return conversation_id
 
 
-def feed_start(live, agent: requests.Session) -> int:
-    """The feed's newest number before the test writes anything. Numbers go on across
-    tests (PostgreSQL's sequences survive the flush), and asking for events after a
-    number older than the feed's oldest is answered with a resync, not the events."""
-    return json.loads(agent.get(live.url + "/api/events/?after=0", timeout=10).text)["latest"]
+def feed_start(agent_id: int) -> int:
+    """A number the feed stands at before the test's customer writes. Numbers go on
+    across tests (PostgreSQL's sequences survive the flush that empties the feed), and
+    events asked for after a number far below them are answered with a resync, so the
+    test anchors the feed with an event of its own (an agent coming online)."""
+    with transaction.atomic():
+        return publish_presence(agent_id, True)
 
 
 def readable_by_agents(live, agent: requests.Session, start: int) -> dict[str, str]:
@@ -148,7 +152,7 @@ def test_after_erase_contact_no_api_socket_admin_page_or_log_line_holds_the_cust
     make_admin()
     agent = login(live.url, "aiko")
     admin = admin_login(live.url, "boss")
-    start = feed_start(live, agent)
+    start = feed_start(get_user_model().objects.get(username="aiko").pk)
     conversation_id = customer_with_history(live, agent)
     before = readable_by_agents(live, agent, start)
     assert leaked(before["/api/conversations/?queue=all"]), "nothing to erase: proves nothing"
