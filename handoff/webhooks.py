@@ -34,12 +34,34 @@ logger = logging.getLogger(__name__)
 _inbound_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inbound-writer")
 
 
-def _store(payload: InboundPayload) -> Accepted:
-    try:
-        return accept_inbound(payload)
-    except DatabaseError:
-        connection.close()  # reconnect on the next message rather than reuse a broken one
-        raise
+# PostgreSQL's answers to two transactions that wait for each other (deadlock) or
+# cannot both be serialised: one of them is rolled back whole, so it can run again.
+TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
+STORE_ATTEMPTS = 3
+
+
+def is_transient(error: DatabaseError) -> bool:
+    """Whether the database rolled the transaction back only because another one was
+    in its way: nothing of it was stored, and the same work will likely succeed now."""
+    return getattr(error.__cause__, "sqlstate", None) in TRANSIENT_SQLSTATES
+
+
+def _store(payload: InboundPayload, *, accept=accept_inbound) -> Accepted:
+    # A deadlock with a routing worker that holds the same customer's rows (seen on
+    # PostgreSQL when a campaign's second copy arrives while the first is routed) is
+    # retried here rather than answered 503: Braze would retry, but only later.
+    for attempt in range(1, STORE_ATTEMPTS + 1):
+        try:
+            return accept(payload)
+        except DatabaseError as error:
+            if attempt < STORE_ATTEMPTS and is_transient(error):
+                logger.warning(
+                    "Storing an inbound message met %s; trying again", error.__cause__.sqlstate
+                )
+                continue
+            connection.close()  # reconnect on the next message rather than reuse a broken one
+            raise
+    raise AssertionError("unreachable")  # the loop returns or raises
 
 
 _store_in_writer = sync_to_async(_store, thread_sensitive=False, executor=_inbound_writer)
