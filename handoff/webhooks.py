@@ -46,10 +46,11 @@ def is_transient(error: DatabaseError) -> bool:
     return getattr(error.__cause__, "sqlstate", None) in TRANSIENT_SQLSTATES
 
 
-def _store(payload: InboundPayload, *, accept=accept_inbound) -> Accepted:
+def _store(payload: InboundPayload, *, accept=None) -> Accepted:
     # A deadlock with a routing worker that holds the same customer's rows (seen on
     # PostgreSQL when a campaign's second copy arrives while the first is routed) is
     # retried here rather than answered 503: Braze would retry, but only later.
+    accept = accept or accept_inbound  # looked up per call: tests replace it by name
     for attempt in range(1, STORE_ATTEMPTS + 1):
         try:
             return accept(payload)
