@@ -88,6 +88,22 @@ def server_env(database: dict, braze_url: str, **overrides: str) -> dict[str, st
     return env
 
 
+def wait_healthy(process: subprocess.Popen, url: str, timeout: float) -> bool:
+    """Wait until `url`/healthz answers 200: True then, False if the process exited
+    first; a RuntimeError when it never does within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        try:
+            if requests.get(url + "/healthz", timeout=1).status_code == 200:
+                return True
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url}/healthz did not answer 200 within {timeout:.0f} s")
+
+
 class AppServer:
     """The Procfile's `web:` process (daphne through `handoff.server`) in a subprocess;
     restartable after a kill."""
@@ -111,18 +127,10 @@ class AppServer:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                tail = self.log_path.read_text()[-3000:]
-                raise RuntimeError(f"daphne exited early; see {self.log_path}:\n{tail}")
-            try:
-                if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return self
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"daphne did not become healthy; see {self.log_path}")
+        if not wait_healthy(self.process, self.url, timeout):
+            tail = self.log_path.read_text()[-3000:]
+            raise RuntimeError(f"daphne exited early; see {self.log_path}:\n{tail}")
+        return self
 
     def kill(self) -> None:
         """SIGKILL: no clean-up of any kind, as when a machine loses power."""
@@ -254,17 +262,9 @@ http {{
             stdout=subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"nginx exited early; see {self.workdir}/error.log")
-            try:
-                if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return self
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"nginx did not pass /healthz through; see {self.workdir}/error.log")
+        if not wait_healthy(self.process, self.url, timeout):
+            raise RuntimeError(f"nginx exited early; see {self.workdir}/error.log")
+        return self
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
