@@ -347,6 +347,9 @@ def test_two_agents_see_each_other_and_hand_a_bot_chat_over_with_the_keyboard(
             "aiko is handling this conversation. Only they can reply."
         )
 
+        # The socket's event can show the new state before the API call that
+        # caused it returns; the composer takes focus only then.
+        expect(aiko.page.locator("#reply")).to_be_focused()
         aiko.page.keyboard.press("Escape")
         aiko.page.keyboard.press("m")  # transfer
         aiko.page.locator("#transfer-to").select_option("ben")
