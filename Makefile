@@ -15,7 +15,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # PostgreSQL's server and Redis, from Debian's archive, for test-scale and bench.
 POSTGRES := $(firstword $(wildcard /usr/lib/postgresql/*/bin/postgres))
-THROWAWAY := $(PY) -m handoff.devtools.throwaway --
+THROWAWAY := $(PY) -m tests.devtools.throwaway --
 
 .PHONY: run test test-sqlite test-scale scale-services bench lint lock clean
 
@@ -56,7 +56,7 @@ $(NGINX):
 run: $(STAMP)
 	DEBUG=true $(PY) manage.py migrate --noinput
 	DEBUG=true $(PY) manage.py seed_demo
-	DEBUG=true PORT=$(PORT) $(PY) -m handoff.devtools.run_demo
+	DEBUG=true PORT=$(PORT) $(PY) -m tests.devtools.run_demo
 
 ## test: install what the tests need and run them all: on SQLite, then on PostgreSQL and Redis
 test: test-sqlite test-scale
@@ -81,10 +81,13 @@ scale-services:
 
 ## bench: measure the webhook against a bare Django view on the same server
 bench: $(STAMP) scale-services
-	$(PY) -m handoff.devtools.bench
+	$(PY) -m tests.devtools.bench
 
+## lint: style (ruff) and the layers' import contracts (pyproject.toml, docs/architecture.md)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf $(VENV) handoff.sqlite3* .test-db.sqlite3* test-artifacts

@@ -2,7 +2,7 @@
 
 In the default one-process setup it also starts the background workers, and it
 remembers the server's event loop so those workers can reach agents' websockets
-through the in-memory channel layer (see `handoff.broadcast`).
+through the in-memory channel layer (see `handoff.live.broadcast`).
 """
 
 import asyncio
@@ -18,10 +18,10 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from handoff.broadcast import remember_server_loop  # noqa: E402
-from handoff.origins import SameOriginValidator  # noqa: E402
-from handoff.routing import websocket_urlpatterns  # noqa: E402
-from handoff.workers import start_embedded_workers  # noqa: E402
+from handoff.live.broadcast import remember_server_loop  # noqa: E402
+from handoff.web.origins import SameOriginValidator  # noqa: E402
+from handoff.web.socket_urls import websocket_urlpatterns  # noqa: E402
+from handoff.workers.threads import start_embedded_workers  # noqa: E402
 
 router = ProtocolTypeRouter(
     {

@@ -14,8 +14,9 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from handoff import user_regex
-from handoff.payloads import MAX_MESSAGE_CHARS
+from handoff.rules import user_regex
+from handoff.rules.campaign_properties import check_campaign_properties
+from handoff.rules.payloads import MAX_MESSAGE_CHARS
 
 
 class Contact(models.Model):
@@ -392,8 +393,6 @@ class FaqEntry(models.Model):
     def clean(self) -> None:
         if not self.question_list:
             raise ValidationError({"questions": _("Give at least one question.")})
-        from handoff.services.campaigns import check_campaign_properties
-
         # The answer fills the message property itself; every other one the campaign
         # declares must be fixed here, or the bot's send would not fit the campaign.
         check_campaign_properties(
@@ -776,8 +775,6 @@ class CannedReply(models.Model):
         return f"/{self.shortcut}"
 
     def clean(self) -> None:
-        from handoff.services.campaigns import check_campaign_properties
-
         # The agent fills what is left open when inserting the reply.
         check_campaign_properties(self.campaign, self.campaign_properties, required=False)
 

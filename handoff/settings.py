@@ -60,7 +60,7 @@ MIDDLEWARE = [
     # Content-Security-Policy on every response (CONTENT_SECURITY_POLICY below).
     "csp.middleware.CSPMiddleware",
     # Cache-Control: no-store on the JSON that carries customer data (/api/, the webhook).
-    "handoff.security.NoStoreMiddleware",
+    "handoff.web.security.NoStoreMiddleware",
     # Static files in every mode, before sessions and auth, which they never need.
     "servestatic.middleware.ServeStaticMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -153,9 +153,9 @@ AXES_FAILURE_LIMIT = HANDOFF_LOGIN_FAILURE_LIMIT
 AXES_COOLOFF_TIME = timedelta(minutes=HANDOFF_LOGIN_COOLOFF_MINUTES)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_CALLABLE = "handoff.lockout.locked_out"
+AXES_LOCKOUT_CALLABLE = "handoff.web.pages.lockout.locked_out"
 # The address the lockout counts: the proxy's X-Forwarded-For only behind a proxy.
-AXES_CLIENT_IP_CALLABLE = "handoff.security.client_address"
+AXES_CLIENT_IP_CALLABLE = "handoff.web.security.client_address"
 # Failures are logged with username and address (the password never: axes masks it);
 # successful sign-ins are not recorded.
 AXES_SENSITIVE_PARAMETERS: list[str] = []
@@ -221,7 +221,7 @@ HANDOFF_TOPIC_MERGE_SECONDS = env.float("HANDOFF_TOPIC_MERGE_SECONDS", default=5
 # the rule is skipped for that message and the skip counted on the rule in admin.
 HANDOFF_REGEX_TIMEOUT_MS = env.int("HANDOFF_REGEX_TIMEOUT_MS", default=50)
 
-# Request limits the web process (handoff.server) enforces before the app reads a
+# Request limits the web process (handoff.web.server) enforces before the app reads a
 # request: the largest body (the webhook's own 64 KiB check stays; agents' replies and
 # admin forms are far below 1 MiB), and deadlines for a request's headers (from its
 # first byte) and body (from its headers), however slowly bytes trickle in.
@@ -339,9 +339,6 @@ HANDOFF_EVENT_RETENTION_HOURS = env.float("HANDOFF_EVENT_RETENTION_HOURS", defau
 HANDOFF_RETENTION_DAYS = env.int("HANDOFF_RETENTION_DAYS", default=0)
 if HANDOFF_RETENTION_DAYS < 0:
     raise ImproperlyConfigured("HANDOFF_RETENTION_DAYS must be 0 (keep for ever) or more days.")
-
-# Mounts a bare view that `make bench` compares the webhook with; never in production.
-HANDOFF_BENCH_VIEWS = env.bool("HANDOFF_BENCH_VIEWS", default=False)
 
 # Bots
 HANDOFF_BOT = env.str("HANDOFF_BOT", default="faq")

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.models import Group, Permission
 
-from handoff.devtools.braze_standin import BrazeStandin
+from tests.devtools.braze_standin import BrazeStandin
 from tests.support.servers import BRAZE_API_KEY, AppServer, server_env
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"

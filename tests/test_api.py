@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
-from handoff.events import latest_seq
+from handoff.live.events import latest_seq
 from handoff.models import (
     AgentPresence,
     CannedReply,

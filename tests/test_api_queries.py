@@ -9,8 +9,8 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from handoff import inbox_queries
 from handoff.models import Contact, Conversation, ConversationRead, Message
+from handoff.selectors import inbox
 from tests.support.agents import make_agent
 
 pytestmark = pytest.mark.django_db
@@ -129,8 +129,8 @@ def test_a_queue_page_reads_conversations_and_messages_through_indexes(agent, qu
     """No full scan (the "all" queue walks its ordering index, conv_recent, and stops
     after a page) and no sort of the whole queue."""
     populate(200, agent)
-    spec = inbox_queries.queue_spec(queue, agent)
-    page = inbox_queries.queue_rows(spec=spec, agent=agent)[:51]
+    spec = inbox.queue_spec(queue, agent)
+    page = inbox.queue_rows(spec=spec, agent=agent)[:51]
 
     if connection.vendor == "postgresql":
         steps = postgres_plan(page)

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from handoff.devtools.braze_standin import BrazeStandin
-from handoff.payloads import validate
-from handoff.services.braze_setup import TEST_TEXT, WEBHOOK_BODY_TEMPLATE
+from handoff.braze.wiring import TEST_TEXT, WEBHOOK_BODY_TEMPLATE
+from handoff.rules.payloads import validate
+from tests.devtools.braze_standin import BrazeStandin
 from tests.support.servers import BRAZE_API_KEY, CAMPAIGN_ID
 
 README = Path(__file__).resolve().parents[1] / "README.md"

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import requests
 
-from handoff.devtools.braze_standin import BrazeStandin
+from tests.devtools.braze_standin import BrazeStandin
 
 API_KEY = "test-key-9f2c"
 SEND = "/campaigns/trigger/send"
@@ -566,7 +566,7 @@ def test_clear_forgets_everything(standin, http):
 def test_command_line_serves_until_sigterm_without_printing_the_key(http):
     env = {**os.environ, "BRAZE_STANDIN_PORT": "0", "BRAZE_API_KEY": "secret-from-env"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "handoff.devtools.braze_standin"],
+        [sys.executable, "-m", "tests.devtools.braze_standin"],
         cwd=PROJECT_ROOT,
         env=env,
         stdout=subprocess.PIPE,

@@ -17,8 +17,7 @@ from django.test import Client
 from django.utils import timezone
 
 from handoff.bots import BotAnswer
-from handoff.braze import BrazeClient
-from handoff.devtools.bot_standin import SIGNATURE_HEADER, BotStandin, sign
+from handoff.braze.client import BrazeClient
 from handoff.models import (
     BrazeCampaign,
     CannedReply,
@@ -29,12 +28,13 @@ from handoff.models import (
     HandoffSettings,
     Message,
 )
-from handoff.payloads import InboundPayload
+from handoff.rules.payloads import InboundPayload
 from handoff.services import conversations
 from handoff.services.delivery import deliver_next
 from handoff.services.inbound import accept_inbound
 from handoff.services.routing import route_next
 from tests.conftest import wait_until
+from tests.devtools.bot_standin import SIGNATURE_HEADER, BotStandin, sign
 from tests.support.agents import login, make_agent
 from tests.support.factories import make_conversation, webhook_body
 from tests.support.servers import BRAZE_API_KEY, CAMPAIGN_ID

@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
-from handoff.permissions import is_agent
+from handoff.rules.agents import is_agent
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ import pytest
 import requests
 from django.utils import timezone
 
-from handoff.braze import BrazeClient, Outcome, SendResult, classify
+from handoff.braze.client import BrazeClient, Outcome, SendResult, classify
 from handoff.models import Message
 from handoff.services.delivery import backoff_seconds, deliver, record_result
 from handoff.services.outbound import queue_outbound

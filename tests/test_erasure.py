@@ -23,7 +23,8 @@ from django.core.management import CommandError, call_command
 from django.db import IntegrityError, connection
 from django.utils import timezone
 
-from handoff.braze import BrazeClient
+from handoff.braze.client import BrazeClient
+from handoff.live.feed import catch_up
 from handoff.models import (
     Contact,
     Conversation,
@@ -34,7 +35,7 @@ from handoff.models import (
     Message,
     ProfileUpdate,
 )
-from handoff.payloads import InboundPayload
+from handoff.rules.payloads import InboundPayload
 from handoff.services import conversations, profile_sync
 from handoff.services.delivery import claim_next_outbound, deliver
 from handoff.services.erasure import (
@@ -44,11 +45,10 @@ from handoff.services.erasure import (
     erasures_of,
     prune_retention,
 )
-from handoff.services.event_feed import catch_up
 from handoff.services.inbound import accept_inbound
-from handoff.services.reads import mark_read
+from handoff.services.read_marks import mark_read
 from handoff.services.routing import route_next
-from handoff.workers import CHORES
+from handoff.workers.threads import CHORES
 from tests.support.bots import SlowBot
 from tests.support.servers import BRAZE_API_KEY, ROOT, server_env
 
@@ -465,7 +465,7 @@ def test_a_database_failure_on_the_webhook_logs_no_customer_data(client, monkeyp
             f"Failing row contains ({payload.phone_number}, {payload.message})."
         )
 
-    monkeypatch.setattr("handoff.webhooks.accept_inbound", fail)
+    monkeypatch.setattr("handoff.web.webhook.accept_inbound", fail)
 
     response = client.post(
         "/webhooks/braze/whatsapp/",

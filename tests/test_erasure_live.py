@@ -15,7 +15,7 @@ from django.core.management import call_command
 from django.db import transaction
 from playwright.sync_api import expect
 
-from handoff.events import publish_presence
+from handoff.live.events import publish_presence
 from handoff.models import Contact, Conversation, ErasureRecord, Message
 from tests.conftest import ARTIFACTS, wait_until
 from tests.support.agents import login, make_agent, open_inbox, receive_until
@@ -207,7 +207,7 @@ def test_after_erase_contact_no_api_socket_admin_page_or_log_line_holds_the_cust
     written = log_path.read_bytes()[log_offset:].decode("utf-8", "replace").splitlines()
     assert written, "the server wrote no log line: the check proves nothing"
     # The access log included: this test's own searches put the customer in query
-    # strings, which the web process's access log leaves out (handoff.access_log).
+    # strings, which the web process's access log leaves out (handoff.web.access_log).
     leaks = [line for line in written if leaked(line)]
     assert leaks == [], f"log lines written after the erasure hold the customer: {leaks}"
 

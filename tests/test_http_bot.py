@@ -15,11 +15,11 @@ from hypothesis import strategies as st
 
 from handoff.bots import BotError, BotRequest, Turn, signing
 from handoff.bots.http import HttpBot, bounded_transcript
-from handoff.devtools.bot_standin import BotStandin, signature_ok
 from handoff.models import Conversation, HandoffSettings, Message
-from handoff.payloads import InboundPayload
+from handoff.rules.payloads import InboundPayload
 from handoff.services.inbound import accept_inbound
 from handoff.services.routing import route_next
+from tests.devtools.bot_standin import BotStandin, signature_ok
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

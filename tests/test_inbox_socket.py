@@ -23,15 +23,17 @@ from django.db.models.signals import pre_delete
 from django.test import Client
 from django.utils import timezone
 
-from handoff import consumers, events, signals
+from handoff import signals
 from handoff.asgi import application
-from handoff.broadcast import AGENTS_GROUP
-from handoff.events import as_sent, latest_seq, publish
+from handoff.live import events, presence
+from handoff.live.broadcast import AGENTS_GROUP
+from handoff.live.events import as_sent, latest_seq, publish
+from handoff.live.feed import PRUNED, catch_up, prune_events
 from handoff.models import AgentPresence, InboxEvent
-from handoff.origins import handshake_facts, origin_allowed
-from handoff.services import presence, revocation
-from handoff.services.event_feed import PRUNED, catch_up, prune_events
-from handoff.workers import Periodic
+from handoff.services import revocation
+from handoff.web import consumers
+from handoff.web.origins import handshake_facts, origin_allowed
+from handoff.workers.threads import Periodic
 from tests.support.factories import make_conversation
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -298,7 +300,7 @@ async def test_a_live_event_that_skips_a_number_brings_the_skipped_one_from_the_
     aiko, monkeypatch
 ):
     socket, hello = await open_inbox(aiko)
-    monkeypatch.setattr("handoff.events.send_to_agents", lambda event: None)
+    monkeypatch.setattr("handoff.live.events.send_to_agents", lambda event: None)
     first, second = await publish_updates(2)
     rows = await database_sync_to_async(lambda: [as_sent(e) for e in InboxEvent.objects.all()])()
     pushed = {row["seq"]: row for row in rows}

@@ -6,7 +6,7 @@ steps "use" CPU by advancing its CPU clock, so no test depends on the machine's 
 
 import pytest
 
-from handoff.ingestion import QUIET_AFTER_SECONDS, REST_SLICE_SECONDS, InboundTraffic, Pacer
+from handoff.jobs.pacing import QUIET_AFTER_SECONDS, REST_SLICE_SECONDS, InboundTraffic, Pacer
 
 
 class FakeTime:
@@ -133,8 +133,8 @@ def test_no_rest_is_longer_than_the_cap_even_under_a_flood(fake, traffic):
 
 def test_the_web_process_traffic_is_what_pacers_read_by_default():
     """The webhook view enters `inbound_request`; workers' pacers must see it."""
-    from handoff import ingestion
+    from handoff.jobs import pacing
 
-    assert Pacer()._busy == ingestion.inbound_busy
-    with ingestion.inbound_request():
-        assert ingestion.inbound_busy()
+    assert Pacer()._busy == pacing.inbound_busy
+    with pacing.inbound_request():
+        assert pacing.inbound_busy()

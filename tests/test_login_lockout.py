@@ -17,8 +17,8 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.management import CommandError, call_command
 from websockets.exceptions import ConnectionClosed
 
-from handoff.lockout import LOCKED_OUT_STATUS
 from handoff.management.commands.seed_demo import DEMO_ADMIN, DEMO_AGENTS
+from handoff.web.pages.lockout import LOCKED_OUT_STATUS
 from tests.conftest import ARTIFACTS
 from tests.support.agents import login, make_agent
 from tests.support.servers import ROOT

@@ -25,14 +25,14 @@ from handoff.bots.prompting import (
     handoff_tool,
     knowledge_text,
 )
-from handoff.devtools.openai_standin import OpenAIStandin
 from handoff.models import BotSettings, Conversation, ConversationEvent, FaqEntry, HandoffSettings
 from handoff.models import Message as Msg
-from handoff.payloads import MAX_MESSAGE_CHARS, InboundPayload
+from handoff.rules.payloads import MAX_MESSAGE_CHARS, InboundPayload
 from handoff.services import conversations
 from handoff.services.inbound import accept_inbound
 from handoff.services.routing import route_next
 from tests.conftest import ARTIFACTS, wait_until
+from tests.devtools.openai_standin import OpenAIStandin
 from tests.support.factories import webhook_body
 from tests.support.servers import AppServer, server_env
 

@@ -1,4 +1,4 @@
-"""handoff.payloads without a server: parse_body and validate, by example and by property.
+"""handoff.rules.payloads without a server: parse_body and validate, by example and by property.
 
 Hypothesis runs deterministically (derandomize, no example database) and briefly.
 """
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from handoff.payloads import (
+from handoff.rules.payloads import (
     KNOWN_FIELDS,
     MAX_MEDIA_URLS,
     MAX_MESSAGE_CHARS,

@@ -17,12 +17,12 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from handoff.braze import BrazeClient
+from handoff.braze.client import BrazeClient
+from handoff.braze.rate_pause import RatePause
 from handoff.models import Conversation, ProfileUpdate
 from handoff.services import conversations, profile_sync
 from handoff.services.profile_sync import braze_time, claim_batch, queue_attributes, sync_next
-from handoff.services.rate_pause import RatePause
-from handoff.workers import Workers
+from handoff.workers.threads import Workers
 from tests.conftest import wait_until
 from tests.support.agents import make_agent
 from tests.support.factories import make_conversation

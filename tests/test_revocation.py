@@ -22,7 +22,7 @@ from django.db import transaction
 from django.test import Client
 from websockets.exceptions import ConnectionClosed
 
-from handoff.events import latest_seq
+from handoff.live.events import latest_seq
 from handoff.models import AgentPresence, InboxEvent
 from handoff.services import revocation
 from tests.support.agents import login, make_agent, open_inbox

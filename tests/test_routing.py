@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 
 from handoff.models import Conversation, ConversationEvent, Message
-from handoff.payloads import InboundPayload
+from handoff.rules.payloads import InboundPayload
 from handoff.services import conversations
 from handoff.services.inbound import accept_inbound
 from handoff.services.routing import route_next

@@ -12,7 +12,7 @@ from django.test import Client
 from django.utils import timezone
 
 from handoff.models import Conversation, ConversationEvent, EscalationRule, Message, ProfileUpdate
-from handoff.payloads import InboundPayload
+from handoff.rules.payloads import InboundPayload
 from handoff.services.inbound import accept_inbound
 from handoff.services.satisfaction import parse_score
 from tests.conftest import wait_until

@@ -16,10 +16,10 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from handoff.devtools.bot_standin import BotStandin
-from handoff.devtools.braze_standin import BrazeStandin
 from handoff.models import Message
 from tests.conftest import ARTIFACTS, wait_until
+from tests.devtools.bot_standin import BotStandin
+from tests.devtools.braze_standin import BrazeStandin
 from tests.support.agents import login, make_agent, open_inbox, receive_until
 from tests.support.factories import webhook_body
 from tests.support.servers import BRAZE_API_KEY, AppServer, WorkerProcess, server_env

@@ -16,9 +16,9 @@ from django.contrib.auth.models import Permission
 from django.test import RequestFactory
 from playwright.sync_api import expect
 
-from handoff import webhooks
-from handoff.access_log import access_log_without_queries
 from handoff.models import EscalationRule, FaqEntry, Message
+from handoff.web import webhook
+from handoff.web.access_log import access_log_without_queries
 from tests.conftest import ARTIFACTS, wait_until
 from tests.support.agents import login, make_agent
 from tests.support.factories import webhook_body
@@ -341,7 +341,7 @@ OLD, NEW = "old-secret-" + "o" * 24, "new-secret-" + "n" * 24
 
 def _matching(secret_header: str) -> str | None:
     request = RequestFactory().post("/webhooks/braze/whatsapp/", HTTP_AUTHORIZATION=secret_header)
-    return webhooks._matching_secret(request)
+    return webhook._matching_secret(request)
 
 
 def test_during_a_rotation_both_secrets_are_accepted_and_named(settings):
@@ -365,9 +365,9 @@ def test_outside_a_rotation_the_old_secret_and_an_empty_token_are_refused(settin
 
 def test_use_of_the_previous_secret_is_logged_at_most_once_a_minute(caplog):
     now = [1000.0]
-    use = webhooks.PreviousSecretUse(interval=60, clock=lambda: now[0])
+    use = webhook.PreviousSecretUse(interval=60, clock=lambda: now[0])
 
-    with caplog.at_level(logging.WARNING, logger="handoff.webhooks"):
+    with caplog.at_level(logging.WARNING, logger="handoff.web.webhook"):
         use.record()  # noticed at once
         for _ in range(4):
             now[0] += 10

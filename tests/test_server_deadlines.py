@@ -1,6 +1,6 @@
-"""The web process's request deadlines on an injected clock (handoff.server).
+"""The web process's request deadlines on an injected clock (handoff.web.server).
 
-One connection of the channel handoff.server serves, fed bytes by hand while a
+One connection of the channel handoff.web.server serves, fed bytes by hand while a
 Twisted Clock stands in for time: when each deadline starts, that trickled bytes do
 not move it, and when a refused connection is finally cut. The same behaviours
 against the running server are in tests/test_request_limits.py.
@@ -10,7 +10,7 @@ import pytest
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
-from handoff.server import LINGER_SECONDS, LimitedHTTPFactory, LimitedServer, Limits
+from handoff.web.server import LINGER_SECONDS, LimitedHTTPFactory, LimitedServer, Limits
 
 LIMITS = Limits(max_body_bytes=1000, header_timeout=10.0, body_timeout=30.0)
 

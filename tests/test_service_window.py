@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
 
-from handoff.braze import BrazeClient
+from handoff.braze.client import BrazeClient
 from handoff.models import Contact, Conversation, ConversationEvent, Message
 from handoff.services.delivery import deliver_next
 from handoff.services.outbound import queue_outbound

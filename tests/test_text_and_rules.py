@@ -1,4 +1,4 @@
-"""handoff.text, escalation rules and the FAQ bot's matching, without a server.
+"""handoff.rules.text, escalation rules and the FAQ bot's matching, without a server.
 
 Rules and FAQ entries are unsaved model instances except where the database decides
 (active rules, priority ordering), which use the `db` fixture.
@@ -11,12 +11,8 @@ from django.core.exceptions import ValidationError
 
 from handoff.bots.faq import MATCH_THRESHOLD, best_match, similarity
 from handoff.models import EscalationRule, FaqEntry
-from handoff.services.escalation_rules import (
-    first_matching_rule,
-    matching_active_rule,
-    rule_matches,
-)
-from handoff.text import (
+from handoff.rules.escalation import first_matching_rule, rule_matches
+from handoff.rules.text import (
     Script,
     contains_word,
     features,
@@ -24,7 +20,8 @@ from handoff.text import (
     script_of,
     strip_edge_punctuation,
 )
-from handoff.user_regex import compile_user_regex
+from handoff.rules.user_regex import compile_user_regex
+from handoff.services.escalation import matching_active_rule
 
 Match = EscalationRule.Match
 
@@ -378,3 +375,12 @@ def test_faq_best_match_prefers_the_closest_phrasing():
 
 def test_faq_best_match_with_no_entries_is_none():
     assert best_match("opening hours", []) is None
+
+
+def test_the_pure_matcher_knows_every_kind_of_match_the_admin_offers():
+    """rules.escalation compares with the model's values without importing the model."""
+    from handoff.rules import escalation
+
+    assert {escalation.CONTAINS, escalation.WORD, escalation.EXACT, escalation.REGEX} == set(
+        Match.values
+    )

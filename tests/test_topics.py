@@ -28,7 +28,7 @@ from handoff.models import (
     Message,
     TopicRoute,
 )
-from handoff.payloads import InboundPayload
+from handoff.rules.payloads import InboundPayload
 from handoff.services import topics
 from handoff.services.inbound import accept_inbound
 from handoff.services.topics import SPECIFIC_TOPICS_TTL_SECONDS

@@ -15,18 +15,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from handoff.models import EscalationRule
-from handoff.services.escalation_rules import (
-    first_matching_rule,
-    matching_active_rule,
-    rule_matches,
-)
-from handoff.user_regex import (
+from handoff.rules.escalation import first_matching_rule, rule_matches
+from handoff.rules.user_regex import (
     backtracking_problem,
     check,
     compile_user_regex,
     search,
     trial_problem,
 )
+from handoff.services.escalation import matching_active_rule
 
 Match = EscalationRule.Match
 # Catastrophic for the `regex` engine too, already at the 28 characters.
@@ -187,7 +184,7 @@ def test_a_timeout_is_counted_on_the_rule_and_logged_without_the_text(db, settin
     slow = EscalationRule.objects.create(phrase=EXPONENTIAL, match=Match.REGEX, priority=1)
     secret = "a" * 27 + "! my card is 4111"
 
-    with caplog.at_level(logging.WARNING, logger="handoff.services.escalation_rules"):
+    with caplog.at_level(logging.WARNING, logger="handoff.services.escalation"):
         assert matching_active_rule(secret, message_id=77) is None
 
     slow.refresh_from_db()

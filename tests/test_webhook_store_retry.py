@@ -10,8 +10,8 @@ import psycopg.errors
 import pytest
 from django.db import OperationalError
 
-from handoff import webhooks
-from handoff.payloads import validate
+from handoff.rules.payloads import validate
+from handoff.web import webhook
 from tests.support.factories import webhook_body
 
 
@@ -52,7 +52,7 @@ def payload():
 def test_a_transaction_rolled_back_for_another_is_stored_again(payload, cause):
     accept = FailingFirst(database_error(cause))
 
-    assert webhooks._store(payload, accept=accept) == "stored"
+    assert webhook._store(payload, accept=accept) == "stored"
     assert accept.calls == 2
 
 
@@ -61,7 +61,7 @@ def test_it_gives_up_after_three_tries(payload):
     accept = FailingFirst(*(database_error(deadlock) for _ in range(3)))
 
     with pytest.raises(OperationalError):
-        webhooks._store(payload, accept=accept)
+        webhook._store(payload, accept=accept)
     assert accept.calls == 3
 
 
@@ -69,5 +69,5 @@ def test_any_other_database_error_is_not_retried(payload):
     accept = FailingFirst(database_error(psycopg.errors.UniqueViolation("duplicate key")))
 
     with pytest.raises(OperationalError):
-        webhooks._store(payload, accept=accept)
+        webhook._store(payload, accept=accept)
     assert accept.calls == 1

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
-from handoff.selectors import transcript_before
+from handoff.selectors.transcripts import transcript_before
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The built-in bot: answers from admin-managed FAQ entries, and says when it cannot.
 
 Matching compares the message's features (stemmed words, Japanese character pairs,
-see `handoff.text.features`) with each phrasing's by their Dice overlap, so word
+see `handoff.rules.text.features`) with each phrasing's by their Dice overlap, so word
 order, case, width and small wording differences do not matter. Below the threshold
 it answers nothing, which is what lets fallback escalation work.
 """
@@ -12,7 +12,7 @@ from django.conf import settings
 
 from handoff.bots import BotAnswer, BotRequest
 from handoff.models import FaqEntry
-from handoff.text import features
+from handoff.rules.text import features
 
 MATCH_THRESHOLD = 0.6
 

@@ -28,7 +28,7 @@ from handoff.bots.prompting import (
     topic_instructions,
 )
 from handoff.models import BotSettings
-from handoff.payloads import MAX_MESSAGE_CHARS
+from handoff.rules.payloads import MAX_MESSAGE_CHARS
 
 logger = logging.getLogger(__name__)
 

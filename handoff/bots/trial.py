@@ -12,7 +12,7 @@ from functools import cached_property
 
 from handoff.bots import BotAnswer, BotError, BotRequest, Turn, get_bot
 from handoff.models import Conversation, Message
-from handoff.selectors import transcript_before
+from handoff.selectors.transcripts import transcript_before
 
 # Sent as message_id so that a bot service can tell a trial from a customer's message.
 TRIAL_MESSAGE_ID = 0

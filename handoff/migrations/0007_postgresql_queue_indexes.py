@@ -3,7 +3,7 @@
 SQLite's indexes end with the rowid and put NULLs where the queues want them, so the
 model's indexes already give each queue its exact order there. PostgreSQL's do
 neither: these name the id tie-breaker and the NULL placement of each queue's order
-(handoff.inbox_queries._ordering). SQLite cannot declare NULLS FIRST/LAST on an index,
+(handoff.selectors.inbox._ordering). SQLite cannot declare NULLS FIRST/LAST on an index,
 so they are created on PostgreSQL only, and nothing is done elsewhere.
 """
 

@@ -15,10 +15,11 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from handoff.events import publish_conversation_changed
+from handoff.live.events import publish_conversation_changed
 from handoff.models import Conversation, ConversationEvent, HandoffSettings, Message
-from handoff.payloads import MAX_MESSAGE_CHARS
-from handoff.services import campaigns, delivery, profile_sync, service_window
+from handoff.rules import service_window
+from handoff.rules.payloads import MAX_MESSAGE_CHARS
+from handoff.services import campaigns, delivery, profile_sync
 from handoff.services.outbound import queue_outbound
 
 logger = logging.getLogger(__name__)

@@ -19,13 +19,13 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from handoff import wakeups
-from handoff.braze import BrazeClient, BrazeNotConfigured, Outcome, SendResult
-from handoff.events import publish_conversation_changed, publish_delivery_changed
+from handoff.braze.client import BrazeClient, BrazeNotConfigured, Outcome, SendResult
+from handoff.braze.rate_pause import RatePause
+from handoff.jobs import wakeups
+from handoff.jobs.claims import claim_head_of_line
+from handoff.live.events import publish_conversation_changed, publish_delivery_changed
 from handoff.models import BrazeCampaign, ConversationEvent, Message
-from handoff.services import service_window
-from handoff.services.claims import claim_head_of_line
-from handoff.services.rate_pause import RatePause
+from handoff.rules import service_window
 
 logger = logging.getLogger(__name__)
 

@@ -28,7 +28,8 @@ from django.db.models import CharField, Exists, OuterRef, Q, QuerySet, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from handoff.events import publish_conversations_erased
+from handoff.live.events import publish_conversations_erased
+from handoff.live.feed import PRUNED
 from handoff.models import (
     Contact,
     Conversation,
@@ -39,7 +40,6 @@ from handoff.models import (
     Message,
     ProfileUpdate,
 )
-from handoff.services.event_feed import PRUNED
 
 logger = logging.getLogger(__name__)
 

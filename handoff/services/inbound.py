@@ -24,11 +24,11 @@ from datetime import datetime, timedelta
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from handoff import wakeups
 from handoff.db import statements
-from handoff.events import publish_conversation_changed, publish_message_created
+from handoff.jobs import wakeups
+from handoff.live.events import publish_conversation_changed, publish_message_created
 from handoff.models import Contact, Conversation, ConversationEvent, Message
-from handoff.payloads import InboundPayload
+from handoff.rules.payloads import InboundPayload
 from handoff.services import satisfaction, topics
 
 _MAX_RACE_RETRIES = 3

@@ -3,8 +3,8 @@
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
-from handoff import wakeups
-from handoff.events import publish_message_created
+from handoff.jobs import wakeups
+from handoff.live.events import publish_message_created
 from handoff.models import BrazeCampaign, Conversation, Message
 
 

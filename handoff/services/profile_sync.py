@@ -10,7 +10,7 @@ Order per customer: a customer's rows are only ever sent together (coalesced int
 object, later values winning), and never while an earlier row of theirs is in flight
 or waiting to be retried. So an older value can never reach Braze after a newer one.
 
-This module never talks to Braze itself (`handoff.braze` does) and never decides a
+This module never talks to Braze itself (`handoff.braze.client` does) and never decides a
 conversation's state; with BRAZE_PROFILE_SYNC off it queues nothing.
 """
 
@@ -25,11 +25,11 @@ from django.db import connection, transaction
 from django.db.models import F, Min, Q
 from django.utils import timezone
 
-from handoff import wakeups
-from handoff.braze import BrazeClient, BrazeNotConfigured, Outcome, SendResult, TrackResult
+from handoff.braze.client import BrazeClient, BrazeNotConfigured, Outcome, SendResult, TrackResult
+from handoff.braze.rate_pause import RatePause
+from handoff.jobs import wakeups
 from handoff.models import Contact, Conversation, ProfileUpdate
 from handoff.services.delivery import backoff_seconds
-from handoff.services.rate_pause import RatePause
 
 logger = logging.getLogger(__name__)
 

@@ -33,9 +33,9 @@ from django.contrib.auth.models import Group
 from django.db import connection
 from django.utils.crypto import constant_time_compare
 
-from handoff.events import as_sent, latest_seq, publish
+from handoff.live.events import as_sent, latest_seq, publish
 from handoff.models import AgentPresence, InboxEvent
-from handoff.permissions import is_agent
+from handoff.rules.agents import is_agent
 
 ACCESS_CHANGED = "access.changed"
 # A user's fields whose change can end access: the session auth hash is derived from

@@ -16,10 +16,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from handoff.bots import BotAnswer, BotError, BotRequest, get_bot
+from handoff.jobs.claims import claim_head_of_line
 from handoff.models import Conversation, Message
 from handoff.services import conversations, topics
-from handoff.services.claims import claim_head_of_line
-from handoff.services.escalation_rules import matching_active_rule
+from handoff.services.escalation import matching_active_rule
 
 logger = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from handoff.events import publish_conversation_changed, publish_message_created
+from handoff.live.events import publish_conversation_changed, publish_message_created
 from handoff.models import Conversation, ConversationEvent, Message
-from handoff.payloads import InboundPayload
+from handoff.rules.payloads import InboundPayload
 from handoff.services import profile_sync
 
 # How long after the survey went out an answer still counts as one.

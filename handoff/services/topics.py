@@ -22,9 +22,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from handoff.events import publish_conversation_changed
+from handoff.live.events import publish_conversation_changed
 from handoff.models import Conversation, TopicRoute
-from handoff.text import normalize
+from handoff.rules.text import normalize
 
 Destination = TopicRoute.Destination
 

@@ -107,7 +107,7 @@ def wait_healthy(process: subprocess.Popen, url: str, timeout: float) -> bool:
 
 
 class AppServer:
-    """The Procfile's `web:` process (daphne through `handoff.server`) in a subprocess;
+    """The Procfile's `web:` process (daphne through `handoff.web.server`) in a subprocess;
     restartable after a kill."""
 
     def __init__(self, env: dict[str, str], log_path: Path):

@@ -1,13 +1,13 @@
 """Check the Braze wiring: settings, an optional real test send, and what to paste into Braze.
 
-Prints only; the checks are in handoff.services.braze_setup. Exits non-zero when any
+Prints only; the checks are in handoff.braze.wiring. Exits non-zero when any
 check fails (a missing or malformed setting, a refused test send); warnings alone
 exit zero.
 """
 
 from django.core.management.base import BaseCommand, CommandError
 
-from handoff.services.braze_setup import Status, WiringReport, check_wiring
+from handoff.braze.wiring import Status, WiringReport, check_wiring
 
 TAGS = {Status.OK: "[ok]  ", Status.WARN: "[warn]", Status.FAIL: "[FAIL]"}
 

@@ -7,7 +7,7 @@ no worker for a while, or for a cron job.
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from handoff.services.event_feed import prune_events
+from handoff.live.feed import prune_events
 
 
 class Command(BaseCommand):

@@ -11,8 +11,8 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from handoff.broadcast import start_publisher_loop
-from handoff.workers import Workers
+from handoff.live.broadcast import start_publisher_loop
+from handoff.workers.threads import Workers
 
 
 class Command(BaseCommand):

@@ -32,7 +32,7 @@ from handoff.models import (
     ProfileUpdate,
     TopicRoute,
 )
-from handoff.payloads import InboundPayload
+from handoff.rules.payloads import InboundPayload
 from handoff.services import conversations
 from handoff.services.inbound import accept_inbound
 from handoff.services.routing import route_next

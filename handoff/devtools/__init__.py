@@ -1,1 +1,0 @@
-"""Development tools for handoff: local stand-ins, never imported by the running service."""

@@ -1,0 +1,203 @@
+"""The events agents' browsers receive: one builder per kind, one publish path.
+
+Both the services (which publish) and the inbox (API and socket) use these shapes,
+documented in docs/websocket.md. An event is stored as an InboxEvent row in the
+transaction that made the change (its id is the event's sequence number) and pushed
+to the sockets only after that transaction commits, so a browser never sees a change
+that was rolled back, and one that reconnects can ask for exactly what it missed.
+
+Ephemeral notices (who is viewing or typing) are not changes: they carry no sequence
+number, are not stored and are not replayed.
+"""
+
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
+from django.utils import timezone
+
+from handoff.db import statements
+from handoff.live.broadcast import send_to_agents
+from handoff.models import Conversation, ConversationEvent, InboxEvent, Message
+
+
+def message_data(message: Message) -> dict:
+    return {
+        "id": message.pk,
+        "conversation_id": message.conversation_id,
+        "direction": message.direction,
+        "author_kind": message.author_kind,
+        "author": message.author.get_username() if message.author_id else None,
+        "text": message.text,
+        "media_urls": message.media_urls,
+        # Inbound only: the webhook campaign's routing hint ("" from the catch-all).
+        "topic": message.topic,
+        "campaign": campaign_data(message),
+        "created_at": message.created_at.isoformat(),
+        "delivery": delivery_data(message)
+        if message.direction == Message.Direction.OUTBOUND
+        else None,
+    }
+
+
+def campaign_data(message: Message) -> dict | None:
+    """The Braze campaign an outbound message went through; None for plain text
+    (the settings' reply campaign). Load it with select_related("campaign")."""
+    if message.campaign_id is None:
+        return None
+    campaign = message.campaign
+    return {
+        "key": campaign.key,
+        "name": campaign.name,
+        "kind": campaign.kind,
+        "properties": message.campaign_properties,
+    }
+
+
+def delivery_data(message: Message) -> dict:
+    return {
+        "state": message.delivery_state,
+        "attempts": message.attempts,
+        "next_attempt_at": message.next_attempt_at.isoformat() if message.next_attempt_at else None,
+        "last_error": message.last_error,
+        "dispatch_id": message.dispatch_id,
+        "sent_at": message.sent_at.isoformat() if message.sent_at else None,
+    }
+
+
+def contact_data(contact) -> dict:
+    return {
+        "id": contact.pk,
+        "external_id": contact.external_id,
+        "phone_number": contact.phone_number,
+        "name": contact.name,
+    }
+
+
+def conversation_data(conversation: Conversation) -> dict:
+    """The conversation as the inbox list shows it (the contact is read from
+    `conversation.contact`: load it with select_related)."""
+    waiting = conversation.state == Conversation.State.WAITING
+    return {
+        "id": conversation.pk,
+        "contact_id": conversation.contact_id,
+        "contact": contact_data(conversation.contact),
+        "state": conversation.state,
+        "assignee": conversation.assignee.get_username() if conversation.assignee_id else None,
+        "escalation_reason": conversation.escalation_reason,
+        "escalation_kind": conversation.escalation_kind,
+        "escalation_detail": conversation.escalation_detail,
+        "topic": conversation.topic,
+        "queue_label": conversation.queue_label,
+        "satisfaction_score": conversation.satisfaction_score,
+        "created_at": _iso(conversation.created_at),
+        "escalated_at": _iso(conversation.escalated_at),
+        "assigned_at": _iso(conversation.assigned_at),
+        "resolved_at": _iso(conversation.resolved_at),
+        "last_message_at": _iso(conversation.last_message_at),
+        "waiting_since": _iso(conversation.escalated_at) if waiting else None,
+    }
+
+
+def _iso(moment) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def event_data(event: ConversationEvent) -> dict:
+    return {
+        "id": event.pk,
+        "conversation_id": event.conversation_id,
+        "kind": event.kind,
+        "actor_kind": event.actor_kind,
+        "actor": event.actor.get_username() if event.actor_id else None,
+        "data": event.data,
+        "created_at": event.created_at.isoformat(),
+    }
+
+
+def publish(kind: str, data: dict, *, conversation_id: int | None = None) -> int:
+    """Store `{type: kind, ...data}` as the next event and push it to every agent's
+    socket once the current transaction commits. Returns the sequence number."""
+    row = InboxEvent(
+        kind=kind, conversation_id=conversation_id, payload=data, created_at=timezone.now()
+    )
+    with transaction.atomic(savepoint=False):
+        _hold_numbering_until_commit()
+        statements.insert(row)
+    event = {"seq": row.pk, "type": kind, **data}
+    transaction.on_commit(lambda: send_to_agents(event))
+    return row.pk
+
+
+# Any constant unique to this lock among the application's advisory locks.
+FEED_NUMBERING_LOCK = 0x68616E646F6666  # "handoff"
+
+
+def _hold_numbering_until_commit() -> None:
+    """Make events commit in the order of their numbers, on PostgreSQL.
+
+    A sequence hands out numbers at insert, but transactions commit in any order: a
+    browser catching up after event 11 committed could then miss event 10 committing
+    a moment later, for good. Holding this lock from the insert to the commit makes
+    the next number wait for the previous commit. SQLite needs nothing: it has one
+    writer at a time.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [FEED_NUMBERING_LOCK])
+
+
+def publish_ephemeral(kind: str, data: dict) -> None:
+    """Push a notice that is not a change (typing, viewing): no number, not stored."""
+    send_to_agents({"type": kind, **data})
+
+
+def as_sent(row: InboxEvent) -> dict:
+    """A stored event in the shape the socket sent it."""
+    return {"seq": row.pk, "type": row.kind, **row.payload}
+
+
+def latest_seq() -> int:
+    return InboxEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+
+
+def publish_presence(agent_id: int, online: bool) -> int:
+    username = get_user_model().objects.get(pk=agent_id).get_username()
+    return publish("presence", {"agent": username, "online": online})
+
+
+def publish_message_created(message: Message) -> None:
+    publish(
+        "message.created",
+        {"message": message_data(message)},
+        conversation_id=message.conversation_id,
+    )
+
+
+def publish_delivery_changed(message: Message) -> None:
+    publish(
+        "message.delivery",
+        {
+            "message_id": message.pk,
+            "conversation_id": message.conversation_id,
+            "delivery": delivery_data(message),
+        },
+        conversation_id=message.conversation_id,
+    )
+
+
+def publish_conversation_changed(
+    conversation: Conversation, event: ConversationEvent | None
+) -> None:
+    publish(
+        "conversation.updated",
+        {
+            "conversation": conversation_data(conversation),
+            "event": event_data(event) if event else None,
+        },
+        conversation_id=conversation.pk,
+    )
+
+
+def publish_conversations_erased(conversation_ids: list[int], *, reason: str) -> None:
+    """Tell the inboxes to drop these conversations (erased on request, or past the
+    retention): ids only, never who they were with or what was said."""
+    publish("conversation.erased", {"conversation_ids": conversation_ids, "reason": reason})

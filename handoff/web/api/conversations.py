@@ -1,0 +1,162 @@
+"""The conversation endpoints: list, pane, and the actions agents take on one.
+
+Views only parse and answer; every rule (who may claim, transfer or reply, and what
+wins a race) lives in `handoff.services.conversations`.
+"""
+
+from django.contrib.auth import get_user_model
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from handoff.live.events import message_data
+from handoff.models import Conversation, Message
+from handoff.rules.agents import is_agent
+from handoff.rules.campaign_properties import CampaignInvalid
+from handoff.rules.payloads import MAX_MESSAGE_CHARS
+from handoff.selectors import inbox
+from handoff.services import campaigns
+from handoff.services import conversations as service
+from handoff.services.read_marks import mark_read
+from handoff.web.api.auth import agent_api
+from handoff.web.api.errors import ApiError, invalid
+from handoff.web.api.input import int_param, json_body, optional_id, required_string
+
+MAX_PAGE = 100
+MAX_LABEL_CHARS = Conversation._meta.get_field("queue_label").max_length
+
+
+@agent_api("GET")
+def queue_labels(request: HttpRequest) -> JsonResponse:
+    """The queue labels the inbox offers as a filter (topic routes' and open chats')."""
+    return JsonResponse({"labels": inbox.queue_labels()})
+
+
+@agent_api("GET")
+def conversation_list(request: HttpRequest) -> JsonResponse:
+    queue = request.GET.get("queue", "") or "waiting"
+    if queue not in inbox.QUEUES:
+        raise invalid("queue", f"must be one of {', '.join(inbox.QUEUES)}.")
+    limit = int_param(request, "limit", default=50, low=1, high=MAX_PAGE)
+    label = request.GET.get("label", "").strip()
+    if len(label) > MAX_LABEL_CHARS:
+        raise invalid("label", f"a queue label has at most {MAX_LABEL_CHARS} characters.")
+    try:
+        page = inbox.conversation_page(
+            agent=request.user,
+            queue=queue,
+            q=request.GET.get("q", ""),
+            label=label,
+            cursor=request.GET.get("cursor", "").strip(),
+            limit=limit,
+        )
+    except inbox.QueryError as error:
+        raise invalid("cursor", str(error)) from error
+    return JsonResponse({"conversations": page.conversations, "next_cursor": page.next_cursor})
+
+
+@agent_api("GET")
+def conversation_detail(request: HttpRequest, conversation_id: int) -> JsonResponse:
+    pane = inbox.conversation_pane(conversation_id=conversation_id, agent=request.user)
+    if pane is None:
+        raise _no_conversation(conversation_id)
+    return JsonResponse(pane)
+
+
+def _action(act):
+    """An action without a body: run the service, answer the changed summary."""
+
+    @agent_api("POST")
+    def view(request: HttpRequest, conversation_id: int) -> JsonResponse:
+        _ensure_exists(conversation_id)
+        conversation = act(conversation_id=conversation_id, agent=request.user)
+        return _changed(conversation, request)
+
+    view.__name__ = act.__name__
+    return view
+
+
+claim = _action(service.claim)
+take_over = _action(service.take_over)
+release = _action(service.release)
+resolve = _action(service.resolve)
+
+
+@agent_api("POST")
+def transfer(request: HttpRequest, conversation_id: int) -> JsonResponse:
+    to = required_string(json_body(request), "to").strip()
+    if not to:
+        raise invalid("to", "give the username of the agent to transfer to.")
+    _ensure_exists(conversation_id)
+    to_agent = get_user_model().objects.filter(username=to).first()
+    if to_agent is None:
+        raise invalid("to", f"there is no agent named {to[:150]!r}.")
+    if not is_agent(to_agent):
+        raise invalid("to", f"{to} is not an active agent.")
+    conversation = service.transfer(
+        conversation_id=conversation_id, agent=request.user, to_agent=to_agent
+    )
+    return _changed(conversation, request)
+
+
+@agent_api("POST")
+def reply(request: HttpRequest, conversation_id: int) -> JsonResponse:
+    text = required_string(json_body(request), "text", multiline=True)
+    if not text.strip():
+        raise invalid("text", "a reply cannot be empty.")
+    if len(text) > MAX_MESSAGE_CHARS:
+        raise invalid(
+            "text",
+            f"a reply is limited to {MAX_MESSAGE_CHARS:,} characters (WhatsApp's limit); "
+            f"this one has {len(text):,}.",
+        )
+    _ensure_exists(conversation_id)
+    message = service.send_agent_reply(
+        conversation_id=conversation_id, agent=request.user, text=text
+    )
+    return JsonResponse({"message": message_data(message)}, status=201)
+
+
+@agent_api("POST")
+def send_campaign(request: HttpRequest, conversation_id: int) -> JsonResponse:
+    """A campaign (a template when the 24-hour window is closed) with its properties."""
+    body = json_body(request)
+    key = required_string(body, "campaign").strip()
+    properties = body.get("properties", {})
+    if not isinstance(properties, dict):
+        raise invalid("properties", "must be an object of property names and texts.")
+    _ensure_exists(conversation_id)
+    try:
+        message = campaigns.send_campaign(
+            conversation_id=conversation_id, agent=request.user, campaign=key, properties=properties
+        )
+    except CampaignInvalid as error:
+        raise ApiError(400, error.message, error.fields) from error
+    return JsonResponse({"message": message_data(message)}, status=201)
+
+
+@agent_api("POST")
+def read(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    message_id = optional_id(json_body(request), "message_id")
+    _ensure_exists(conversation_id)
+    messages = Message.objects.filter(conversation_id=conversation_id)
+    if message_id is None:
+        message_id = messages.order_by("-pk").values_list("pk", flat=True).first()
+        if message_id is None:
+            return HttpResponse(status=204)  # nothing to read yet
+    elif not messages.filter(pk=message_id).exists():
+        raise invalid("message_id", f"conversation {conversation_id} has no message {message_id}.")
+    mark_read(agent=request.user, conversation_id=conversation_id, message_id=message_id)
+    return HttpResponse(status=204)
+
+
+def _changed(conversation: Conversation, request: HttpRequest) -> JsonResponse:
+    summary = inbox.summary(conversation_id=conversation.pk, agent=request.user)
+    return JsonResponse({"conversation": summary})
+
+
+def _ensure_exists(conversation_id: int) -> None:
+    if not Conversation.objects.filter(pk=conversation_id).exists():
+        raise _no_conversation(conversation_id)
+
+
+def _no_conversation(conversation_id: int) -> ApiError:
+    return ApiError(404, f"There is no conversation {conversation_id}.")

@@ -1,0 +1,397 @@
+"""The agents' live inbox socket (docs/websocket.md): parses frames, relays events.
+
+Authentication comes from the session (AuthMiddlewareStack) and the origin check from
+`handoff.web.origins` in asgi.py; here only agents are let in. Every rule about what
+happened, and about who may stay connected (`services.revocation`), lives in the
+services; this module only decides what this one socket has already sent, so that its
+client sees every event number once and in order, and stops sending the moment the
+feed says its agent's access changed and the re-check says it ended.
+"""
+
+import asyncio
+import json
+import logging
+import time
+import weakref
+from dataclasses import dataclass
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from handoff.live import presence
+from handoff.live.broadcast import AGENTS_GROUP
+from handoff.live.events import latest_seq
+from handoff.live.feed import CatchUp, catch_up
+from handoff.rules.agents import is_agent
+from handoff.selectors.transcripts import conversation_exists
+from handoff.services import revocation
+
+logger = logging.getLogger(__name__)
+
+CLOSE_ANONYMOUS = 4401
+CLOSE_NOT_AN_AGENT = 4403
+CLOSE_SIGNED_OUT = 4410  # access ended while connected: the page must not reconnect
+CLOSE_SERVER_ERROR = 1011
+TYPING_INTERVAL = 1.0  # seconds; clients send at most every 2 s, faster ones are dropped
+
+_is_agent = database_sync_to_async(is_agent)
+_catch_up = database_sync_to_async(catch_up)
+_latest = database_sync_to_async(latest_seq)
+_heartbeat = database_sync_to_async(presence.heartbeat)
+_socket_closed = database_sync_to_async(presence.socket_closed)
+_socket_may_stay = database_sync_to_async(revocation.socket_may_stay)
+_conversation_exists = database_sync_to_async(conversation_exists)
+_access_changes_after = database_sync_to_async(revocation.access_changes_after)
+KNOWN_CONVERSATIONS = 500  # per socket: ids checked once, then trusted
+ACCESS_WATCH_SECONDS = 1.0
+
+
+@database_sync_to_async
+def _open(agent_id: int, channel_name: str, session_key: str | None) -> tuple[int, list[str], bool]:
+    # Presence first, then the newest number: the agent's own "online" event is then
+    # included in the hello's seq and not sent to it again. Access is checked after
+    # that number is read: a revocation numbered at or below it has committed and is
+    # seen by this check; one numbered above it reaches the socket through the feed.
+    presence.socket_opened(agent_id, channel_name)
+    seq = latest_seq()
+    return (
+        seq,
+        presence.online_usernames(),
+        revocation.socket_may_stay(agent_id=agent_id, session_key=session_key),
+    )
+
+
+class AccessWatch:
+    """Reads the feed for access changes once a second and hands each to this
+    process's sockets of the agents concerned: a push that never arrives cannot
+    leave a revoked socket open.
+
+    Pushes do not always arrive: with the in-memory layer, an admin in a second web
+    process or `manage.py changepassword` cannot reach this process at all, and with
+    Redis a publisher may fail to send. The next event pushed here would still bring
+    the change from the feed first (nothing is sent after it), but with none the
+    socket would stay open. Sockets drop the events they already had.
+    """
+
+    _per_loop: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AccessWatch]" = (
+        weakref.WeakKeyDictionary()
+    )
+
+    def __init__(self) -> None:
+        self.sockets: dict[str, int] = {}  # channel name -> agent id
+        self.after = 0
+        self.task: asyncio.Task | None = None
+
+    @classmethod
+    def join(cls, layer, channel_name: str, agent_id: int, seq: int) -> None:
+        """A socket that stands at `seq` opened; it must hear every change above it."""
+        loop = asyncio.get_running_loop()
+        watch = cls._per_loop.setdefault(loop, cls())
+        watch.sockets[channel_name] = agent_id
+        if watch.task is None or watch.task.done():
+            watch.after = seq
+            watch.task = loop.create_task(watch._run(layer))
+        else:
+            watch.after = min(watch.after, seq)
+
+    @classmethod
+    def leave(cls, channel_name: str) -> None:
+        watch = cls._per_loop.get(asyncio.get_running_loop())
+        if watch is not None:
+            watch.sockets.pop(channel_name, None)
+
+    async def _run(self, layer) -> None:
+        while self.sockets:
+            await asyncio.sleep(ACCESS_WATCH_SECONDS)
+            try:
+                events, self.after = await _access_changes_after(self.after)
+                for event in events:
+                    for channel_name, agent_id in list(self.sockets.items()):
+                        if revocation.concerns(event, agent_id):
+                            await layer.send(channel_name, {"type": "inbox.event", "event": event})
+            except Exception:
+                logger.exception("Could not read access changes from the event feed")
+
+
+class FrameError(ValueError):
+    """A client frame that the contract does not allow; answered, never fatal."""
+
+
+@dataclass(frozen=True)
+class Frame:
+    type: str
+    conversation_id: int | None = None
+
+
+def parse_frame(text: str | None) -> Frame:
+    if text is None:
+        raise FrameError("frames must be JSON text")
+    try:
+        content = json.loads(text)
+    except ValueError:
+        raise FrameError("frames must be JSON text") from None
+    if not isinstance(content, dict) or not isinstance(content.get("type"), str):
+        raise FrameError("a frame is a JSON object with a string 'type'")
+    kind = content["type"]
+    if kind == "ping":
+        return Frame("ping")
+    if kind in ("viewing", "typing"):
+        if "conversation_id" not in content:
+            raise FrameError(f"'{kind}' needs 'conversation_id'")
+        conversation_id = content["conversation_id"]
+        if conversation_id is None and kind == "viewing":
+            return Frame(kind, None)
+        if type(conversation_id) is not int or conversation_id < 1:
+            allowed = "a conversation id or null" if kind == "viewing" else "a conversation id"
+            raise FrameError(f"'conversation_id' must be {allowed}")
+        return Frame(kind, conversation_id)
+    raise FrameError(f"unknown frame type {kind[:40]!r}")
+
+
+def parse_after(query_string: bytes) -> tuple[bool, int | None]:
+    """(asked, number): whether `?after=` was given, and its value when it is valid."""
+    values = parse_qs(query_string.decode("latin-1")).get("after")
+    if not values:
+        return False, None
+    value = values[-1]
+    return True, int(value) if value.isdigit() and len(value) < 19 else None
+
+
+class InboxConsumer(AsyncJsonWebsocketConsumer):
+    agent_id: int | None = None
+    username = ""
+    session_key: str | None = None
+    joined = False
+    present = False
+    watched = False
+    signed_out = False  # access ended: nothing more leaves this socket
+    last_sent = 0  # the highest event number this socket has sent (or hello announced)
+    access_checked = 0  # access.changed events up to this number are already accounted for
+    viewing: int | None = None
+    _typing: tuple[int, float] | None = None
+    _held: list[dict] | None = None  # live messages held back while a replay is read
+    _replay_task: asyncio.Task | None = None
+    # Events held while a change made outside a transaction commits (revocation.save_begins).
+    _access_hold: list[dict] | None = None
+    _pending_changes = 0
+    _hold_timer: asyncio.Task | None = None
+    _known: set[int]
+
+    async def connect(self) -> None:
+        # Accepted before any refusal: a close code only reaches the browser on an
+        # open socket (a refused handshake is a bare HTTP 403).
+        await self.accept()
+        self._known = set()
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_ANONYMOUS)
+            return
+        if not await _is_agent(user):
+            await self.close(code=CLOSE_NOT_AN_AGENT)
+            return
+        self.agent_id, self.username = user.pk, user.get_username()
+        session = self.scope.get("session")
+        self.session_key = session.session_key if session is not None else None
+        # Join before reading the newest number: an event committed after that read
+        # is then certain to reach this socket live.
+        await self.channel_layer.group_add(AGENTS_GROUP, self.channel_name)
+        self.joined = True
+        seq, online, allowed = await _open(self.agent_id, self.channel_name, self.session_key)
+        self.present = True
+        self.access_checked = seq
+        AccessWatch.join(self.channel_layer, self.channel_name, self.agent_id, seq)
+        self.watched = True
+        if not allowed:
+            await self._sign_out()
+            return
+        await self.send_json(
+            {"type": "hello", "seq": seq, "agent": self.username, "online": online}
+        )
+        self.last_sent = seq
+        asked, after = parse_after(self.scope.get("query_string", b""))
+        if asked:
+            if after is None:
+                await self._send_error("'after' must be a whole number: resyncing")
+            else:
+                self.last_sent = after
+            self._held = []
+            self._replay_task = asyncio.create_task(self._replay(after))
+
+    async def _replay(self, after: int | None) -> None:
+        try:
+            result = (
+                await _catch_up(after) if after is not None else CatchUp([], await _latest(), True)
+            )
+            if result.resync:
+                await self.send_json({"type": "resync", "seq": result.latest})
+            else:
+                for event in result.events:
+                    if event["seq"] > self.last_sent:
+                        await self._send_event(event)
+            if self.signed_out:
+                return
+            self.last_sent = result.latest
+            await self.send_json({"type": "caught_up", "seq": self.last_sent})
+            while self._held:
+                await self._deliver(self._held.pop(0))
+            self._held = None  # no await since the last check: nothing can be stranded
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("Could not catch an inbox socket up")
+            await self.close(code=CLOSE_SERVER_ERROR)
+
+    async def inbox_event(self, message: dict) -> None:
+        if self.signed_out:
+            return
+        if self._held is not None:
+            self._held.append(message["event"])
+        else:
+            await self._deliver(message["event"])
+
+    async def _deliver(self, event: dict) -> None:
+        seq = event.get("seq")
+        if seq is None:
+            if self._access_hold is not None:
+                return  # a notice is not worth keeping while access is in doubt
+            if event.get("type") == "activity" and event.get("agent") == self.username:
+                return  # notices are about other agents
+            await self.send_json(event)
+            return
+        if seq <= self.last_sent:
+            return
+        if seq > self.last_sent + 1:
+            # A number was skipped: its push is late (pushes from concurrent commits
+            # can overtake each other) or was lost. The feed has it if it committed.
+            missed = await _catch_up(self.last_sent, until=seq - 1)
+            if missed.resync:
+                await self.send_json({"type": "resync", "seq": seq})
+                self.last_sent = seq
+                return
+            for earlier in missed.events:
+                await self._send_event(earlier)
+        await self._send_event(event)
+        self.last_sent = seq
+
+    async def _send_event(self, event: dict) -> None:
+        """Every numbered event leaves through here, in order of its number; an
+        access change for this agent is acted on before anything numbered after it."""
+        if self.signed_out:
+            return
+        if event["seq"] > self.access_checked and revocation.concerns(event, self.agent_id):
+            self.access_checked = event["seq"]
+            if not await self._may_stay():
+                return
+            if event.get("pending"):
+                self._pending_changes += 1
+                self._hold_for_access()
+            elif self._access_hold is not None:
+                self._pending_changes = max(0, self._pending_changes - 1)
+                if not self._pending_changes:
+                    await self._release_hold()
+        if self._access_hold is not None and not revocation.concerns(event, self.agent_id):
+            self._access_hold.append(event)
+            return
+        await self.send_json(event)
+
+    def _hold_for_access(self) -> None:
+        if self._access_hold is None:
+            self._access_hold = []
+        if self._hold_timer is not None:
+            self._hold_timer.cancel()
+        self._hold_timer = asyncio.create_task(self._hold_expires())
+
+    async def _hold_expires(self) -> None:
+        await asyncio.sleep(revocation.ACCESS_PENDING_SECONDS)
+        # Through the channel, so that it is handled in turn with the events.
+        await self.channel_layer.send(self.channel_name, {"type": "access.hold_expired"})
+
+    async def access_hold_expired(self, message: dict) -> None:
+        if self.signed_out or self._access_hold is None:
+            return
+        self._pending_changes = 0
+        if await self._may_stay():
+            await self._release_hold()
+
+    async def _release_hold(self) -> None:
+        held, self._access_hold = self._access_hold or [], None
+        if self._hold_timer is not None:
+            self._hold_timer.cancel()
+            self._hold_timer = None
+        for event in held:
+            await self._send_event(event)
+
+    async def _may_stay(self) -> bool:
+        """Ask the service again; sign the socket out when the answer is no."""
+        if await _socket_may_stay(agent_id=self.agent_id, session_key=self.session_key):
+            return True
+        await self._sign_out()
+        return False
+
+    async def _sign_out(self) -> None:
+        self.signed_out = True
+        self._access_hold = None
+        await self.close(code=CLOSE_SIGNED_OUT)
+
+    async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
+        if not self.joined or self.signed_out:
+            return
+        try:
+            frame = parse_frame(text_data)
+        except FrameError as error:
+            await self._send_error(str(error))
+            return
+        if frame.type == "ping":
+            # The heartbeat is also when access is asked again: it catches the
+            # changes that no event announces (docs/websocket.md, "Losing access").
+            if not await self._may_stay():
+                return
+            await _heartbeat(self.channel_name, agent_id=self.agent_id)
+            await self.send_json({"type": "pong"})
+            return
+        if frame.conversation_id is not None and not await self._exists(frame.conversation_id):
+            await self._send_error(f"there is no conversation {frame.conversation_id}")
+            return
+        if frame.type == "viewing":
+            presence.announce_viewing(
+                agent=self.username, previous=self.viewing, current=frame.conversation_id
+            )
+            self.viewing = frame.conversation_id
+        elif frame.type == "typing":
+            now = time.monotonic()
+            last = self._typing
+            if last and last[0] == frame.conversation_id and now - last[1] < TYPING_INTERVAL:
+                return
+            self._typing = (frame.conversation_id, now)
+            presence.announce_typing(agent=self.username, conversation_id=frame.conversation_id)
+
+    async def _exists(self, conversation_id: int) -> bool:
+        """Whether a conversation exists, asked once per id per socket: a page sends
+        `typing` every two seconds, and a query each time would be wasted."""
+        if conversation_id in self._known:
+            return True
+        if not await _conversation_exists(conversation_id):
+            return False
+        if len(self._known) >= KNOWN_CONVERSATIONS:
+            self._known.clear()
+        self._known.add(conversation_id)
+        return True
+
+    async def _send_error(self, error: str) -> None:
+        await self.send_json({"type": "error", "error": error})
+
+    async def disconnect(self, code: int) -> None:
+        if self._replay_task is not None:
+            self._replay_task.cancel()
+        if self._hold_timer is not None:
+            self._hold_timer.cancel()
+        if self.joined:
+            await self.channel_layer.group_discard(AGENTS_GROUP, self.channel_name)
+        if self.watched:
+            AccessWatch.leave(self.channel_name)
+        if self.viewing is not None:
+            presence.announce_viewing(agent=self.username, previous=self.viewing, current=None)
+            self.viewing = None
+        if self.present:
+            await _socket_closed(self.agent_id, self.channel_name)

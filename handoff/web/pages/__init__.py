@@ -1,0 +1,1 @@
+"""Server-rendered pages: the inbox shell, the admin's Braze setup page, the lockout page."""

@@ -1,0 +1,22 @@
+"""The agents' inbox page: one server-rendered shell, the rest is static/inbox/*.js.
+
+The page holds no conversation data of its own: the script loads everything through
+the JSON API (docs/api.md) and keeps it current through the socket
+(docs/websocket.md). This view only decides who may see the page.
+"""
+
+from django.contrib.auth.views import redirect_to_login
+from django.shortcuts import render
+from django.views.decorators.http import require_safe
+
+from handoff.rules.agents import is_agent
+
+
+@require_safe
+def inbox(request):
+    """Anonymous users go to the login page; signed-in non-agents get a plain 403."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    if not is_agent(request.user):
+        return render(request, "inbox/forbidden.html", status=403)
+    return render(request, "inbox/inbox.html", {"max_chars": 4096})

@@ -1,0 +1,116 @@
+"""The package's layout holds: imports point one way (the contracts in pyproject.toml),
+nothing but Django's own names sits at the top of `handoff/`, and the installed package
+carries no development tool.
+
+These run `lint-imports` and `pip wheel` as a user or CI would, on the real tree and on
+a copy with one wrong-way import, so a contract that checks nothing would fail here.
+"""
+
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
+
+# Django's own module names (and the signal receivers' conventional module); every other
+# module lives in a folder that names its layer (docs/architecture.md).
+DJANGO_NAMES = {"__init__", "admin", "apps", "asgi", "models", "settings", "signals", "urls"}
+LAYER_FOLDERS = {
+    "bots",
+    "braze",
+    "db",
+    "jobs",
+    "live",
+    "management",
+    "migrations",
+    "rules",
+    "selectors",
+    "services",
+    "web",
+    "workers",
+}
+
+
+def lint_imports(cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--no-cache"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_the_import_contracts_hold():
+    result = lint_imports(ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
+
+
+@pytest.fixture
+def tree_copy(tmp_path):
+    """The package, the development tools and the contracts, copied to change freely."""
+    ignore = shutil.ignore_patterns("__pycache__", "test-artifacts")
+    shutil.copytree(ROOT / "handoff", tmp_path / "handoff", ignore=ignore)
+    shutil.copytree(ROOT / "tests", tmp_path / "tests", ignore=ignore)
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("module", "wrong_import", "contract"),
+    [
+        ("handoff/services/inbound.py", "from handoff.web import webhook", "Layers"),
+        ("handoff/rules/text.py", "from handoff.models import Contact", "Rules are pure"),
+        ("handoff/braze/client.py", "from handoff import models", "The Braze client"),
+        ("handoff/bots/faq.py", "from handoff.services import delivery", "Bots import no"),
+        ("handoff/web/health.py", "from tests.devtools import bench", "development tools"),
+    ],
+)
+def test_a_wrong_way_import_breaks_its_contract(tree_copy, module, wrong_import, contract):
+    path = tree_copy / module
+    path.write_text(path.read_text() + f"\n{wrong_import}  # noqa\n")
+    result = lint_imports(tree_copy)
+    assert result.returncode != 0, result.stdout
+    broken = result.stdout.split("Broken contracts", 1)[1]
+    assert contract in broken
+    assert module.removesuffix(".py").replace("/", ".") in broken
+
+
+def test_an_import_circle_breaks_the_contracts(tree_copy):
+    path = tree_copy / "handoff/jobs/wakeups.py"
+    path.write_text(path.read_text() + "\nfrom handoff.jobs import claims  # noqa\n")
+    claims = tree_copy / "handoff/jobs/claims.py"
+    claims.write_text(claims.read_text() + "\nfrom handoff.jobs import wakeups  # noqa\n")
+    result = lint_imports(tree_copy)
+    assert result.returncode != 0, result.stdout
+    assert "No cycles are allowed in handoff.jobs" in result.stdout
+
+
+def test_only_django_names_and_layer_folders_sit_at_the_top_of_the_package():
+    top = ROOT / "handoff"
+    modules = {p.stem for p in top.glob("*.py")}
+    folders = {p.name for p in top.iterdir() if p.is_dir() and p.name != "__pycache__"}
+    assert modules <= DJANGO_NAMES, f"move {sorted(modules - DJANGO_NAMES)} into a layer folder"
+    assert folders == LAYER_FOLDERS, "a new layer needs its contract and docs/architecture.md"
+
+
+def test_the_wheel_holds_the_service_and_no_development_tool(tmp_path):
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(tmp_path), "."],
+        cwd=ROOT,
+        check=True,
+        timeout=600,
+    )
+    (wheel,) = tmp_path.glob("handoff-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    python_files = [n for n in names if n.endswith(".py")]
+    assert "handoff/web/server.py" in python_files
+    assert "handoff/services/inbound.py" in python_files
+    for word in ("devtools", "standin", "bench", "throwaway", "loadgen", "tests/"):
+        assert not [n for n in names if word in n], word
