@@ -4,9 +4,11 @@
 // through the socket (docs/websocket.md). Never put a concern's own logic here:
 // only the wiring, the once-a-second tick and the first load.
 //
-// Where two concerns would import each other, the one below passes the other its
-// handler here instead (a list row opens the pane, a 409 updates the conversation),
-// so the modules' imports point one way.
+// Where two concerns would import each other (a list row opens the pane, which
+// redraws the list; a 409 updates the conversation through modules that report
+// errors; the socket's frames go to modules that send on it), one is handed the
+// other's function here instead, so the imports point one way
+// (tests/test_inbox_modules.py checks it).
 import { act } from "./actions.js";
 import {
   campaignDialogOpen,

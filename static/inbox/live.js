@@ -1,7 +1,8 @@
 // Live events (docs/websocket.md) applied to the state and the page: the list, the
 // counts, the open conversation, the waiting alert. API answers that carry a changed
 // conversation come through applyConversation too, so both paths draw the same.
-// Never send a request or a socket frame here: this only takes in what happened.
+// Never call the API or the socket from here: this takes in what happened, and
+// what follows from it (marking read, opening on a click) is pane.js's to ask.
 import {
   knowLabel,
   placeInList,

@@ -1,7 +1,8 @@
 // The conversation pane: opening and closing a conversation, its header, action
 // buttons and contact card, and applying a live change to what is open. Never
 // change a conversation here (actions.js, composer.js, campaigns.js do, through the
-// API); the only requests are loading the conversation and marking it read.
+// API); the only requests are loading the conversation and marking it read, and the
+// only frame is telling the socket which one is open.
 import { api } from "./api.js";
 import { renderComposerState, updateCounter } from "./composer.js";
 import { socket } from "./connection.js";

@@ -1,5 +1,5 @@
-// The inbox's one shared state: what the page knows, read by every module below.
-// It imports nothing of the inbox, so any module may import it without a circle.
+// The inbox's one shared state: what the page knows, read by the other inbox modules.
+// It imports nothing, so any module may import it without a circle.
 // Never put page rendering, requests or socket traffic here; a bit that only one
 // module uses belongs in that module, not in `state`.
 
