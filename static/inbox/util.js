@@ -3,6 +3,9 @@
 
 const { gettext, interpolate } = window;
 
+/** The page's element with this id. */
+export const $ = (id) => document.getElementById(id);
+
 /** A translated string with %(name)s placeholders filled in. */
 export function fmt(translated, values) {
   return interpolate(translated, values, true);

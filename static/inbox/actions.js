@@ -1,0 +1,61 @@
+// The conversation actions (claim, take over, transfer, release, resolve) asked of
+// the API for the open conversation, and the transfer dialog's choice of agent.
+// Never apply the answer by hand: it goes through live.js like any event.
+import { api } from "./api.js";
+import { applyConversation } from "./live.js";
+import { allowedActions } from "./rules.js";
+import { state } from "./state.js";
+import { reportError, toast } from "./toasts.js";
+import { $, el } from "./util.js";
+
+const { gettext } = window;
+
+export async function act(action) {
+  if (state.opening) await state.opening;
+  const detail = state.detail;
+  if (!detail || !allowedActions(detail.conversation)[action]) return;
+  const id = detail.conversation.id;
+  let body;
+  if (action === "transfer") {
+    const to = await chooseAgent();
+    if (!to) return;
+    body = { to };
+  }
+  try {
+    const data = await api("POST", `/api/conversations/${id}/${action}/`, body);
+    if (data && data.conversation) applyConversation(data.conversation, null);
+    if (action === "claim" || action === "take-over") $("reply").focus();
+  } catch (error) {
+    reportError(error);
+  }
+}
+
+function chooseAgent() {
+  const dialog = $("transfer-dialog");
+  const select = $("transfer-to");
+  const current = state.detail.conversation.assignee;
+  const choices = state.agents.filter((a) => a.username !== current);
+  if (!choices.length) {
+    toast(gettext("There is no other agent to transfer to."));
+    return Promise.resolve(null);
+  }
+  select.replaceChildren(
+    ...choices.map((a) =>
+      el(
+        "option",
+        { value: a.username },
+        `${a.display_name || a.username}${state.online.has(a.username) ? ` · ${gettext("online")}` : ""}`,
+      ),
+    ),
+  );
+  return new Promise((resolve) => {
+    dialog.addEventListener(
+      "close",
+      () => resolve(dialog.returnValue === "ok" && select.value ? select.value : null),
+      { once: true },
+    );
+    dialog.returnValue = "";
+    dialog.showModal();
+    select.focus();
+  });
+}

@@ -1,0 +1,123 @@
+// Live events (docs/websocket.md) applied to the state and the page: the list, the
+// counts, the open conversation, the waiting alert. API answers that carry a changed
+// conversation come through applyConversation too, so both paths draw the same.
+// Never call the API or the socket from here: this takes in what happened, and
+// what follows from it (marking read, opening on a click) is pane.js's to ask.
+import {
+  knowLabel,
+  placeInList,
+  refreshCounts,
+  reloadListSoon,
+  renderList,
+  selectQueue,
+} from "./list.js";
+import { beep, notify } from "./notify.js";
+import { applyToOpen, closeConversation, markRead, openConversation, renderContact } from "./pane.js";
+import { renderPresence } from "./presence.js";
+import { ME, forgetConversations, rememberSummary, state } from "./state.js";
+import { reasonText } from "./thread.js";
+import { toast } from "./toasts.js";
+import { fmt } from "./util.js";
+
+const { gettext } = window;
+
+/** A conversation's new state, from an event or an API answer (event null then). */
+export function applyConversation(conversation, event) {
+  const previous = state.convs.get(conversation.id);
+  knowLabel(conversation.queue_label);
+  rememberSummary(conversation);
+  placeInList(state.convs.get(conversation.id));
+  renderList();
+  refreshCounts();
+  const startedWaiting =
+    conversation.state === "waiting" &&
+    (previous ? previous.state !== "waiting" : event && ["escalated", "released"].includes(event.kind));
+  // Not for a chat I released myself: I know it is waiting.
+  if (startedWaiting && event && event.actor !== ME) announceWaiting(conversation);
+  applyToOpen({ type: "conversation.updated", conversation, event });
+}
+
+function announceWaiting(conversation) {
+  const contact = conversation.contact || {};
+  const who = contact.name || contact.phone_number || "";
+  beep();
+  notify(
+    fmt(gettext("%(who)s is waiting"), { who }),
+    reasonText(conversation.escalation_reason),
+    `handoff-waiting-${conversation.id}`,
+    () => {
+      selectQueue("waiting");
+      openConversation(conversation.id);
+    },
+  );
+}
+
+/** One numbered event from the socket, applied once (socket.js drops repeats). */
+export function applyEvent(frame) {
+  switch (frame.type) {
+    case "conversation.updated":
+      applyConversation(frame.conversation, frame.event);
+      break;
+    case "message.created": {
+      const message = frame.message;
+      const summary = state.convs.get(message.conversation_id);
+      const open = state.openId === message.conversation_id;
+      if (summary) {
+        // System texts (the hand-over notice) are not previews: see docs/api.md.
+        if (message.author_kind !== "system") summary.last_message = {
+          id: message.id,
+          author_kind: message.author_kind,
+          author: message.author,
+          text: message.text.slice(0, 200),
+          created_at: message.created_at,
+        };
+        if (message.author_kind === "customer") {
+          summary.last_message_at = message.created_at;
+          if (!open || document.hidden) summary.unread = true;
+        }
+        placeInList(summary);
+        renderList();
+      } else if (!state.q) {
+        reloadListSoon();
+      }
+      if (open) {
+        applyToOpen(frame);
+        if (message.author_kind === "customer") markRead();
+      }
+      break;
+    }
+    case "message.delivery":
+      applyToOpen(frame);
+      break;
+    case "conversation.erased":
+      dropConversations(frame.conversation_ids || [], frame.reason);
+      break;
+    case "presence":
+      if (frame.online) state.online.add(frame.agent);
+      else state.online.delete(frame.agent);
+      renderPresence();
+      break;
+    default:
+      break;
+  }
+}
+
+/** Conversations erased on request or past the retention (the event holds only their
+ * ids): they leave the list, and an open one closes with everything shown of it. */
+function dropConversations(ids, reason) {
+  const gone = new Set(ids);
+  forgetConversations(gone);
+  renderList();
+  refreshCounts();
+  if (state.openId !== null && gone.has(state.openId)) {
+    closeConversation();
+    toast(
+      reason === "retention"
+        ? gettext("The open conversation was removed: it was older than the retention period.")
+        : gettext("The open conversation was erased at the customer's request."),
+    );
+  } else if (state.detail && state.detail.earlier.some((c) => gone.has(c.id))) {
+    state.detail.earlier = state.detail.earlier.filter((c) => !gone.has(c.id));
+    renderContact();
+  }
+}

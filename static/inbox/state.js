@@ -1,0 +1,51 @@
+// The inbox's one shared state: what the page knows, read by the other inbox modules.
+// It imports nothing, so any module may import it without a circle.
+// Never put page rendering, requests or socket traffic here; a bit that only one
+// module uses belongs in that module, not in `state`.
+
+/** The page's root element; data-connection on it says how the socket is doing. */
+export const app = document.getElementById("app");
+/** The agent signed in, whether they are staff, the longest reply (from the page). */
+export const ME = app.dataset.me;
+export const STAFF = app.dataset.staff === "true";
+export const MAX_CHARS = Number(app.dataset.maxChars) || 4096;
+
+/**
+ * Plain data, changed in place by the module named beside each field; the others
+ * only read it. Socket events and API answers both land here, then the page is
+ * drawn from it.
+ */
+export const state = {
+  // The list (list.js; the entry point sets q from the search box).
+  queue: "waiting",
+  q: "",
+  label: "", // queue label filter ("" = every label)
+  order: [], // ids of the list, in display order
+  convs: new Map(), // id -> summary (rememberSummary, forgetConversations)
+  // The open conversation (pane.js).
+  openId: null,
+  detail: null, // {conversation, contact, messages: Map, events: [], earlier}
+  opening: null, // the load in flight: actions asked for meanwhile wait for it
+  holding: null, // {id, frames}: socket events for a conversation while it loads
+  // People (presence.js).
+  agents: [],
+  online: new Set(),
+  activity: new Map(), // agent -> {conversationId, activity, at}
+  // What an agent may send (canned.js, campaigns.js).
+  canned: [],
+  campaigns: [], // active Braze campaigns agents may send (docs/api.md)
+  sending: false, // a reply or a campaign is on its way (composer.js, campaigns.js)
+};
+
+/** Merge a conversation from an event or an API answer into the known summaries. */
+export function rememberSummary(conversation) {
+  const previous = state.convs.get(conversation.id) || {};
+  state.convs.set(conversation.id, { ...previous, ...conversation });
+}
+
+/** Erased conversations: forgotten by the list and by a load that was waiting for them. */
+export function forgetConversations(gone) {
+  for (const id of gone) state.convs.delete(id);
+  state.order = state.order.filter((id) => !gone.has(id));
+  if (state.holding && gone.has(state.holding.id)) state.holding = null;
+}
