@@ -24,7 +24,10 @@ from tests.support.agents import login, make_agent, open_inbox, receive_until
 from tests.support.factories import webhook_body
 from tests.support.servers import BRAZE_API_KEY, AppServer, WorkerProcess, server_env
 
-pytestmark = pytest.mark.scale
+# Each test waits up to 180 s for its work (a thousand messages through four processes)
+# and then stops the cluster; on a busy machine that outlasts the suite's 120 s default,
+# which would cut a passing test off in the middle.
+pytestmark = [pytest.mark.scale, pytest.mark.timeout(600)]
 
 BOT_SECRET = "scale-bot-secret"
 CUSTOMERS = 100
