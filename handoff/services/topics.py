@@ -93,12 +93,6 @@ def _as_route(row: TopicRoute) -> Route:
     )
 
 
-def is_known(topic: str) -> bool:
-    """A fresh check that `topic` names an active route (routing, not the webhook)."""
-    topic = normalize_topic(topic)
-    return bool(topic) and TopicRoute.objects.filter(is_active=True, topic=topic).exists()
-
-
 # --- The webhook's view of the routes (cached) -------------------------------------
 
 
