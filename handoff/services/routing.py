@@ -18,6 +18,7 @@ from django.utils import timezone
 from handoff.bots import BotAnswer, BotError, BotRequest, get_bot
 from handoff.jobs.claims import claim_head_of_line
 from handoff.models import Conversation, Message
+from handoff.rules.routing import Route, filing
 from handoff.services import conversations, topics
 from handoff.services.escalation import matching_active_rule
 
@@ -60,7 +61,9 @@ def route(message: Message) -> None:
     between routes the message again rather than answering it twice."""
     conversation = message.conversation
     path = topics.resolve(message.topic, conversation.topic)
-    topic, label = topics.filing(message_topic=message.topic, conversation=conversation, route=path)
+    topic, label = filing(
+        message_topic=message.topic, conversation_topic=conversation.topic, route=path
+    )
     if conversation.state != Conversation.State.BOT:
         with transaction.atomic():
             topics.file_conversation(conversation=conversation, topic=topic, queue_label=label)
@@ -129,7 +132,7 @@ def _act_on_answer(message: Message, answer: BotAnswer, error: str) -> None:
         )
 
 
-def _ask_bot(message: Message, route: topics.Route) -> tuple[BotAnswer, str]:
+def _ask_bot(message: Message, route: Route) -> tuple[BotAnswer, str]:
     """The bot's answer, or an empty answer and the error that prevented one."""
     request = BotRequest(
         conversation_id=message.conversation_id,
