@@ -1,12 +1,20 @@
-"""Deciding what happens to each customer message: rules, then the bot, then people.
+"""Routing each customer message: gather the facts, decide, apply the decision once.
 
 A worker claims the oldest pending message of a customer (never a later one while
-an earlier one is being routed, so answers keep the customer's order), then:
-the message's topic route files the conversation (topic, queue label); a
-conversation that people own is left to them; a route straight to agents hands it
-over at once; an escalation rule hands it over; otherwise the bot is asked, with the
-route's knowledge and instructions, outside any transaction because it may be slow,
-and its answer is queued only if the bot still owns the conversation.
+an earlier one is being routed, so answers keep the customer's order). What happens
+to it is decided by `handoff.rules.routing` from plain facts: the message's topic
+route, the conversation's state, the escalation rule its text triggers, the bot's
+answer. The rules are checked, and the bot asked, only when the decision needs them;
+the bot is asked outside any transaction, because it may take seconds.
+
+The final decision is applied in one transaction: the conversation's filing (topic,
+queue label), the outcome (a hand-over, the bot's reply, a miss) and the "routed"
+mark commit together or not at all. A worker that dies before that commit leaves
+nothing behind, and the message is routed again when its lease lapses.
+
+This module never decides anything itself, and never holds a transaction or a row
+lock while the bot thinks; whether the bot still owns the conversation when its
+answer arrives is settled by the conditional UPDATE in `services.conversations`.
 """
 
 import logging
@@ -17,7 +25,8 @@ from django.utils import timezone
 
 from handoff.bots import BotAnswer, BotError, BotRequest, get_bot
 from handoff.jobs.claims import claim_head_of_line
-from handoff.models import Conversation, Message
+from handoff.models import Message
+from handoff.rules.routing import Action, BotTurn, Decision, Facts, Route, decide
 from handoff.services import conversations, topics
 from handoff.services.escalation import matching_active_rule
 
@@ -56,47 +65,70 @@ def route_next() -> bool:
 
 
 def route(message: Message) -> None:
-    """Decide and act; the decision and "routed" commit together, so a crash in
-    between routes the message again rather than answering it twice."""
+    """Learn the facts the decision asks for, then apply it once."""
     conversation = message.conversation
-    path = topics.resolve(message.topic, conversation.topic)
-    topic, label = topics.filing(message_topic=message.topic, conversation=conversation, route=path)
-    if conversation.state != Conversation.State.BOT:
-        with transaction.atomic():
-            topics.file_conversation(conversation=conversation, topic=topic, queue_label=label)
-            _mark_routed(message)  # people own it; the message already reached their inbox
-        return
-    if path.to_agents:
-        with transaction.atomic():
-            filed = topics.file_conversation(
-                conversation=conversation, topic=topic, queue_label=label, publish=False
-            )
+    facts = Facts(
+        message_topic=message.topic,
+        conversation_state=conversation.state,
+        conversation_topic=conversation.topic,
+        route=topics.resolve(message.topic, conversation.topic),
+    )
+    decision = decide(facts)
+    if decision.action is Action.CHECK_RULES:
+        rule = matching_active_rule(message.text, message_id=message.pk)
+        facts = facts.with_rule(rule.phrase if rule is not None else None)
+        decision = decide(facts)
+    answer = None
+    if decision.action is Action.ASK_BOT:
+        answer, error = _ask_bot(message, facts.route, topic=decision.topic)
+        turn = BotTurn(
+            answered=answer.has_answer,
+            handoff=answer.handoff,
+            handoff_reason=answer.handoff_reason,
+            error=error,
+        )
+        decision = decide(facts.with_bot(turn))
+    _apply(message, decision, answer)
+
+
+def _apply(message: Message, decision: Decision, answer: BotAnswer | None) -> None:
+    """The filing, the outcome and "routed" commit together, so a crash in between
+    routes the message again rather than answering it twice or filing it half."""
+    if not decision.is_final:
+        raise ValueError(f"Routing cannot apply {decision.action}: it still needs a fact")
+    conversation = message.conversation
+    escalating = decision.action is Action.ESCALATE
+    with transaction.atomic():
+        # An escalation publishes the conversation, filing included: one update.
+        filed = topics.file_conversation(
+            conversation=conversation,
+            topic=decision.topic,
+            queue_label=decision.queue_label,
+            publish=not escalating,
+        )
+        if escalating:
             escalated = conversations.escalate(
                 conversation_id=conversation.pk,
-                kind=Conversation.EscalationKind.TOPIC,
-                detail=path.topic or topic,
-                actor_kind=Message.AuthorKind.CUSTOMER,
-                queue_label=label,
+                kind=decision.escalation_kind,
+                detail=decision.detail,
+                actor_kind=decision.actor_kind,
+                queue_label=decision.queue_label,
             )
             if escalated is None and filed:  # an agent took it over meanwhile
                 topics.publish_filing(conversation.pk)
-            _mark_routed(message)
-        return
-    topics.file_conversation(conversation=conversation, topic=topic, queue_label=label)
-    rule = matching_active_rule(message.text, message_id=message.pk)
-    if rule is not None:
-        with transaction.atomic():
-            conversations.escalate(
-                conversation_id=conversation.pk,
-                kind=Conversation.EscalationKind.KEYWORD,
-                detail=rule.phrase,
-                actor_kind=Message.AuthorKind.CUSTOMER,
+        elif decision.action is Action.REPLY:
+            conversations.queue_bot_reply(
+                conversation=conversation,
+                text=answer.text,
+                in_reply_to=message.pk,
+                campaign=answer.campaign,
+                properties=answer.properties,
             )
-            _mark_routed(message)
-        return
-    answer, error = _ask_bot(message, path)
-    with transaction.atomic():
-        _act_on_answer(message, answer, error)
+        elif decision.action is Action.RECORD_MISS:
+            conversations.record_bot_miss(
+                conversation_id=conversation.pk, error=decision.detail, in_reply_to=message.pk
+            )
+        # LEAVE_TO_PEOPLE: filing only; the message already reached their inbox.
         _mark_routed(message)
 
 
@@ -106,30 +138,7 @@ def _mark_routed(message: Message) -> None:
     )
 
 
-def _act_on_answer(message: Message, answer: BotAnswer, error: str) -> None:
-    conversation = message.conversation
-    if answer.handoff:
-        conversations.escalate(
-            conversation_id=conversation.pk,
-            kind=Conversation.EscalationKind.BOT_HANDOFF,
-            detail=answer.handoff_reason,
-            actor_kind=Message.AuthorKind.BOT,
-        )
-    elif answer.has_answer:
-        conversations.queue_bot_reply(
-            conversation=conversation,
-            text=answer.text,
-            in_reply_to=message.pk,
-            campaign=answer.campaign,
-            properties=answer.properties,
-        )
-    else:
-        conversations.record_bot_miss(
-            conversation_id=conversation.pk, error=error, in_reply_to=message.pk
-        )
-
-
-def _ask_bot(message: Message, route: topics.Route) -> tuple[BotAnswer, str]:
+def _ask_bot(message: Message, route: Route, *, topic: str) -> tuple[BotAnswer, str]:
     """The bot's answer, or an empty answer and the error that prevented one."""
     request = BotRequest(
         conversation_id=message.conversation_id,
@@ -137,7 +146,7 @@ def _ask_bot(message: Message, route: topics.Route) -> tuple[BotAnswer, str]:
         contact_external_id=message.conversation.contact.external_id,
         contact_name=message.conversation.contact.name,
         text=message.text,
-        topic=message.conversation.topic,
+        topic=topic,  # the topic the conversation is about to be filed under
         queue_label=route.queue_label,
         instructions=route.instructions,
         knowledge_ids=route.knowledge_ids,

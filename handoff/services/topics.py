@@ -4,8 +4,9 @@ A keyword-specific webhook campaign in Braze sends a `topic` ("billing"); an adm
 maps it to a route: straight to agents with a queue label, or to the bot with a
 knowledge subset and extra instructions. A message with no topic, or one no active
 route knows, takes the default route (the route marked default, else the bot with
-all FAQ knowledge). This module only answers questions about routes; routing and
-inbound storage act on the answers.
+all FAQ knowledge). This module answers questions about routes and files a
+conversation under one; what to do with a message is `handoff.rules.routing`'s
+decision, which `handoff.services.routing` applies.
 
 The webhook's hot path asks only `specific_topics()`, which is cached per process for
 a couple of seconds so that storing a message costs no extra query for it; routing
@@ -15,7 +16,6 @@ the next message routed.
 
 import threading
 import time
-from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from handoff.live.events import publish_conversation_changed
 from handoff.models import Conversation, TopicRoute
+from handoff.rules.routing import Route, normalize_topic
 from handoff.rules.text import normalize
 
 Destination = TopicRoute.Destination
@@ -32,28 +33,7 @@ Destination = TopicRoute.Destination
 SPECIFIC_TOPICS_TTL_SECONDS = 2.0
 
 
-@dataclass(frozen=True)
-class Route:
-    """A resolved route. `knowledge_ids` None means all active FAQ entries."""
-
-    topic: str  # the route's own topic; "" for the built-in default
-    destination: str
-    queue_label: str = ""
-    instructions: str = ""
-    knowledge_ids: tuple[int, ...] | None = None
-    is_default: bool = False
-
-    @property
-    def to_agents(self) -> bool:
-        return self.destination == Destination.AGENTS
-
-
 BUILT_IN_DEFAULT = Route(topic="", destination=Destination.BOT, is_default=True)
-
-
-def normalize_topic(topic: str) -> str:
-    """Topics are slugs compared without case: "Billing" from a template is "billing"."""
-    return topic.strip().lower()
 
 
 def resolve(message_topic: str, conversation_topic: str = "") -> Route:
@@ -91,12 +71,6 @@ def _as_route(row: TopicRoute) -> Route:
         knowledge_ids=knowledge,
         is_default=row.is_default,
     )
-
-
-def is_known(topic: str) -> bool:
-    """A fresh check that `topic` names an active route (routing, not the webhook)."""
-    topic = normalize_topic(topic)
-    return bool(topic) and TopicRoute.objects.filter(is_active=True, topic=topic).exists()
 
 
 # --- The webhook's view of the routes (cached) -------------------------------------
@@ -192,19 +166,6 @@ def hold_seconds(topic: str, specific: frozenset[str], text: str = "") -> float:
 
 
 # --- Filing a conversation under its route -------------------------------------------
-
-
-def filing(*, message_topic: str, conversation: Conversation, route: Route) -> tuple[str, str]:
-    """The (topic, queue_label) a conversation should carry after this message.
-
-    A message whose own topic names a route moves the conversation to that topic; one
-    without (a follow-up through the catch-all campaign) leaves the topic as it is.
-    The label is always the label of the route the message took, so an admin's
-    change of label reaches open conversations with their next message.
-    """
-    own = normalize_topic(message_topic)
-    topic = route.topic if own and own == route.topic else conversation.topic
-    return topic, route.queue_label
 
 
 @transaction.atomic

@@ -3,7 +3,10 @@
 import threading
 import time
 
+from django.db import connection
+
 from handoff.bots import BotAnswer, BotRequest
+from handoff.models import Conversation
 
 
 class SlowBot:
@@ -26,3 +29,15 @@ class FailingBot:
 class HandoffBot:
     def answer(self, request: BotRequest) -> BotAnswer:
         return BotAnswer(handoff=True, handoff_reason="customer is upset")
+
+
+class ObservingBot:
+    """Answers at once, and notes what anyone could read at the moment it was asked:
+    the conversation's filing as committed, and whether routing held a transaction."""
+
+    seen: list[dict] = []
+
+    def answer(self, request: BotRequest) -> BotAnswer:
+        filed = Conversation.objects.values("topic", "queue_label").get(pk=request.conversation_id)
+        type(self).seen.append({**filed, "in_transaction": connection.in_atomic_block})
+        return BotAnswer(text=f"noted: {request.text}")
