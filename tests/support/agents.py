@@ -33,12 +33,16 @@ def login(base_url: str, username: str, password: str = "agent-password-1") -> r
     return session
 
 
-def open_inbox(base_url: str, session: requests.Session | None, origin: str | None = None):
+def open_inbox(
+    base_url: str, session: requests.Session | None, origin: str | None = None, after=None
+):
+    """The agent's inbox socket; with `after`, asking to catch up from that number."""
     headers = {}
     if session is not None:
         headers["Cookie"] = "; ".join(f"{c.name}={c.value}" for c in session.cookies)
+    query = "" if after is None else f"?after={after}"
     return ws_client.connect(
-        base_url.replace("http://", "ws://") + "/ws/inbox/",
+        base_url.replace("http://", "ws://") + "/ws/inbox/" + query,
         additional_headers=headers,
         origin=origin or base_url,
         open_timeout=5,
