@@ -159,9 +159,22 @@ def latest_seq() -> int:
     return InboxEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
 
 
-def publish_presence(agent_id: int, online: bool) -> int:
-    username = get_user_model().objects.get(pk=agent_id).get_username()
+def publish_presence(agent_id: int, online: bool, *, username: str | None = None) -> int:
+    """`username` when the user row is already gone (a deleted agent going offline)."""
+    if username is None:
+        username = get_user_model().objects.get(pk=agent_id).get_username()
     return publish("presence", {"agent": username, "online": online})
+
+
+ACCESS_CHANGED = "access.changed"
+
+
+def publish_access_changed(agent_ids: list[int], *, pending: bool = False) -> int:
+    """`pending`: a change is about to commit outside any transaction (revocation's
+    `save_begins`); the sockets hold later events until its own event arrives."""
+    return publish(
+        ACCESS_CHANGED, {"agent_ids": agent_ids, **({"pending": True} if pending else {})}
+    )
 
 
 def publish_message_created(message: Message) -> None:

@@ -33,11 +33,16 @@ from django.contrib.auth.models import Group
 from django.db import connection
 from django.utils.crypto import constant_time_compare
 
-from handoff.live.events import as_sent, latest_seq, publish
+from handoff.live.events import (
+    ACCESS_CHANGED,
+    as_sent,
+    latest_seq,
+    publish_access_changed,
+    publish_presence,
+)
 from handoff.models import AgentPresence, InboxEvent
 from handoff.rules.agents import is_agent
 
-ACCESS_CHANGED = "access.changed"
 # A user's fields whose change can end access: the session auth hash is derived from
 # the password, ModelBackend refuses inactive users, a superuser holds every permission.
 ACCESS_FIELDS = frozenset({"password", "is_active", "is_superuser"})
@@ -81,7 +86,7 @@ def access_changed(*, agent_ids: Iterable[int]) -> None:
     """
     ids = sorted(set(agent_ids))
     if ids:
-        publish(ACCESS_CHANGED, {"agent_ids": ids})
+        publish_access_changed(ids)
 
 
 def concerns(event: dict, agent_id: int) -> bool:
@@ -135,7 +140,7 @@ def agent_deleted(*, agent_id: int, username: str) -> None:
     which their closing sockets cannot announce once the user row is gone."""
     access_changed(agent_ids=[agent_id])
     if AgentPresence.objects.filter(agent_id=agent_id).exists():
-        publish("presence", {"agent": username, "online": False})
+        publish_presence(agent_id, False, username=username)
 
 
 def save_begins(*, agent_id: int) -> None:
@@ -149,7 +154,7 @@ def save_begins(*, agent_id: int) -> None:
     Inside a transaction nothing is needed: the event commits with the change.
     """
     if not connection.in_atomic_block:
-        publish(ACCESS_CHANGED, {"agent_ids": [agent_id], "pending": True})
+        publish_access_changed([agent_id], pending=True)
 
 
 def access_changes_after(seq: int) -> tuple[list[dict], int]:
