@@ -33,7 +33,7 @@ from handoff.rules.campaign_properties import (
     invalid_properties,
     property_errors,
 )
-from handoff.services import conversations
+from handoff.services import conversations, transitions
 from handoff.services.outbound import queue_outbound
 
 logger = logging.getLogger(__name__)
@@ -119,9 +119,9 @@ def send_campaign(
     errors = property_errors(campaign, properties)
     if errors:
         raise invalid_properties(campaign, properties, errors)
-    current = conversations._current(conversation_id)
+    current = transitions.current(conversation_id)
     if not window_allows(campaign, current.contact):
-        raise conversations.WindowClosed(
+        raise transitions.WindowClosed(
             service_window.closed_reason(current.contact)
             + " "
             + _("“%(name)s” is a response message; choose a template campaign.")
@@ -133,15 +133,15 @@ def send_campaign(
     elif current.state in (State.BOT, State.WAITING):
         current = conversations.take_over(conversation_id=conversation_id, agent=agent)
     elif current.assignee_id != agent.pk:
-        raise conversations._conflict(current, agent)
+        raise transitions.conflict(current, agent)
     # Lock the row, as send_agent_reply does, so a transfer or resolve cannot slip in.
-    locked = conversations._transition(
+    locked = transitions.transition(
         conversation_id,
         from_states=[State.ASSIGNED],
-        extra_filter=conversations._owned_by(agent.pk),
+        extra_filter=transitions.owned_by(agent.pk),
     )
     if locked is None:
-        raise conversations._conflict(conversations._current(conversation_id), agent)
+        raise transitions.conflict(transitions.current(conversation_id), agent)
     return queue_outbound(
         conversation=current,
         text=summary_text(campaign, properties),
@@ -159,7 +159,7 @@ def _reopen(
     has another open conversation (the unique constraint is the judge, not a read)."""
     try:
         with transaction.atomic():
-            reopened = conversations._transition(
+            reopened = transitions.transition(
                 conversation.pk,
                 from_states=[State.RESOLVED],
                 state=State.ASSIGNED,
@@ -174,7 +174,7 @@ def _reopen(
             .values_list("pk", flat=True)
             .first()
         )
-        raise conversations.ConversationConflict(
+        raise transitions.ConversationConflict(
             _(
                 "This customer already has an open conversation (#%(id)s); send from "
                 "there instead of reopening this one."
@@ -183,10 +183,10 @@ def _reopen(
             conversation=conversation,
         ) from None
     if reopened is None:  # no longer resolved: someone else acted first
-        raise conversations._conflict(conversations._current(conversation.pk), agent)
-    conversations._record(
-        reopened,
-        ConversationEvent.Kind.REOPENED,
+        raise transitions.conflict(transitions.current(conversation.pk), agent)
+    transitions.record_event(
+        conversation=reopened,
+        kind=ConversationEvent.Kind.REOPENED,
         actor=agent,
         actor_kind=Message.AuthorKind.AGENT,
         data={"campaign": campaign.key},
