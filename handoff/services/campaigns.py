@@ -10,23 +10,24 @@ anything is queued, so that nothing is sent only to fail at Braze or WhatsApp:
   any time (that is what templates are for: reaching a customer who went quiet);
 - agents send through `send_campaign`, which follows `send_agent_reply`'s ownership
   rules and may reopen a resolved conversation; bots name a campaign by key and
-  `for_bot` decides whether it can be used or the answer falls back to plain text.
+  `campaign_choice.for_bot` decides whether it can be used or the answer falls back to
+  plain text.
+
+The window's rule, the transcript's summary and the bot's choice live in
+`campaign_choice`, which `conversations` uses too: this module calls `conversations`
+(to take a chat over), never the other way round.
 
 It never talks to Braze: delivery sends the queued row like any other message, in
 the same per-customer order.
 """
 
-import logging
-from dataclasses import dataclass, field
-
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from handoff.models import BrazeCampaign, Contact, Conversation, ConversationEvent, Message
+from handoff.models import BrazeCampaign, Conversation, ConversationEvent, Message
 from handoff.rules import service_window
 from handoff.rules.campaign_properties import (
     CampaignInvalid,
@@ -34,12 +35,10 @@ from handoff.rules.campaign_properties import (
     property_errors,
 )
 from handoff.services import conversations, transitions
+from handoff.services.campaign_choice import find_active, summary_text, window_allows
 from handoff.services.outbound import queue_outbound
 
-logger = logging.getLogger(__name__)
-
 State = Conversation.State
-Kind = BrazeCampaign.Kind
 
 
 def active_campaigns() -> QuerySet[BrazeCampaign]:
@@ -56,26 +55,6 @@ def describe(campaign: BrazeCampaign) -> dict:
         "description": campaign.description,
         "is_survey": campaign.is_survey,
     }
-
-
-def find_active(key: str) -> BrazeCampaign | None:
-    return BrazeCampaign.objects.filter(key=key, is_active=True).first() if key else None
-
-
-def window_allows(campaign: BrazeCampaign, contact: Contact) -> bool:
-    """A template may go any time; a response message only inside the 24-hour window."""
-    return campaign.kind == Kind.TEMPLATE or service_window.is_open(contact)
-
-
-def summary_text(campaign: BrazeCampaign, properties: dict[str, str]) -> str:
-    """What the transcript, search and the bot's history show for a campaign send.
-
-    The campaign's name, then its properties, so an agent reading the chat later
-    sees what the customer was sent without opening Braze.
-    """
-    lines = [f"[{campaign.name}]"]
-    lines += [f"{name}: {value}" for name, value in properties.items()]
-    return "\n".join(lines)
 
 
 def _resolve_campaign(campaign: BrazeCampaign | str) -> BrazeCampaign:
@@ -192,56 +171,3 @@ def _reopen(
         data={"campaign": campaign.key},
     )
     return reopened
-
-
-# --- Bots and the system --------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Choice:
-    """What a bot's named campaign comes to: the campaign and properties to send, or
-    None and the reason it cannot be used (the answer then goes as plain text)."""
-
-    campaign: BrazeCampaign | None
-    properties: dict[str, str] = field(default_factory=dict)
-    problem: str = ""
-
-
-def for_bot(*, key: str, properties: dict, text: str, contact: Contact) -> Choice:
-    """Check a bot's named campaign. The answer text fills the settings' message
-    property when the campaign declares it and the bot did not set it."""
-    campaign = find_active(key)
-    if campaign is None:
-        return Choice(None, problem=f"no active campaign with the key {key[:60]!r}")
-    properties = dict(properties or {})
-    message_property = settings.BRAZE_MESSAGE_PROPERTY
-    if message_property in campaign.property_list and message_property not in properties and text:
-        properties[message_property] = text
-    errors = property_errors(campaign, properties)
-    if errors:
-        detail = "; ".join(f"{name} {problem}" for name, problem in errors.items())
-        return Choice(None, problem=f"campaign {key!r}: {detail}"[:500])
-    if not window_allows(campaign, contact):
-        return Choice(
-            None, problem=f"campaign {key!r} is a response message and the 24-hour window is closed"
-        )
-    return Choice(campaign, properties)
-
-
-def survey_properties(campaign: BrazeCampaign, conversation: Conversation, agent) -> dict[str, str]:
-    """The facts a survey campaign may declare and we can fill: the message property
-    (the campaign's description, its question), `conversation_id` and `agent_name`.
-    Others are left for Braze to render empty, and logged."""
-    known = {
-        settings.BRAZE_MESSAGE_PROPERTY: campaign.description or campaign.name,
-        "conversation_id": str(conversation.pk),
-        "agent_name": (agent.get_full_name() or agent.get_username()) if agent else "",
-    }
-    unknown = [name for name in campaign.property_list if name not in known]
-    if unknown:
-        logger.warning(
-            "Survey campaign %r declares properties handoff cannot fill: %s",
-            campaign.key,
-            ", ".join(unknown),
-        )
-    return {name: known[name] for name in campaign.property_list if name in known}

@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from handoff.models import Conversation, ConversationEvent, HandoffSettings, Message
 from handoff.rules import service_window
 from handoff.rules.payloads import MAX_MESSAGE_CHARS
-from handoff.services import campaigns, delivery, profile_sync, transitions
+from handoff.services import campaign_choice, delivery, profile_sync, transitions
 from handoff.services.outbound import queue_outbound
 from handoff.services.transitions import ConversationConflict, WindowClosed
 
@@ -104,7 +104,7 @@ def queue_bot_reply(
     """
     choice = None
     if campaign:
-        choice = campaigns.for_bot(
+        choice = campaign_choice.for_bot(
             key=campaign, properties=properties or {}, text=text, contact=conversation.contact
         )
         if choice.problem:
@@ -129,7 +129,7 @@ def queue_bot_reply(
         extra["campaign_not_used"] = {"campaign": campaign, "reason": choice.problem}
         _record_unused_campaign(conversation.pk, campaign, choice.problem, as_text=True)
     if chosen is not None and not text.strip():
-        text = campaigns.summary_text(chosen, choice.properties)
+        text = campaign_choice.summary_text(chosen, choice.properties)
     return queue_outbound(
         conversation=conversation,
         text=text,
@@ -330,7 +330,7 @@ def resolve(*, conversation_id: int, agent: AbstractBaseUser) -> Conversation:
         survey = None
     survey_note = None
     if survey is not None:
-        sendable = campaigns.window_allows(survey, conversation.contact)
+        sendable = campaign_choice.window_allows(survey, conversation.contact)
         survey_note = {"campaign": survey.key, "sent": sendable}
         if not sendable:
             survey_note["reason"] = "response-message survey and the 24-hour window is closed"
@@ -355,10 +355,10 @@ def resolve(*, conversation_id: int, agent: AbstractBaseUser) -> Conversation:
             conversation=conversation, text=texts.resolved_text, author_kind=Author.SYSTEM
         )
     if survey_note and survey_note["sent"]:
-        properties = campaigns.survey_properties(survey, conversation, agent)
+        properties = campaign_choice.survey_properties(survey, conversation, agent)
         queue_outbound(
             conversation=conversation,
-            text=campaigns.summary_text(survey, properties),
+            text=campaign_choice.summary_text(survey, properties),
             author_kind=Author.SYSTEM,
             campaign=survey,
             campaign_properties=properties,
