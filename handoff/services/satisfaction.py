@@ -18,10 +18,11 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from handoff.live.events import publish_conversation_changed, publish_message_created
+from handoff.live.events import publish_message_created
 from handoff.models import Conversation, ConversationEvent, Message
 from handoff.rules.payloads import InboundPayload
 from handoff.services import profile_sync
+from handoff.services.transitions import record_event
 
 # How long after the survey went out an answer still counts as one.
 ANSWER_WINDOW = timedelta(hours=24)
@@ -129,14 +130,13 @@ def record_answer(
     )
     conversation.satisfaction_score, conversation.satisfaction_at = score, now
     conversation.updated_at = conversation.last_message_at = now
-    event = ConversationEvent.objects.create(
+    publish_message_created(message)
+    record_event(
         conversation=conversation,
         kind=ConversationEvent.Kind.SATISFACTION,
         actor_kind=Message.AuthorKind.CUSTOMER,
         data={"score": score, "message_id": message.pk},
         created_at=now,
     )
-    publish_message_created(message)
-    publish_conversation_changed(conversation, event)
     profile_sync.record_satisfaction(conversation)
     return Answer(message_id=message.pk, conversation_id=conversation.pk)
