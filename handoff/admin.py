@@ -30,6 +30,7 @@ from handoff.models import (
     ProfileUpdate,
     TopicRoute,
 )
+from handoff.rules.payloads import MAX_MESSAGE_CHARS
 from handoff.services import erasure, profile_sync, topics
 from handoff.services.delivery import retry_by_hand
 
@@ -77,7 +78,9 @@ class EscalationRuleAdmin(admin.ModelAdmin):
 
 class TryBotForm(forms.Form):
     message = forms.CharField(
-        label=_("Customer message"), max_length=4096, widget=forms.Textarea(attrs={"rows": 3})
+        label=_("Customer message"),
+        max_length=MAX_MESSAGE_CHARS,
+        widget=forms.Textarea(attrs={"rows": 3}),
     )
     conversation = forms.IntegerField(
         label=_("Conversation id (optional)"),

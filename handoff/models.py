@@ -354,7 +354,7 @@ class FaqEntry(models.Model):
             "(case, full-/half-width, word order, small differences)."
         ),
     )
-    answer = models.TextField(_("answer"), max_length=4096)
+    answer = models.TextField(_("answer"), max_length=MAX_MESSAGE_CHARS)
     campaign = models.ForeignKey(
         "BrazeCampaign",
         verbose_name=_("send through campaign"),
@@ -603,7 +603,7 @@ class HandoffSettings(models.Model):
     )
     handover_text = models.TextField(
         _("hand-over message"),
-        max_length=4096,
+        max_length=MAX_MESSAGE_CHARS,
         default=(
             "Thanks for your patience. I'm passing you to a member of our team; "
             "they'll reply right here in this chat shortly."
@@ -613,7 +613,7 @@ class HandoffSettings(models.Model):
     )
     bot_miss_text = models.TextField(
         _("bot could not answer"),
-        max_length=4096,
+        max_length=MAX_MESSAGE_CHARS,
         default=(
             "Sorry, I didn't quite get that. Could you say it another way? "
             'You can also write "agent" at any time to talk to a person.'
@@ -622,7 +622,7 @@ class HandoffSettings(models.Model):
     )
     resolved_text = models.TextField(
         _("resolved message"),
-        max_length=4096,
+        max_length=MAX_MESSAGE_CHARS,
         default=(
             "Glad we could help. This conversation is now closed; just write to us "
             "here whenever you need anything else."
@@ -745,7 +745,7 @@ class CannedReply(models.Model):
         help_text=_('Typed after "/" in the composer, for example "hours".'),
     )
     title = models.CharField(_("title"), max_length=120)
-    text = models.TextField(_("text"), max_length=4096)
+    text = models.TextField(_("text"), max_length=MAX_MESSAGE_CHARS)
     campaign = models.ForeignKey(
         "BrazeCampaign",
         verbose_name=_("send through campaign"),

@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from handoff.models import Conversation, ConversationEvent, EscalationRule, Message, ProfileUpdate
 from handoff.rules.payloads import InboundPayload
+from handoff.rules.survey_score import parse_score
 from handoff.services.inbound import accept_inbound
-from handoff.services.satisfaction import parse_score
 from tests.conftest import wait_until
 from tests.support.agents import make_agent
 from tests.support.factories import make_conversation, webhook_body

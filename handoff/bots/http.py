@@ -18,8 +18,8 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from handoff.bots import BotAnswer, BotError, BotRequest, Turn, signing
+from handoff.rules.payloads import MAX_MESSAGE_CHARS
 
-MAX_REPLY_CHARS = 4096  # WhatsApp's limit for one text message
 MAX_REASON_CHARS = 500  # what an escalation keeps of its detail
 MAX_CAMPAIGN_KEY_CHARS = 60  # BrazeCampaign.key's length
 MAX_RESPONSE_BYTES = 64 * 1024
@@ -235,8 +235,10 @@ def parse_answer(content: bytes) -> BotAnswer:
     reply = data.get("reply", "")
     if not isinstance(reply, str):
         raise BotError('bot answer: "reply" must be a string')
-    if len(reply) > MAX_REPLY_CHARS:
-        raise BotError(f'bot answer: "reply" is {len(reply)} characters; at most {MAX_REPLY_CHARS}')
+    if len(reply) > MAX_MESSAGE_CHARS:
+        raise BotError(
+            f'bot answer: "reply" is {len(reply)} characters; at most {MAX_MESSAGE_CHARS}'
+        )
     reason = data.get("reason", "")
     if not isinstance(reason, str):
         raise BotError('bot answer: "reason" must be a string')

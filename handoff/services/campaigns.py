@@ -10,36 +10,35 @@ anything is queued, so that nothing is sent only to fail at Braze or WhatsApp:
   any time (that is what templates are for: reaching a customer who went quiet);
 - agents send through `send_campaign`, which follows `send_agent_reply`'s ownership
   rules and may reopen a resolved conversation; bots name a campaign by key and
-  `for_bot` decides whether it can be used or the answer falls back to plain text.
+  `campaign_choice.for_bot` decides whether it can be used or the answer falls back to
+  plain text.
+
+The window's rule, the transcript's summary and the bot's choice live in
+`campaign_choice`, which `conversations` uses too: this module calls `conversations`
+(to take a chat over), never the other way round.
 
 It never talks to Braze: delivery sends the queued row like any other message, in
 the same per-customer order.
 """
 
-import logging
-from dataclasses import dataclass, field
-
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from handoff.models import BrazeCampaign, Contact, Conversation, ConversationEvent, Message
+from handoff.models import BrazeCampaign, Conversation, ConversationEvent, Message
 from handoff.rules import service_window
 from handoff.rules.campaign_properties import (
     CampaignInvalid,
     invalid_properties,
     property_errors,
 )
-from handoff.services import conversations
+from handoff.services import conversations, transitions
+from handoff.services.campaign_choice import find_active, summary_text, window_allows
 from handoff.services.outbound import queue_outbound
 
-logger = logging.getLogger(__name__)
-
 State = Conversation.State
-Kind = BrazeCampaign.Kind
 
 
 def active_campaigns() -> QuerySet[BrazeCampaign]:
@@ -56,26 +55,6 @@ def describe(campaign: BrazeCampaign) -> dict:
         "description": campaign.description,
         "is_survey": campaign.is_survey,
     }
-
-
-def find_active(key: str) -> BrazeCampaign | None:
-    return BrazeCampaign.objects.filter(key=key, is_active=True).first() if key else None
-
-
-def window_allows(campaign: BrazeCampaign, contact: Contact) -> bool:
-    """A template may go any time; a response message only inside the 24-hour window."""
-    return campaign.kind == Kind.TEMPLATE or service_window.is_open(contact)
-
-
-def summary_text(campaign: BrazeCampaign, properties: dict[str, str]) -> str:
-    """What the transcript, search and the bot's history show for a campaign send.
-
-    The campaign's name, then its properties, so an agent reading the chat later
-    sees what the customer was sent without opening Braze.
-    """
-    lines = [f"[{campaign.name}]"]
-    lines += [f"{name}: {value}" for name, value in properties.items()]
-    return "\n".join(lines)
 
 
 def _resolve_campaign(campaign: BrazeCampaign | str) -> BrazeCampaign:
@@ -119,9 +98,9 @@ def send_campaign(
     errors = property_errors(campaign, properties)
     if errors:
         raise invalid_properties(campaign, properties, errors)
-    current = conversations._current(conversation_id)
+    current = transitions.current(conversation_id)
     if not window_allows(campaign, current.contact):
-        raise conversations.WindowClosed(
+        raise transitions.WindowClosed(
             service_window.closed_reason(current.contact)
             + " "
             + _("“%(name)s” is a response message; choose a template campaign.")
@@ -133,15 +112,15 @@ def send_campaign(
     elif current.state in (State.BOT, State.WAITING):
         current = conversations.take_over(conversation_id=conversation_id, agent=agent)
     elif current.assignee_id != agent.pk:
-        raise conversations._conflict(current, agent)
+        raise transitions.conflict(current, agent)
     # Lock the row, as send_agent_reply does, so a transfer or resolve cannot slip in.
-    locked = conversations._transition(
+    locked = transitions.transition(
         conversation_id,
         from_states=[State.ASSIGNED],
-        extra_filter=conversations._owned_by(agent.pk),
+        extra_filter=transitions.owned_by(agent.pk),
     )
     if locked is None:
-        raise conversations._conflict(conversations._current(conversation_id), agent)
+        raise transitions.conflict(transitions.current(conversation_id), agent)
     return queue_outbound(
         conversation=current,
         text=summary_text(campaign, properties),
@@ -159,7 +138,7 @@ def _reopen(
     has another open conversation (the unique constraint is the judge, not a read)."""
     try:
         with transaction.atomic():
-            reopened = conversations._transition(
+            reopened = transitions.transition(
                 conversation.pk,
                 from_states=[State.RESOLVED],
                 state=State.ASSIGNED,
@@ -174,7 +153,7 @@ def _reopen(
             .values_list("pk", flat=True)
             .first()
         )
-        raise conversations.ConversationConflict(
+        raise transitions.ConversationConflict(
             _(
                 "This customer already has an open conversation (#%(id)s); send from "
                 "there instead of reopening this one."
@@ -183,65 +162,12 @@ def _reopen(
             conversation=conversation,
         ) from None
     if reopened is None:  # no longer resolved: someone else acted first
-        raise conversations._conflict(conversations._current(conversation.pk), agent)
-    conversations._record(
-        reopened,
-        ConversationEvent.Kind.REOPENED,
+        raise transitions.conflict(transitions.current(conversation.pk), agent)
+    transitions.record_event(
+        conversation=reopened,
+        kind=ConversationEvent.Kind.REOPENED,
         actor=agent,
         actor_kind=Message.AuthorKind.AGENT,
         data={"campaign": campaign.key},
     )
     return reopened
-
-
-# --- Bots and the system --------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Choice:
-    """What a bot's named campaign comes to: the campaign and properties to send, or
-    None and the reason it cannot be used (the answer then goes as plain text)."""
-
-    campaign: BrazeCampaign | None
-    properties: dict[str, str] = field(default_factory=dict)
-    problem: str = ""
-
-
-def for_bot(*, key: str, properties: dict, text: str, contact: Contact) -> Choice:
-    """Check a bot's named campaign. The answer text fills the settings' message
-    property when the campaign declares it and the bot did not set it."""
-    campaign = find_active(key)
-    if campaign is None:
-        return Choice(None, problem=f"no active campaign with the key {key[:60]!r}")
-    properties = dict(properties or {})
-    message_property = settings.BRAZE_MESSAGE_PROPERTY
-    if message_property in campaign.property_list and message_property not in properties and text:
-        properties[message_property] = text
-    errors = property_errors(campaign, properties)
-    if errors:
-        detail = "; ".join(f"{name} {problem}" for name, problem in errors.items())
-        return Choice(None, problem=f"campaign {key!r}: {detail}"[:500])
-    if not window_allows(campaign, contact):
-        return Choice(
-            None, problem=f"campaign {key!r} is a response message and the 24-hour window is closed"
-        )
-    return Choice(campaign, properties)
-
-
-def survey_properties(campaign: BrazeCampaign, conversation: Conversation, agent) -> dict[str, str]:
-    """The facts a survey campaign may declare and we can fill: the message property
-    (the campaign's description, its question), `conversation_id` and `agent_name`.
-    Others are left for Braze to render empty, and logged."""
-    known = {
-        settings.BRAZE_MESSAGE_PROPERTY: campaign.description or campaign.name,
-        "conversation_id": str(conversation.pk),
-        "agent_name": (agent.get_full_name() or agent.get_username()) if agent else "",
-    }
-    unknown = [name for name in campaign.property_list if name not in known]
-    if unknown:
-        logger.warning(
-            "Survey campaign %r declares properties handoff cannot fill: %s",
-            campaign.key,
-            ", ".join(unknown),
-        )
-    return {name: known[name] for name in campaign.property_list if name in known}

@@ -4,94 +4,30 @@ resolve, and the bot's own turns.
 Each transition is one conditional UPDATE (`... WHERE state IN (allowed)`), so the
 database, not a read made a moment earlier, decides who wins when two things happen
 at once: two agents claiming, or an agent taking over while the bot is still
-thinking. The loser learns why from `ConversationConflict`.
+thinking. The loser learns why from `ConversationConflict`. The UPDATE, the conflict's
+explanation and the recorded event are the shared pieces in `transitions`.
 """
 
 import logging
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from handoff.live.events import publish_conversation_changed
 from handoff.models import Conversation, ConversationEvent, HandoffSettings, Message
 from handoff.rules import service_window
 from handoff.rules.payloads import MAX_MESSAGE_CHARS
-from handoff.services import campaigns, delivery, profile_sync
+from handoff.services import campaign_choice, delivery, profile_sync, transitions
 from handoff.services.outbound import queue_outbound
+from handoff.services.transitions import ConversationConflict, WindowClosed
 
 logger = logging.getLogger(__name__)
 
 State = Conversation.State
 Kind = ConversationEvent.Kind
 Author = Message.AuthorKind
-
-
-class ConversationConflict(Exception):
-    """The conversation's state does not allow the action; the message says why."""
-
-    def __init__(self, message: str, *, conversation: Conversation):
-        super().__init__(message)
-        self.message = message
-        self.conversation = conversation
-
-
-def _transition(conversation_id: int, *, from_states, extra_filter=None, **changes):
-    """Apply `changes` only if the conversation is still in one of `from_states`."""
-    now = timezone.now()
-    rows = Conversation.objects.filter(pk=conversation_id, state__in=list(from_states))
-    if extra_filter is not None:
-        rows = rows.filter(extra_filter)
-    if not rows.update(updated_at=now, **changes):
-        return None
-    return Conversation.objects.select_related("contact", "assignee").get(pk=conversation_id)
-
-
-def _record(
-    conversation: Conversation,
-    kind: str,
-    *,
-    actor: AbstractBaseUser | None = None,
-    actor_kind: str = Author.SYSTEM,
-    data: dict | None = None,
-) -> ConversationEvent:
-    event = ConversationEvent.objects.create(
-        conversation=conversation,
-        kind=kind,
-        actor=actor,
-        actor_kind=actor_kind,
-        data=data or {},
-    )
-    publish_conversation_changed(conversation, event)
-    return event
-
-
-def _current(conversation_id: int) -> Conversation:
-    return Conversation.objects.select_related("contact", "assignee").get(pk=conversation_id)
-
-
-class WindowClosed(ConversationConflict):
-    """Free text outside WhatsApp's 24-hour window: refused, never sent to fail."""
-
-
-def _conflict(
-    conversation: Conversation, agent: AbstractBaseUser | None = None
-) -> ConversationConflict:
-    if conversation.state == State.ASSIGNED:
-        who = conversation.assignee.get_username() if conversation.assignee else "?"
-        if agent is not None and conversation.assignee_id == agent.pk:
-            text = _("You already have this conversation.")
-        else:
-            text = _("%(who)s has already claimed this conversation.") % {"who": who}
-    elif conversation.state == State.RESOLVED:
-        text = _("This conversation is resolved.")
-    elif conversation.state == State.BOT:
-        text = _("The bot is handling this conversation; take it over first.")
-    else:
-        text = _("This conversation is waiting for an agent; claim it first.")
-    return ConversationConflict(text, conversation=conversation)
 
 
 def _is_owner(conversation: Conversation, agent: AbstractBaseUser) -> bool:
@@ -117,7 +53,7 @@ def escalate(
     """
     now = timezone.now()
     labelled = {} if queue_label is None else {"queue_label": queue_label[:60]}
-    conversation = _transition(
+    conversation = transitions.transition(
         conversation_id,
         from_states=[State.BOT],
         state=State.WAITING,
@@ -129,9 +65,9 @@ def escalate(
     )
     if conversation is None:
         return None
-    _record(
-        conversation,
-        Kind.ESCALATED,
+    transitions.record_event(
+        conversation=conversation,
+        kind=Kind.ESCALATED,
         actor_kind=actor_kind,
         data={"reason": conversation.escalation_reason, "detail": detail[:500]},
     )
@@ -168,7 +104,7 @@ def queue_bot_reply(
     """
     choice = None
     if campaign:
-        choice = campaigns.for_bot(
+        choice = campaign_choice.for_bot(
             key=campaign, properties=properties or {}, text=text, contact=conversation.contact
         )
         if choice.problem:
@@ -193,7 +129,7 @@ def queue_bot_reply(
         extra["campaign_not_used"] = {"campaign": campaign, "reason": choice.problem}
         _record_unused_campaign(conversation.pk, campaign, choice.problem, as_text=True)
     if chosen is not None and not text.strip():
-        text = campaigns.summary_text(chosen, choice.properties)
+        text = campaign_choice.summary_text(chosen, choice.properties)
     return queue_outbound(
         conversation=conversation,
         text=text,
@@ -207,9 +143,9 @@ def queue_bot_reply(
 
 def _record_unused_campaign(conversation_id: int, key: str, problem: str, *, as_text: bool) -> None:
     """A bot reply's campaign was not used: agents see why in the audit trail."""
-    _record(
-        _current(conversation_id),
-        Kind.BOT_REPLY_DROPPED,
+    transitions.record_event(
+        conversation=transitions.current(conversation_id),
+        kind=Kind.BOT_REPLY_DROPPED,
         actor_kind=Author.BOT,
         data={"campaign": key, "reason": problem, "sent_as_text": as_text},
     )
@@ -224,7 +160,7 @@ def record_bot_miss(
     Returns the apology message, the escalated conversation, or None if a person
     already owns the conversation.
     """
-    conversation = _transition(
+    conversation = transitions.transition(
         conversation_id, from_states=[State.BOT], bot_misses=F("bot_misses") + 1
     )
     if conversation is None:
@@ -246,10 +182,10 @@ def record_bot_miss(
 
 
 def _record_dropped_bot_reply(conversation_id: int, text: str, in_reply_to: int | None) -> None:
-    conversation = _current(conversation_id)
-    _record(
-        conversation,
-        Kind.BOT_REPLY_DROPPED,
+    conversation = transitions.current(conversation_id)
+    transitions.record_event(
+        conversation=conversation,
+        kind=Kind.BOT_REPLY_DROPPED,
         actor_kind=Author.BOT,
         data={"text": text[:500], "in_reply_to": in_reply_to, "state": conversation.state},
     )
@@ -261,7 +197,7 @@ def _record_dropped_bot_reply(conversation_id: int, text: str, in_reply_to: int 
 @transaction.atomic
 def claim(*, conversation_id: int, agent: AbstractBaseUser) -> Conversation:
     """Take a waiting conversation. Of two agents claiming at once, exactly one wins."""
-    conversation = _transition(
+    conversation = transitions.transition(
         conversation_id,
         from_states=[State.WAITING],
         state=State.ASSIGNED,
@@ -269,8 +205,10 @@ def claim(*, conversation_id: int, agent: AbstractBaseUser) -> Conversation:
         assigned_at=timezone.now(),
     )
     if conversation is None:
-        raise _conflict(_current(conversation_id), agent)
-    _record(conversation, Kind.CLAIMED, actor=agent, actor_kind=Author.AGENT)
+        raise transitions.conflict(transitions.current(conversation_id), agent)
+    transitions.record_event(
+        conversation=conversation, kind=Kind.CLAIMED, actor=agent, actor_kind=Author.AGENT
+    )
     return conversation
 
 
@@ -278,7 +216,7 @@ def claim(*, conversation_id: int, agent: AbstractBaseUser) -> Conversation:
 def take_over(*, conversation_id: int, agent: AbstractBaseUser) -> Conversation:
     """Take a conversation from the bot (or from the queue) so the bot falls silent."""
     now = timezone.now()
-    conversation = _transition(
+    conversation = transitions.transition(
         conversation_id,
         from_states=[State.BOT],
         state=State.ASSIGNED,
@@ -291,9 +229,9 @@ def take_over(*, conversation_id: int, agent: AbstractBaseUser) -> Conversation:
     )
     if conversation is None:
         return claim(conversation_id=conversation_id, agent=agent)
-    _record(
-        conversation,
-        Kind.TAKEN_OVER,
+    transitions.record_event(
+        conversation=conversation,
+        kind=Kind.TAKEN_OVER,
         actor=agent,
         actor_kind=Author.AGENT,
         data={"reason": conversation.escalation_reason},
@@ -310,24 +248,26 @@ def transfer(
     if not to_agent.is_active or not to_agent.has_perm("handoff.answer_conversations"):
         raise ConversationConflict(
             _("%(who)s is not an active agent.") % {"who": to_agent.get_username()},
-            conversation=_current(conversation_id),
+            conversation=transitions.current(conversation_id),
         )
-    current = _current(conversation_id)
+    current = transitions.current(conversation_id)
     if current.state == State.ASSIGNED and not _is_owner(current, agent):
-        raise _conflict(current, agent)
-    conversation = _transition(
+        raise transitions.conflict(current, agent)
+    conversation = transitions.transition(
         conversation_id,
         from_states=[State.WAITING, State.ASSIGNED],
-        extra_filter=None if current.state == State.WAITING else _owned_by(current.assignee_id),
+        extra_filter=None
+        if current.state == State.WAITING
+        else transitions.owned_by(current.assignee_id),
         state=State.ASSIGNED,
         assignee=to_agent,
         assigned_at=timezone.now(),
     )
     if conversation is None:
-        raise _conflict(_current(conversation_id), agent)
-    _record(
-        conversation,
-        Kind.TRANSFERRED,
+        raise transitions.conflict(transitions.current(conversation_id), agent)
+    transitions.record_event(
+        conversation=conversation,
+        kind=Kind.TRANSFERRED,
         actor=agent,
         actor_kind=Author.AGENT,
         data={
@@ -338,27 +278,25 @@ def transfer(
     return conversation
 
 
-def _owned_by(assignee_id: int | None) -> Q:
-    return Q(assignee_id=assignee_id)
-
-
 @transaction.atomic
 def release(*, conversation_id: int, agent: AbstractBaseUser) -> Conversation:
     """Put a conversation one owns back in the waiting queue for someone else."""
-    current = _current(conversation_id)
+    current = transitions.current(conversation_id)
     if current.state != State.ASSIGNED or not _is_owner(current, agent):
-        raise _conflict(current, agent)
-    conversation = _transition(
+        raise transitions.conflict(current, agent)
+    conversation = transitions.transition(
         conversation_id,
         from_states=[State.ASSIGNED],
-        extra_filter=_owned_by(current.assignee_id),
+        extra_filter=transitions.owned_by(current.assignee_id),
         state=State.WAITING,
         assignee=None,
         assigned_at=None,
     )
     if conversation is None:
-        raise _conflict(_current(conversation_id), agent)
-    _record(conversation, Kind.RELEASED, actor=agent, actor_kind=Author.AGENT)
+        raise transitions.conflict(transitions.current(conversation_id), agent)
+    transitions.record_event(
+        conversation=conversation, kind=Kind.RELEASED, actor=agent, actor_kind=Author.AGENT
+    )
     return conversation
 
 
@@ -371,26 +309,28 @@ def resolve(*, conversation_id: int, agent: AbstractBaseUser) -> Conversation:
     resolved text and a response-kind survey are skipped, and the resolved event
     says why.
     """
-    current = _current(conversation_id)
+    current = transitions.current(conversation_id)
     if current.state == State.ASSIGNED and not _is_owner(current, agent):
-        raise _conflict(current, agent)
+        raise transitions.conflict(current, agent)
     now = timezone.now()
-    conversation = _transition(
+    conversation = transitions.transition(
         conversation_id,
         from_states=[State.BOT, State.WAITING, State.ASSIGNED],
-        extra_filter=None if current.state != State.ASSIGNED else _owned_by(current.assignee_id),
+        extra_filter=None
+        if current.state != State.ASSIGNED
+        else transitions.owned_by(current.assignee_id),
         state=State.RESOLVED,
         resolved_at=now,
     )
     if conversation is None:
-        raise _conflict(_current(conversation_id), agent)
+        raise transitions.conflict(transitions.current(conversation_id), agent)
     texts = HandoffSettings.load()
     survey = texts.survey_campaign
     if survey is not None and not survey.is_active:
         survey = None
     survey_note = None
     if survey is not None:
-        sendable = campaigns.window_allows(survey, conversation.contact)
+        sendable = campaign_choice.window_allows(survey, conversation.contact)
         survey_note = {"campaign": survey.key, "sent": sendable}
         if not sendable:
             survey_note["reason"] = "response-message survey and the 24-hour window is closed"
@@ -402,17 +342,23 @@ def resolve(*, conversation_id: int, agent: AbstractBaseUser) -> Conversation:
     if send_resolved_text and not service_window.is_open(conversation.contact):
         send_resolved_text = False
         data["resolved_text"] = "not sent: the 24-hour window is closed"
-    _record(conversation, Kind.RESOLVED, actor=agent, actor_kind=Author.AGENT, data=data)
+    transitions.record_event(
+        conversation=conversation,
+        kind=Kind.RESOLVED,
+        actor=agent,
+        actor_kind=Author.AGENT,
+        data=data,
+    )
     profile_sync.record_resolution(conversation)
     if send_resolved_text:
         queue_outbound(
             conversation=conversation, text=texts.resolved_text, author_kind=Author.SYSTEM
         )
     if survey_note and survey_note["sent"]:
-        properties = campaigns.survey_properties(survey, conversation, agent)
+        properties = campaign_choice.survey_properties(survey, conversation, agent)
         queue_outbound(
             conversation=conversation,
-            text=campaigns.summary_text(survey, properties),
+            text=campaign_choice.summary_text(survey, properties),
             author_kind=Author.SYSTEM,
             campaign=survey,
             campaign_properties=properties,
@@ -436,20 +382,24 @@ def send_agent_reply(*, conversation_id: int, agent: AbstractBaseUser, text: str
             _("A reply is limited to %(limit)d characters (WhatsApp's limit).")
             % {"limit": MAX_MESSAGE_CHARS}
         )
-    current = _current(conversation_id)
+    current = transitions.current(conversation_id)
     if not service_window.is_open(current.contact):
         raise WindowClosed(service_window.closed_reason(current.contact), conversation=current)
     if current.state in (State.BOT, State.WAITING):
         current = take_over(conversation_id=conversation_id, agent=agent)
     elif current.state != State.ASSIGNED or current.assignee_id != agent.pk:
-        raise _conflict(current, agent)
+        raise transitions.conflict(current, agent)
     # Lock the row (a no-op UPDATE that must still match) so a concurrent transfer or
     # resolve cannot slip between the ownership check and the insert.
     if (
-        _transition(conversation_id, from_states=[State.ASSIGNED], extra_filter=_owned_by(agent.pk))
+        transitions.transition(
+            conversation_id,
+            from_states=[State.ASSIGNED],
+            extra_filter=transitions.owned_by(agent.pk),
+        )
         is None
     ):
-        raise _conflict(_current(conversation_id), agent)
+        raise transitions.conflict(transitions.current(conversation_id), agent)
     return queue_outbound(conversation=current, text=text, author_kind=Author.AGENT, author=agent)
 
 
@@ -463,12 +413,14 @@ def retry_failed_message(*, message_id: int, agent: AbstractBaseUser) -> bool:
     already written (often the bot's or the system's) rather than new ones.
     """
     conversation_id = Message.objects.values_list("conversation_id", flat=True).get(pk=message_id)
-    current = _current(conversation_id)
+    current = transitions.current(conversation_id)
     if current.state == State.ASSIGNED:
         # Lock the row, as send_agent_reply does, so a transfer cannot slip in between.
-        locked = _transition(
-            conversation_id, from_states=[State.ASSIGNED], extra_filter=_owned_by(agent.pk)
+        locked = transitions.transition(
+            conversation_id,
+            from_states=[State.ASSIGNED],
+            extra_filter=transitions.owned_by(agent.pk),
         )
         if locked is None:
-            raise _conflict(_current(conversation_id), agent)
+            raise transitions.conflict(transitions.current(conversation_id), agent)
     return delivery.retry_by_hand(message_id=message_id, actor=agent)

@@ -23,9 +23,10 @@ from handoff.braze.client import BrazeClient, BrazeNotConfigured, Outcome, SendR
 from handoff.braze.rate_pause import RatePause
 from handoff.jobs import wakeups
 from handoff.jobs.claims import claim_head_of_line
-from handoff.live.events import publish_conversation_changed, publish_delivery_changed
+from handoff.live.events import publish_delivery_changed
 from handoff.models import BrazeCampaign, ConversationEvent, Message
 from handoff.rules import service_window
+from handoff.services.transitions import record_event
 
 logger = logging.getLogger(__name__)
 
@@ -151,13 +152,12 @@ def record_result(message: Message, result: SendResult) -> None:
     publish_delivery_changed(message)
     if message.delivery_state == Delivery.FAILED:
         logger.warning("Message %s failed: %s", message.pk, message.last_error)
-        event = ConversationEvent.objects.create(
-            conversation_id=message.conversation_id,
+        record_event(
+            conversation=message.conversation,
             kind=ConversationEvent.Kind.DELIVERY_FAILED,
             actor_kind=Message.AuthorKind.SYSTEM,
             data={"message_id": message.pk, "error": message.last_error},
         )
-        publish_conversation_changed(message.conversation, event)
     elif message.delivery_state == Delivery.RETRYING:
         logger.info(
             "Message %s will be retried at %s: %s",
@@ -191,14 +191,13 @@ def retry_by_hand(*, message_id: int, actor: AbstractBaseUser | None = None) -> 
     if not updated:
         return False
     message = Message.objects.select_related("conversation").get(pk=message_id)
-    event = ConversationEvent.objects.create(
-        conversation_id=message.conversation_id,
+    publish_delivery_changed(message)
+    record_event(
+        conversation=message.conversation,
         kind=ConversationEvent.Kind.DELIVERY_RETRIED,
         actor=actor,
         actor_kind=Message.AuthorKind.AGENT if actor else Message.AuthorKind.SYSTEM,
         data={"message_id": message.pk, "previous_error": message.last_error},
     )
-    publish_delivery_changed(message)
-    publish_conversation_changed(message.conversation, event)
     wakeups.wake_after_commit(wakeups.DELIVERY)
     return True

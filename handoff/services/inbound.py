@@ -26,10 +26,11 @@ from django.utils import timezone
 
 from handoff.db import statements
 from handoff.jobs import wakeups
-from handoff.live.events import publish_conversation_changed, publish_message_created
+from handoff.live.events import publish_message_created
 from handoff.models import Contact, Conversation, ConversationEvent, Message
 from handoff.rules.payloads import InboundPayload
 from handoff.services import satisfaction, topics
+from handoff.services.transitions import record_event
 
 _MAX_RACE_RETRIES = 3
 # How many of the customer's latest messages the merge check looks at: a copy from a
@@ -203,13 +204,12 @@ def _open_conversation(contact_id: int, topic: str, now) -> int:
     conversation = Conversation.objects.create(
         contact_id=contact_id, topic=topic, created_at=now, updated_at=now, last_message_at=now
     )
-    event = ConversationEvent.objects.create(
+    record_event(
         conversation=conversation,
         kind=ConversationEvent.Kind.OPENED,
         actor_kind=Message.AuthorKind.CUSTOMER,
         data={"topic": topic} if topic else {},
     )
-    publish_conversation_changed(conversation, event)
     return conversation.pk
 
 
@@ -332,7 +332,7 @@ def _record_merge(
     conversation = Conversation.objects.select_related("contact", "assignee").get(
         pk=stored.conversation_id
     )
-    event = ConversationEvent.objects.create(
+    record_event(
         conversation=conversation,
         kind=ConversationEvent.Kind.DUPLICATE_MERGED,
         actor_kind=Message.AuthorKind.CUSTOMER,
@@ -345,7 +345,6 @@ def _record_merge(
             "topic_changed": upgraded,
         },
     )
-    publish_conversation_changed(conversation, event)
 
 
 def _remember_merged_copy(

@@ -8,56 +8,24 @@ with no open conversation whose latest conversation was surveyed within the last
 hours and has no score yet, is stored in that resolved conversation instead, already
 routed: the score is recorded, agents see it, and it goes to the Braze profile.
 
-Reading a score is deliberately narrow ("4", "４", "4/5", "4 stars", "⭐⭐⭐⭐"): a
-customer who writes anything else starts a new conversation as usual, because
-mistaking "2 more questions" for a bad score is worse than missing a score.
+Reading a score (`rules.survey_score`) is deliberately narrow ("4", "４", "4/5",
+"4 stars", "⭐⭐⭐⭐"): a customer who writes anything else starts a new conversation as
+usual, because mistaking "2 more questions" for a bad score is worse than missing a
+score.
 """
 
-import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from handoff.live.events import publish_conversation_changed, publish_message_created
+from handoff.live.events import publish_message_created
 from handoff.models import Conversation, ConversationEvent, Message
 from handoff.rules.payloads import InboundPayload
+from handoff.rules.survey_score import parse_score
 from handoff.services import profile_sync
+from handoff.services.transitions import record_event
 
 # How long after the survey went out an answer still counts as one.
 ANSWER_WINDOW = timedelta(hours=24)
-
-_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5}
-_STAR = "[⭐★🌟]"
-_SCORE_PATTERNS = [
-    # "4", "4/5", "4 / 5", "4 out of 5", "4 of 5", "4点" (NFKC has made "４" a "4")
-    re.compile(r"(?P<n>[1-5])(?:\s*/\s*5|\s+(?:out\s+)?of\s+5|\s*点)?"),
-    # "4 stars", "4 star", "4⭐", "four stars", "4 stars out of 5"
-    re.compile(
-        rf"(?P<n>[1-5]|one|two|three|four|five)\s*(?:stars?|{_STAR})(?:\s+(?:out\s+)?of\s+5)?"
-    ),
-    # keycap digit emoji: "4️⃣"
-    re.compile(r"(?P<n>[1-5])\ufe0f?\u20e3"),
-]
-# "⭐⭐⭐⭐", "★★★★☆" (filled stars count; five symbols at most)
-_STARS_ONLY = re.compile(r"[⭐★🌟☆]{1,5}")
-_TRIM = " \t\r\n.!。！"
-
-
-def parse_score(text: str) -> int | None:
-    """The score 1-5 a message gives, or None if it is not (only) a score."""
-    normal = unicodedata.normalize("NFKC", text).casefold().strip(_TRIM)
-    # Emoji presentation selectors and spaces between stars carry no meaning.
-    compact = normal.replace("\ufe0f", "")
-    stars = re.sub(r"\s+", "", compact)
-    if _STARS_ONLY.fullmatch(stars):
-        filled = sum(1 for char in stars if char != "☆")
-        return filled if 1 <= filled <= 5 else None
-    for pattern in _SCORE_PATTERNS:
-        match = pattern.fullmatch(normal) or pattern.fullmatch(compact)
-        if match:
-            value = match.group("n")
-            return _WORDS.get(value) or int(value)
-    return None
 
 
 @dataclass(frozen=True)
@@ -129,14 +97,13 @@ def record_answer(
     )
     conversation.satisfaction_score, conversation.satisfaction_at = score, now
     conversation.updated_at = conversation.last_message_at = now
-    event = ConversationEvent.objects.create(
+    publish_message_created(message)
+    record_event(
         conversation=conversation,
         kind=ConversationEvent.Kind.SATISFACTION,
         actor_kind=Message.AuthorKind.CUSTOMER,
         data={"score": score, "message_id": message.pk},
         created_at=now,
     )
-    publish_message_created(message)
-    publish_conversation_changed(conversation, event)
     profile_sync.record_satisfaction(conversation)
     return Answer(message_id=message.pk, conversation_id=conversation.pk)

@@ -10,6 +10,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
 from handoff.rules.agents import is_agent
+from handoff.rules.payloads import MAX_MESSAGE_CHARS
 
 
 @require_safe
@@ -19,4 +20,4 @@ def inbox(request):
         return redirect_to_login(request.get_full_path())
     if not is_agent(request.user):
         return render(request, "inbox/forbidden.html", status=403)
-    return render(request, "inbox/inbox.html", {"max_chars": 4096})
+    return render(request, "inbox/inbox.html", {"max_chars": MAX_MESSAGE_CHARS})
