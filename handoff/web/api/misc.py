@@ -1,22 +1,16 @@
 """The small reads the inbox needs around conversations: me, agents, counts, canned
 replies, campaigns and the event catch-up."""
 
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
-from django.db.models import Q
 from django.http import HttpRequest, JsonResponse
 
 from handoff.live.feed import catch_up
-from handoff.live.presence import online_agent_ids
 from handoff.models import CannedReply
+from handoff.rules.agents import display_name
 from handoff.selectors import inbox
+from handoff.selectors.agents import roster
 from handoff.services import campaigns
 from handoff.web.api.auth import agent_api
 from handoff.web.api.input import int_param
-
-
-def _display_name(user) -> str:
-    return user.get_full_name() or user.get_username()
 
 
 @agent_api("GET")
@@ -25,7 +19,7 @@ def me(request: HttpRequest) -> JsonResponse:
     return JsonResponse(
         {
             "username": user.get_username(),
-            "display_name": _display_name(user),
+            "display_name": display_name(user),
             "is_staff": user.is_staff,
         }
     )
@@ -33,34 +27,8 @@ def me(request: HttpRequest) -> JsonResponse:
 
 @agent_api("GET")
 def agents(request: HttpRequest) -> JsonResponse:
-    """Everyone `is_agent` accepts, found in one query rather than a has_perm per user."""
-    permission = Permission.objects.filter(
-        codename="answer_conversations", content_type__app_label="handoff"
-    )
-    users = (
-        get_user_model()
-        .objects.filter(is_active=True)
-        .filter(
-            Q(is_superuser=True)
-            | Q(user_permissions__in=permission)
-            | Q(groups__permissions__in=permission)
-        )
-        .distinct()
-        .order_by("username")
-    )
-    online = online_agent_ids()
-    return JsonResponse(
-        {
-            "agents": [
-                {
-                    "username": user.get_username(),
-                    "display_name": _display_name(user),
-                    "online": user.pk in online,
-                }
-                for user in users
-            ]
-        }
-    )
+    """Who a chat can be transferred to, and who of them is online."""
+    return JsonResponse({"agents": roster()})
 
 
 @agent_api("GET")
