@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -40,22 +39,6 @@ logger = logging.getLogger(__name__)
 
 State = Conversation.State
 Kind = BrazeCampaign.Kind
-
-
-def active_campaigns() -> QuerySet[BrazeCampaign]:
-    return BrazeCampaign.objects.filter(is_active=True).order_by("name")
-
-
-def describe(campaign: BrazeCampaign) -> dict:
-    """A campaign as the API and the inbox show it."""
-    return {
-        "key": campaign.key,
-        "name": campaign.name,
-        "kind": campaign.kind,
-        "property_names": campaign.property_list,
-        "description": campaign.description,
-        "is_survey": campaign.is_survey,
-    }
 
 
 def find_active(key: str) -> BrazeCampaign | None:

@@ -4,11 +4,11 @@ replies, campaigns and the event catch-up."""
 from django.http import HttpRequest, JsonResponse
 
 from handoff.live.feed import catch_up
-from handoff.models import CannedReply
 from handoff.rules.agents import display_name
 from handoff.selectors import inbox
 from handoff.selectors.agents import roster
-from handoff.services import campaigns
+from handoff.selectors.campaigns import active_campaigns
+from handoff.selectors.canned_replies import active_canned_replies
 from handoff.web.api.auth import agent_api
 from handoff.web.api.input import int_param
 
@@ -41,30 +41,13 @@ def counts(request: HttpRequest) -> JsonResponse:
 def canned_replies(request: HttpRequest) -> JsonResponse:
     """Each reply, with the campaign it is sent through (None: inserted as text). A
     reply whose campaign was deactivated is offered as plain text."""
-    rows = (
-        CannedReply.objects.filter(is_active=True).select_related("campaign").order_by("shortcut")
-    )
-    return JsonResponse({"canned_replies": [_canned(row) for row in rows]})
-
-
-def _canned(row: CannedReply) -> dict:
-    campaign = row.campaign if row.campaign_id and row.campaign.is_active else None
-    return {
-        "shortcut": row.shortcut,
-        "title": row.title,
-        "text": row.text,
-        "campaign": {**campaigns.describe(campaign), "properties": row.campaign_properties}
-        if campaign
-        else None,
-    }
+    return JsonResponse({"canned_replies": active_canned_replies()})
 
 
 @agent_api("GET")
 def campaign_list(request: HttpRequest) -> JsonResponse:
     """The active campaigns agents may send (templates reach a customer any time)."""
-    return JsonResponse(
-        {"campaigns": [campaigns.describe(c) for c in campaigns.active_campaigns()]}
-    )
+    return JsonResponse({"campaigns": active_campaigns()})
 
 
 @agent_api("GET")
