@@ -1,4 +1,4 @@
-"""The conversation endpoints: list, pane, and the actions agents take on one.
+"""One conversation: its pane, and the actions agents take on it.
 
 Views only parse and answer; every rule (who may claim, transfer or reply, and what
 wins a race) lives in `handoff.services.conversations`.
@@ -21,42 +21,10 @@ from handoff.services import conversations as service
 from handoff.services.read_marks import mark_read
 from handoff.web.api.auth import agent_api
 from handoff.web.api.errors import ApiError, invalid
-from handoff.web.api.input import int_param, json_body, optional_id, required_string
+from handoff.web.api.input import json_body, optional_id, required_string
 
 if TYPE_CHECKING:
     from handoff.models import Conversation
-
-MAX_PAGE = 100
-MAX_LABEL_CHARS = inbox.MAX_LABEL_CHARS
-
-
-@agent_api("GET")
-def queue_labels(request: HttpRequest) -> JsonResponse:
-    """The queue labels the inbox offers as a filter (topic routes' and open chats')."""
-    return JsonResponse({"labels": inbox.queue_labels()})
-
-
-@agent_api("GET")
-def conversation_list(request: HttpRequest) -> JsonResponse:
-    queue = request.GET.get("queue", "") or "waiting"
-    if queue not in inbox.QUEUES:
-        raise invalid("queue", f"must be one of {', '.join(inbox.QUEUES)}.")
-    limit = int_param(request, "limit", default=50, low=1, high=MAX_PAGE)
-    label = request.GET.get("label", "").strip()
-    if len(label) > MAX_LABEL_CHARS:
-        raise invalid("label", f"a queue label has at most {MAX_LABEL_CHARS} characters.")
-    try:
-        page = inbox.conversation_page(
-            agent=request.user,
-            queue=queue,
-            q=request.GET.get("q", ""),
-            label=label,
-            cursor=request.GET.get("cursor", "").strip(),
-            limit=limit,
-        )
-    except inbox.QueryError as error:
-        raise invalid("cursor", str(error)) from error
-    return JsonResponse({"conversations": page.conversations, "next_cursor": page.next_cursor})
 
 
 @agent_api("GET")
