@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from handoff.bots import BotAnswer, BotError, BotRequest, Turn, get_bot
-from handoff.models import Conversation, Message
+from handoff.models import Conversation
+from handoff.selectors.messages import newest_message_id
 from handoff.selectors.transcripts import transcript_before
 
 # Sent as message_id so that a bot service can tell a trial from a customer's message.
@@ -29,12 +30,7 @@ class TrialRequest(BotRequest):
     def transcript(self) -> tuple[Turn, ...]:
         if self.transcript_conversation_id is None:
             return ()
-        newest = (
-            Message.objects.filter(conversation_id=self.transcript_conversation_id)
-            .order_by("-pk")
-            .values_list("pk", flat=True)
-            .first()
-        )
+        newest = newest_message_id(self.transcript_conversation_id)
         if newest is None:
             return ()
         rows = transcript_before(self.transcript_conversation_id, newest + 1)

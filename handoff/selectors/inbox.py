@@ -32,6 +32,8 @@ State = Conversation.State
 
 PANE_MESSAGES = 500
 PREVIEW_CHARS = 200
+# The longest queue label a conversation can carry: a longer filter can match nothing.
+MAX_LABEL_CHARS = Conversation._meta.get_field("queue_label").max_length
 
 
 class QueryError(ValueError):

@@ -1,6 +1,10 @@
-"""Reads that more than one caller needs, in one place (writes live in services)."""
+"""A conversation's recent turns as bots read them (the routed bot and the admin's trial).
 
-from handoff.models import Conversation, Message
+It never changes a row, and returns plain (author_kind, text) pairs so that the bots
+need nothing of the models to use them.
+"""
+
+from handoff.models import Message
 
 TRANSCRIPT_TURNS = 20
 
@@ -13,7 +17,3 @@ def transcript_before(conversation_id: int, message_id: int, *, limit: int = TRA
         .values_list("author_kind", "text")[:limit]
     )
     return list(reversed(rows))
-
-
-def conversation_exists(conversation_id: int) -> bool:
-    return Conversation.objects.filter(pk=conversation_id).exists()

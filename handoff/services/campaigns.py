@@ -23,7 +23,6 @@ the same per-customer order.
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -39,22 +38,6 @@ from handoff.services.campaign_choice import find_active, summary_text, window_a
 from handoff.services.outbound import queue_outbound
 
 State = Conversation.State
-
-
-def active_campaigns() -> QuerySet[BrazeCampaign]:
-    return BrazeCampaign.objects.filter(is_active=True).order_by("name")
-
-
-def describe(campaign: BrazeCampaign) -> dict:
-    """A campaign as the API and the inbox show it."""
-    return {
-        "key": campaign.key,
-        "name": campaign.name,
-        "kind": campaign.kind,
-        "property_names": campaign.property_list,
-        "description": campaign.description,
-        "is_survey": campaign.is_survey,
-    }
 
 
 def _resolve_campaign(campaign: BrazeCampaign | str) -> BrazeCampaign:

@@ -24,7 +24,7 @@ from handoff.live.broadcast import AGENTS_GROUP
 from handoff.live.events import latest_seq
 from handoff.live.feed import CatchUp, catch_up
 from handoff.rules.agents import is_agent
-from handoff.selectors.transcripts import conversation_exists
+from handoff.selectors.conversations import conversation_exists
 from handoff.services import revocation
 
 logger = logging.getLogger(__name__)

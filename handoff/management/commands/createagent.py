@@ -13,6 +13,8 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from handoff.selectors.agents import user_named
+
 
 class Command(BaseCommand):
     help = "Create an agent who can answer conversations in the inbox."
@@ -35,7 +37,7 @@ class Command(BaseCommand):
             raise CommandError(
                 "The 'Agents' group is missing: run `manage.py migrate` first."
             ) from error
-        user = User.objects.filter(username=username).first()
+        user = user_named(username)
         created = user is None
         if created:
             user = User(username=username)

@@ -1,56 +1,30 @@
-"""The conversation endpoints: list, pane, and the actions agents take on one.
+"""One conversation: its pane, and the actions agents take on it.
 
 Views only parse and answer; every rule (who may claim, transfer or reply, and what
 wins a race) lives in `handoff.services.conversations`.
 """
 
-from django.contrib.auth import get_user_model
+from typing import TYPE_CHECKING
+
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from handoff.live.events import message_data
-from handoff.models import Conversation, Message
 from handoff.rules.agents import is_agent
 from handoff.rules.campaign_properties import CampaignInvalid
 from handoff.rules.payloads import MAX_MESSAGE_CHARS
 from handoff.selectors import inbox
+from handoff.selectors.agents import user_named
+from handoff.selectors.conversations import conversation_exists
+from handoff.selectors.messages import conversation_has_message, newest_message_id
 from handoff.services import campaigns
 from handoff.services import conversations as service
 from handoff.services.read_marks import mark_read
 from handoff.web.api.auth import agent_api
 from handoff.web.api.errors import ApiError, invalid
-from handoff.web.api.input import int_param, json_body, optional_id, required_string
+from handoff.web.api.input import json_body, optional_id, required_string
 
-MAX_PAGE = 100
-MAX_LABEL_CHARS = Conversation._meta.get_field("queue_label").max_length
-
-
-@agent_api("GET")
-def queue_labels(request: HttpRequest) -> JsonResponse:
-    """The queue labels the inbox offers as a filter (topic routes' and open chats')."""
-    return JsonResponse({"labels": inbox.queue_labels()})
-
-
-@agent_api("GET")
-def conversation_list(request: HttpRequest) -> JsonResponse:
-    queue = request.GET.get("queue", "") or "waiting"
-    if queue not in inbox.QUEUES:
-        raise invalid("queue", f"must be one of {', '.join(inbox.QUEUES)}.")
-    limit = int_param(request, "limit", default=50, low=1, high=MAX_PAGE)
-    label = request.GET.get("label", "").strip()
-    if len(label) > MAX_LABEL_CHARS:
-        raise invalid("label", f"a queue label has at most {MAX_LABEL_CHARS} characters.")
-    try:
-        page = inbox.conversation_page(
-            agent=request.user,
-            queue=queue,
-            q=request.GET.get("q", ""),
-            label=label,
-            cursor=request.GET.get("cursor", "").strip(),
-            limit=limit,
-        )
-    except inbox.QueryError as error:
-        raise invalid("cursor", str(error)) from error
-    return JsonResponse({"conversations": page.conversations, "next_cursor": page.next_cursor})
+if TYPE_CHECKING:
+    from handoff.models import Conversation
 
 
 @agent_api("GET")
@@ -86,7 +60,7 @@ def transfer(request: HttpRequest, conversation_id: int) -> JsonResponse:
     if not to:
         raise invalid("to", "give the username of the agent to transfer to.")
     _ensure_exists(conversation_id)
-    to_agent = get_user_model().objects.filter(username=to).first()
+    to_agent = user_named(to)
     if to_agent is None:
         raise invalid("to", f"there is no agent named {to[:150]!r}.")
     if not is_agent(to_agent):
@@ -137,24 +111,23 @@ def send_campaign(request: HttpRequest, conversation_id: int) -> JsonResponse:
 def read(request: HttpRequest, conversation_id: int) -> HttpResponse:
     message_id = optional_id(json_body(request), "message_id")
     _ensure_exists(conversation_id)
-    messages = Message.objects.filter(conversation_id=conversation_id)
     if message_id is None:
-        message_id = messages.order_by("-pk").values_list("pk", flat=True).first()
+        message_id = newest_message_id(conversation_id)
         if message_id is None:
             return HttpResponse(status=204)  # nothing to read yet
-    elif not messages.filter(pk=message_id).exists():
+    elif not conversation_has_message(conversation_id=conversation_id, message_id=message_id):
         raise invalid("message_id", f"conversation {conversation_id} has no message {message_id}.")
     mark_read(agent=request.user, conversation_id=conversation_id, message_id=message_id)
     return HttpResponse(status=204)
 
 
-def _changed(conversation: Conversation, request: HttpRequest) -> JsonResponse:
+def _changed(conversation: "Conversation", request: HttpRequest) -> JsonResponse:
     summary = inbox.summary(conversation_id=conversation.pk, agent=request.user)
     return JsonResponse({"conversation": summary})
 
 
 def _ensure_exists(conversation_id: int) -> None:
-    if not Conversation.objects.filter(pk=conversation_id).exists():
+    if not conversation_exists(conversation_id):
         raise _no_conversation(conversation_id)
 
 

@@ -3,7 +3,7 @@
 from django.http import HttpRequest, JsonResponse
 
 from handoff.live.events import message_data
-from handoff.models import Message
+from handoff.selectors.messages import message_as_shown, message_exists
 from handoff.services.conversations import retry_failed_message
 from handoff.web.api.auth import agent_api
 from handoff.web.api.errors import ApiError
@@ -11,10 +11,10 @@ from handoff.web.api.errors import ApiError
 
 @agent_api("POST")
 def retry(request: HttpRequest, message_id: int) -> JsonResponse:
-    if not Message.objects.filter(pk=message_id).exists():
+    if not message_exists(message_id):
         raise ApiError(404, f"There is no message {message_id}.")
     queued = retry_failed_message(message_id=message_id, agent=request.user)
-    message = Message.objects.select_related("author", "campaign").get(pk=message_id)
+    message = message_as_shown(message_id)
     if not queued:
         return JsonResponse(
             {

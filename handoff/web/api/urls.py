@@ -3,7 +3,15 @@
 from django.http import HttpRequest, JsonResponse
 from django.urls import path, re_path, register_converter
 
-from handoff.web.api import conversations, messages, misc
+from handoff.web.api import (
+    agents,
+    campaigns,
+    canned_replies,
+    conversations,
+    events,
+    messages,
+    queues,
+)
 from handoff.web.json_errors import json_error
 
 
@@ -31,14 +39,14 @@ def unknown_endpoint(request: HttpRequest) -> JsonResponse:
 app_name = "api"
 conversation = "conversations/<id:conversation_id>/"
 urlpatterns = [
-    path("me/", misc.me, name="me"),
-    path("agents/", misc.agents, name="agents"),
-    path("counts/", misc.counts, name="counts"),
-    path("canned-replies/", misc.canned_replies, name="canned-replies"),
-    path("campaigns/", misc.campaign_list, name="campaigns"),
-    path("events/", misc.events, name="events"),
-    path("conversations/", conversations.conversation_list, name="conversations"),
-    path("labels/", conversations.queue_labels, name="labels"),
+    path("me/", agents.me, name="me"),
+    path("agents/", agents.agents, name="agents"),
+    path("counts/", queues.counts, name="counts"),
+    path("canned-replies/", canned_replies.canned_replies, name="canned-replies"),
+    path("campaigns/", campaigns.campaign_list, name="campaigns"),
+    path("events/", events.events, name="events"),
+    path("conversations/", queues.conversation_list, name="conversations"),
+    path("labels/", queues.queue_labels, name="labels"),
     path(conversation, conversations.conversation_detail, name="conversation"),
     path(conversation + "claim/", conversations.claim, name="claim"),
     path(conversation + "take-over/", conversations.take_over, name="take-over"),
