@@ -7,9 +7,10 @@ import pytest
 import requests
 from django.utils import timezone
 
+from handoff.braze.backoff import backoff_seconds
 from handoff.braze.client import BrazeClient, Outcome, SendResult, classify
 from handoff.models import Message
-from handoff.services.delivery import backoff_seconds, deliver, record_result
+from handoff.services.delivery import deliver, record_result
 from handoff.services.outbound import queue_outbound
 from tests.support.factories import make_conversation
 

@@ -11,7 +11,9 @@ workers of process B at once instead of at their next poll.
 """
 
 import logging
+import math
 import threading
+import time
 
 from django.db import connection, transaction
 
@@ -87,3 +89,34 @@ def start_listener(stop: threading.Event) -> Listener | None:
     listener = Listener(stop)
     listener.start()
     return listener
+
+
+# --- Waking a queue after a delay -------------------------------------------------------
+
+# Delayed wake-ups are rounded up to this step and shared, so a burst of held messages
+# costs a few timer threads, not one each.
+_WAKE_STEP_SECONDS = 0.25
+_wake_slots: set[tuple[str, int]] = set()
+_wake_lock = threading.Lock()
+
+
+def wake_after(queue: str, delay: float) -> None:
+    """Wake this process's workers of `queue` once `delay` seconds have passed (a held
+    message becomes routable then). Worker processes elsewhere find it at their poll."""
+    slot = math.ceil((time.monotonic() + delay) / _WAKE_STEP_SECONDS)
+    with _wake_lock:
+        if (queue, slot) in _wake_slots:
+            return
+        _wake_slots.add((queue, slot))
+    # A little past the slot: the lease must have ended by the clock the claim reads.
+    timer = threading.Timer(
+        slot * _WAKE_STEP_SECONDS - time.monotonic() + 0.02, _wake, [queue, slot]
+    )
+    timer.daemon = True
+    timer.start()
+
+
+def _wake(queue: str, slot: int) -> None:
+    with _wake_lock:
+        _wake_slots.discard((queue, slot))
+    event_for(queue).set()

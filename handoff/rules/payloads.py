@@ -5,6 +5,7 @@ retries a 4xx, so an error here is final for that message: each one names the fi
 and the problem in words a marketer can act on in the webhook composer.
 """
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -255,3 +256,15 @@ def _is_web_url(url: str) -> bool:
     except ValueError:
         return False
     return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def dedup_key(payload: InboundPayload) -> str | None:
+    """Braze retries resend the same rendered body, so (message_id, content) is the key.
+
+    Content is part of it so that two different messages never collapse into one,
+    even if a template fills message_id with something less unique than dispatch_id.
+    """
+    if not payload.message_id:
+        return None
+    material = "\x1f".join([payload.message_id, payload.message, *payload.media_urls])
+    return hashlib.sha256(material.encode("utf-8", "surrogatepass")).hexdigest()

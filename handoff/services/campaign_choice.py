@@ -21,6 +21,7 @@ from django.conf import settings
 
 from handoff.models import BrazeCampaign, Contact, Conversation
 from handoff.rules import service_window
+from handoff.rules.agents import display_name
 from handoff.rules.campaign_properties import property_errors
 
 logger = logging.getLogger(__name__)
@@ -89,7 +90,7 @@ def survey_properties(campaign: BrazeCampaign, conversation: Conversation, agent
     known = {
         settings.BRAZE_MESSAGE_PROPERTY: campaign.description or campaign.name,
         "conversation_id": str(conversation.pk),
-        "agent_name": (agent.get_full_name() or agent.get_username()) if agent else "",
+        "agent_name": display_name(agent) if agent else "",
     }
     unknown = [name for name in campaign.property_list if name not in known]
     if unknown:

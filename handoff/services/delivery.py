@@ -11,7 +11,6 @@ before the row says so, the lease lapses and the message is sent again.
 """
 
 import logging
-import random
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -19,6 +18,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from handoff.braze.backoff import backoff_seconds
 from handoff.braze.client import BrazeClient, BrazeNotConfigured, Outcome, SendResult
 from handoff.braze.rate_pause import RatePause
 from handoff.jobs import wakeups
@@ -34,18 +34,6 @@ Delivery = Message.Delivery
 
 # Braze's rate limit is per API key, so one 429 pauses every send from this process.
 _rate_pause = RatePause()
-
-
-def backoff_seconds(attempts: int, *, rng: random.Random | None = None) -> float:
-    """Exponential backoff with equal jitter: half fixed, half random, capped.
-
-    Jitter spreads the retries of many customers' messages after a Braze outage so
-    they do not all arrive at once when it recovers.
-    """
-    base = settings.HANDOFF_RETRY_BASE_SECONDS
-    cap = settings.HANDOFF_RETRY_MAX_SECONDS
-    delay = min(cap, base * 2 ** max(attempts - 1, 0))
-    return delay / 2 + (rng or random).uniform(0, delay / 2)
 
 
 def claim_next_outbound() -> Message | None:

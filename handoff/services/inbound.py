@@ -14,10 +14,6 @@ copy's dedup key is remembered on the contact, so that Braze retrying that copy
 minutes later, long after the merge window, is still the same message.
 """
 
-import hashlib
-import math
-import threading
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -28,7 +24,7 @@ from handoff.db import statements
 from handoff.jobs import wakeups
 from handoff.live.events import publish_message_created
 from handoff.models import Contact, Conversation, ConversationEvent, Message
-from handoff.rules.payloads import InboundPayload
+from handoff.rules.payloads import InboundPayload, dedup_key
 from handoff.services import satisfaction, topics
 from handoff.services.transitions import record_event
 
@@ -57,18 +53,6 @@ class _MergedCopyRepeated(Exception):
     def __init__(self, accepted: Accepted):
         super().__init__(accepted)
         self.accepted = accepted
-
-
-def dedup_key(payload: InboundPayload) -> str | None:
-    """Braze retries resend the same rendered body, so (message_id, content) is the key.
-
-    Content is part of it so that two different messages never collapse into one,
-    even if a template fills message_id with something less unique than dispatch_id.
-    """
-    if not payload.message_id:
-        return None
-    material = "\x1f".join([payload.message_id, payload.message, *payload.media_urls])
-    return hashlib.sha256(material.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def accept_inbound(payload: InboundPayload) -> Accepted:
@@ -158,7 +142,7 @@ def _store(payload: InboundPayload, key: str | None) -> Accepted:
     )
     statements.insert(message)
     if hold:
-        transaction.on_commit(lambda: wake_routing_after(hold))
+        transaction.on_commit(lambda: wakeups.wake_after(wakeups.ROUTING, hold))
     else:
         wakeups.wake_after_commit(wakeups.ROUTING)
     publish_message_created(message)
@@ -392,34 +376,3 @@ def _take_topic(stored: Message, topic: str, now: datetime, window: float) -> bo
     stored.topic, stored.claimed_until = topic, None
     wakeups.wake_after_commit(wakeups.ROUTING)
     return True
-
-
-# --- Waking routing when a hold ends ------------------------------------------------
-
-# Wake-ups for held messages are rounded up to this step and shared, so a burst of
-# held messages costs a few timer threads, not one each.
-_WAKE_STEP_SECONDS = 0.25
-_wake_slots: set[int] = set()
-_wake_lock = threading.Lock()
-
-
-def wake_routing_after(delay: float) -> None:
-    """Wake this process's routing workers once a held message becomes routable.
-
-    Worker processes of other web processes find it at their next poll.
-    """
-    slot = math.ceil((time.monotonic() + delay) / _WAKE_STEP_SECONDS)
-    with _wake_lock:
-        if slot in _wake_slots:
-            return
-        _wake_slots.add(slot)
-    # A little past the slot: the lease must have ended by the clock the claim reads.
-    timer = threading.Timer(slot * _WAKE_STEP_SECONDS - time.monotonic() + 0.02, _wake, [slot])
-    timer.daemon = True
-    timer.start()
-
-
-def _wake(slot: int) -> None:
-    with _wake_lock:
-        _wake_slots.discard(slot)
-    wakeups.event_for(wakeups.ROUTING).set()

@@ -25,11 +25,11 @@ from django.db import connection, transaction
 from django.db.models import F, Min, Q
 from django.utils import timezone
 
+from handoff.braze.backoff import backoff_seconds
 from handoff.braze.client import BrazeClient, BrazeNotConfigured, Outcome, SendResult, TrackResult
 from handoff.braze.rate_pause import RatePause
 from handoff.jobs import wakeups
 from handoff.models import Contact, Conversation, ProfileUpdate
-from handoff.services.delivery import backoff_seconds
 
 logger = logging.getLogger(__name__)
 
