@@ -115,3 +115,22 @@ def test_the_wheel_holds_the_service_and_no_development_tool(tmp_path):
     assert "handoff/services/inbound.py" in python_files
     for word in ("devtools", "standin", "bench", "throwaway", "loadgen", "tests/"):
         assert not [n for n in names if word in n], word
+
+
+def test_the_architecture_page_names_every_module_of_the_package_and_the_inbox():
+    page = (ROOT / "docs/architecture.md").read_text()
+    layout = page.split("## Layout", 1)[1].split("\n## ", 1)[0]
+    modules = [
+        p.relative_to(ROOT).as_posix()
+        for p in (ROOT / "handoff").rglob("*.py")
+        if "migrations" not in p.parts
+        and "commands" not in p.parts
+        and (p.name != "__init__.py" or p.parent.name == "bots")
+        and p.parent.name not in ("management",)
+    ]
+    commands = [p.stem for p in (ROOT / "handoff/management/commands").glob("[!_]*.py")]
+    scripts = [p.name for p in (ROOT / "static/inbox").glob("*.js")]
+    missing = [m for m in modules if f"`{m}`" not in layout]
+    missing += [c for c in commands if f"`{c}`" not in layout]
+    missing += [s for s in scripts if f"`{s}`" not in layout]
+    assert not missing, f"docs/architecture.md's Layout does not name {missing}"
