@@ -47,6 +47,12 @@ Every figure goes to bench-results/latest.json, and a Markdown table is printed 
 docs/benchmarks.md. The command exits 0 when the targets are missed (they are reported,
 not asserted) and non-zero when anything failed: setup, more than 0.1 % of requests
 answered non-2xx or lost, or background work that never drained.
+
+This module is the entry point, the SQLite phase (flat out, open loop, bot latency)
+and the report. What both phases share, the processes, the installation under test,
+wrk and the drain, is `tests.devtools.bench_harness`; the figures and table rows are
+`tests.devtools.bench_figures`; the PostgreSQL phase is `tests.devtools.bench_scale`,
+which imports those two and never this module.
 """
 
 from __future__ import annotations
@@ -57,70 +63,62 @@ import json
 import math
 import os
 import platform
-import re
-import shutil
 import signal
-import socket
-import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import closing, contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import psycopg
-
 from tests.devtools import bench_scale
+from tests.devtools.bench_figures import (
+    HEADERS,
+    Comparison,
+    comparison_rows,
+    flat_figures,
+    fmt,
+    open_figures,
+)
+from tests.devtools.bench_harness import (
+    BARE_PATH,
+    MESSAGES,
+    ROOT,
+    TRIGGER_SEND_PATH,
+    WEBHOOK_PATH,
+    WEBHOOK_SECRET,
+    BenchError,
+    Drain,
+    FlatOutRun,
+    Harness,
+    Options,
+    Server,
+    Stack,
+    Subprocesses,
+    clear_standin,
+    free_port,
+    http_json,
+    leftover_work,
+    measuring_drain,
+    message_counts,
+    migrate_and_seed,
+    require_wrk,
+    server_env,
+    start_app,
+    start_standin,
+    tail,
+    wait_for_drain,
+    wait_until_healthy,
+    warm_up,
+)
 from tests.devtools.loadgen import OpenLoopResult, Target, run_open_loop
 
-ROOT = Path(__file__).resolve().parents[2]
 RESULTS_PATH = ROOT / "bench-results" / "latest.json"
-
-WEBHOOK_PATH = "/webhooks/braze/whatsapp/"
-BARE_PATH = "/bench/bare/"
-TRIGGER_SEND_PATH = "/campaigns/trigger/send"
-WEBHOOK_SECRET = "bench-webhook-secret"  # noqa: S105 - a throwaway local server's
-BRAZE_API_KEY = "bench-braze-key"
-CAMPAIGN_ID = "bench-campaign"
-
-USERS = 500
-# FAQ hits and misses, coprime in count with USERS so every customer gets a mix. None
-# contains an escalation phrase: each inbound message then gets exactly one reply.
-MESSAGES = (
-    "What are your opening hours?",
-    "Can I pay with a gift card?",
-    "I forgot my password",
-    "Is the blue jacket back in stock?",
-    "配送状況を知りたい",
-    "My parcel arrived damaged, what now?",
-    "大阪に店舗はありますか",
-)
-FAQ_ENTRIES = (
-    (
-        "What are your opening hours?\nWhen are you open?\n営業時間は？",
-        "We're open Monday to Friday, 9:00-18:00 (JST).",
-    ),
-    (
-        "How do I reset my password?\nI forgot my password\nパスワードを忘れました",
-        "You can reset your password at https://example.com/reset.",
-    ),
-    (
-        "Where is my order?\nTrack my order\n配送状況を知りたい",
-        "You can track your order with the link in your confirmation email.",
-    ),
-)
-# The default hands a conversation to people after two fallbacks in a row, after which
-# its messages get no reply; the bench wants one reply per message, so it never does.
-BOT_MISS_LIMIT = 32767
 
 TARGET_THROUGHPUT_RATIO = 0.6
 TARGET_P99_MS = 100.0
@@ -137,27 +135,9 @@ BOT_ROUTING_THREADS = "4"
 MAX_ERROR_FRACTION = 0.001
 
 QUICK_SECONDS = 3.0
-WRK_THREADS = 1  # one C thread outpaces this server many times over; leave the cores to it
-STARTUP_TIMEOUT = 30.0
-DRAIN_TIMEOUT = 300.0
-DRAIN_POLL_SECONDS = 0.1
-STOP_GRACE_SECONDS = 5.0
-
-
-class BenchError(Exception):
-    """Something failed that makes the figures meaningless; the message says what."""
 
 
 # -- options ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Options:
-    seconds: float
-    connections: int
-    rate: float
-    warmup_seconds: float
-    postgres: bool = True
 
 
 def parse_options(argv: Sequence[str] | None) -> Options:
@@ -188,175 +168,6 @@ def parse_options(argv: Sequence[str] | None) -> Options:
     )
 
 
-# -- the request bodies ----------------------------------------------------------------
-
-
-def webhook_body(number: int, tag: str) -> bytes:
-    """Request `number`'s body; the wrk script builds the very same bytes in Lua."""
-    user = number % USERS
-    body = {
-        "user_id": f"bench-user-{user}",
-        "phone_number": f"+8190{user:08d}",
-        "message": MESSAGES[number % len(MESSAGES)],
-        "message_id": f"{tag}-{number}",
-    }
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-
-def lua_string(text: str) -> str:
-    """A Lua literal for `text`'s UTF-8 bytes (decimal escapes, so any byte is safe)."""
-    escaped = "".join(
-        chr(byte) if 32 <= byte < 127 and byte not in (34, 92) else f"\\{byte:03d}"
-        for byte in text.encode("utf-8")
-    )
-    return f'"{escaped}"'
-
-
-WRK_SCRIPT = """\
--- Generated by tests.devtools.bench: POST a varying JSON body, count non-2xx, print JSON.
-local messages = {__MESSAGES__}
-local users = __USERS__
-local tag = __TAG__
-local headers = {["Content-Type"] = "application/json", ["Authorization"] = __AUTH__}
-local threads = {}
-counter = 0
-bad = 0
-first_bad = 0
-
-function setup(thread)
-  thread:set("tid", #threads)
-  table.insert(threads, thread)
-end
-
-function request()
-  local n = __FIRST__ + counter * __THREADS__ + tid
-  counter = counter + 1
-  local user = n % users
-  local body = '{"user_id":"bench-user-' .. user .. '","phone_number":"+8190'
-    .. string.format("%08d", user) .. '","message":' .. messages[(n % #messages) + 1]
-    .. ',"message_id":"' .. tag .. '-' .. n .. '"}'
-  return wrk.format("POST", nil, headers, body)
-end
-
-function response(status, headers, body)
-  if status < 200 or status > 299 then
-    bad = bad + 1
-    if first_bad == 0 then first_bad = status end
-  end
-end
-
-function done(summary, latency, requests)
-  local non2xx, first = 0, 0
-  for _, thread in ipairs(threads) do
-    non2xx = non2xx + thread:get("bad")
-    if first == 0 then first = thread:get("first_bad") end
-  end
-  local e = summary.errors
-  io.write(string.format(
-    '\\nBENCH_JSON {"requests":%d,"duration_us":%d,"p50_us":%.1f,"p90_us":%.1f,'
-    .. '"p99_us":%.1f,"max_us":%.1f,"non2xx":%d,"first_non2xx":%d,"connect":%d,'
-    .. '"read":%d,"write":%d,"timeout":%d}\\n',
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(90),
-    latency:percentile(99), latency.max, non2xx, first, e.connect, e.read, e.write, e.timeout))
-end
-"""
-
-
-def wrk_script(tag: str, first: int = 0) -> str:
-    """The Lua that makes wrk send what `webhook_body` describes, from number `first`."""
-    messages = ", ".join(lua_string(json.dumps(text, ensure_ascii=False)) for text in MESSAGES)
-    replacements = {
-        "__MESSAGES__": messages,
-        "__USERS__": str(USERS),
-        "__TAG__": lua_string(tag),
-        "__AUTH__": lua_string(f"Bearer {WEBHOOK_SECRET}"),
-        "__THREADS__": str(WRK_THREADS),
-        "__FIRST__": str(first),
-    }
-    script = WRK_SCRIPT
-    for marker, value in replacements.items():
-        script = script.replace(marker, value)
-    return script
-
-
-# -- subprocesses ----------------------------------------------------------------------
-
-
-class Subprocesses:
-    """Every child runs in its own process group, and every group is ended on the way out."""
-
-    def __init__(self) -> None:
-        self._running: list[subprocess.Popen[bytes]] = []
-
-    def start(
-        self, argv: Sequence[str], *, env: dict[str, str], log: Path
-    ) -> subprocess.Popen[bytes]:
-        with log.open("ab") as stream:
-            process = subprocess.Popen(  # noqa: S603 - our own fixed command lines
-                list(argv),
-                cwd=ROOT,
-                env=env,
-                stdout=stream,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self._running.append(process)
-        return process
-
-    def run(self, argv: Sequence[str], *, env: dict[str, str] | None = None, timeout: float) -> str:
-        """Run to completion and return its output; raise BenchError if it fails."""
-        process = subprocess.Popen(  # noqa: S603 - our own fixed command lines
-            list(argv),
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self._running.append(process)
-        try:
-            output, _ = process.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired as error:
-            raise BenchError(f"{argv[0]} did not finish within {timeout:g} s") from error
-        finally:
-            self._stop(process)
-            self._running.remove(process)
-        text = output.decode("utf-8", "replace")
-        if process.returncode != 0:
-            raise BenchError(
-                f"{' '.join(argv[:4])} ... exited {process.returncode}:\n{text[-3000:]}"
-            )
-        return text
-
-    def stop(self, process: subprocess.Popen[bytes]) -> None:
-        self._stop(process)
-        if process in self._running:
-            self._running.remove(process)
-
-    def stop_all(self) -> None:
-        for process in reversed(self._running):
-            self._stop(process)
-        self._running.clear()
-
-    @staticmethod
-    def _stop(process: subprocess.Popen[bytes]) -> None:
-        """SIGTERM to the whole group, then SIGKILL if it has not gone in a few seconds."""
-        for signum in (signal.SIGTERM, signal.SIGKILL):
-            if process.poll() is not None:
-                break
-            try:
-                os.killpg(process.pid, signum)
-            except ProcessLookupError:
-                break
-            try:
-                process.wait(STOP_GRACE_SECONDS)
-            except subprocess.TimeoutExpired:
-                continue
-        # The group may outlive its leader (a child it forked); end the stragglers too.
-        with suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)
-
-
 def raise_on_sigterm() -> None:
     """Turn SIGTERM into an exception, so `finally` blocks clean up as on Ctrl-C."""
 
@@ -364,174 +175,6 @@ def raise_on_sigterm() -> None:
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, handler)
-
-
-# -- HTTP helpers (standard library, never through a proxy) ----------------------------
-
-_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def http_json(method: str, url: str, timeout: float = 10.0) -> tuple[int, Any]:
-    """(status, decoded JSON body); BenchError if nothing answers."""
-    request = urllib.request.Request(url, method=method)  # noqa: S310 - loopback http only
-    try:
-        with _opener.open(request, timeout=timeout) as response:
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as error:
-        return error.code, None
-    except (OSError, ValueError) as error:  # URLError is an OSError
-        raise BenchError(f"{method} {url} failed: {error}") from error
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise BenchError(f"{url} exited early ({process.returncode}):\n{tail(log)}")
-        with suppress(BenchError):
-            if http_json("GET", url, timeout=2)[0] == 200:
-                return
-        time.sleep(0.1)
-    raise BenchError(f"{url} did not answer 200 within {STARTUP_TIMEOUT:g} s:\n{tail(log)}")
-
-
-ACCESS_LOG_LINE = re.compile(r'^\S+ - - \[[^]]*\] "[A-Z]+ ')
-
-
-def tail(path: Path, chars: int = 3000) -> str:
-    """The end of a server's log without its access-log lines, which drown the errors."""
-    if not path.exists():
-        return "(no log)"
-    lines = path.read_text("utf-8", "replace").splitlines()
-    kept = "\n".join(line for line in lines if not ACCESS_LOG_LINE.match(line))
-    return kept[-chars:] or "(nothing but access-log lines)"
-
-
-# -- the installation under test -------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Server:
-    process: subprocess.Popen[bytes]
-    port: int
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-
-@dataclass(frozen=True)
-class Stack:
-    """The installation under test: the app, the stand-in Braze and the database.
-
-    `database` is the SQLite file, or a postgres:// URL; `others` are the processes
-    beside the app that must stay up too (more web processes, a worker process).
-    """
-
-    app: Server
-    standin: Server
-    database: Path | str
-    others: tuple[subprocess.Popen[bytes], ...] = ()
-
-    def check_alive(self) -> None:
-        """A process that died mid-run would leave figures that mean nothing."""
-        for process in (self.app.process, self.standin.process, *self.others):
-            if process.poll() is not None:
-                command = " ".join(map(str, process.args[2:4]))
-                raise BenchError(f"{command} exited ({process.returncode})")
-
-
-def server_env(database_url: str, braze_url: str) -> dict[str, str]:
-    """Production settings, except what a loopback benchmark must change.
-
-    Settings that would make the figures meaningless (another bot, Redis, an IP
-    allow-list, a developer's .env pointing at a real Braze) are pinned; tuning knobs
-    such as HANDOFF_ROUTING_THREADS pass through from the caller's environment.
-    """
-    no_proxy = ",".join(filter(None, [os.environ.get("NO_PROXY", ""), "127.0.0.1,localhost"]))
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.devtools.bench_settings",
-        "DATABASE_URL": database_url,
-        "DEBUG": "false",
-        "SECRET_KEY": "bench-secret-key-" + "x" * 40,
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "SECURE_SSL_REDIRECT": "false",
-        "SESSION_COOKIE_SECURE": "false",
-        "CSRF_COOKIE_SECURE": "false",
-        "HANDOFF_WEBHOOK_SECRET": WEBHOOK_SECRET,
-        "HANDOFF_WEBHOOK_ALLOWED_IPS": "",
-        "HANDOFF_TRUST_X_FORWARDED_FOR": "false",
-        "HANDOFF_EMBEDDED_WORKERS": "true",
-        "HANDOFF_BOT": "faq",
-        "REDIS_URL": "",
-        "BRAZE_REST_ENDPOINT": braze_url,
-        "BRAZE_API_KEY": BRAZE_API_KEY,
-        "BRAZE_CAMPAIGN_ID": CAMPAIGN_ID,
-        "LOG_LEVEL": "WARNING",
-        "NO_PROXY": no_proxy,
-        "no_proxy": no_proxy,
-    }
-
-
-SEED_CODE = """\
-import json
-from handoff.models import FaqEntry, HandoffSettings
-entries, limit = json.loads({payload!r})
-FaqEntry.objects.bulk_create(FaqEntry(questions=q, answer=a) for q, a in entries)
-HandoffSettings.objects.update_or_create(pk=1, defaults={{"bot_miss_limit": limit}})
-"""
-
-
-def migrate_and_seed(children: Subprocesses, env: dict[str, str]) -> None:
-    manage = [sys.executable, "manage.py"]
-    children.run([*manage, "migrate", "--noinput", "-v", "0"], env=env, timeout=180)
-    payload = json.dumps([FAQ_ENTRIES, BOT_MISS_LIMIT], ensure_ascii=False)
-    children.run([*manage, "shell", "-c", SEED_CODE.format(payload=payload)], env=env, timeout=60)
-
-
-def start_standin(children: Subprocesses, workdir: Path) -> Server:
-    port = free_port()
-    log = workdir / "standin.log"
-    command = [
-        sys.executable,
-        "-m",
-        "tests.devtools.braze_standin",
-        "--port",
-        str(port),
-        "--api-key",
-        BRAZE_API_KEY,
-    ]
-    server = Server(children.start(command, env=dict(os.environ), log=log), port)
-    wait_until_healthy(f"{server.url}/_standin/health", server.process, log)
-    return server
-
-
-def start_app(
-    children: Subprocesses, env: dict[str, str], workdir: Path, log_name: str = "daphne.log"
-) -> Server:
-    """The web process as the Procfile's `web:` line starts it, on loopback."""
-    port = free_port()
-    log = workdir / log_name
-    command = [
-        sys.executable,
-        "-m",
-        "handoff.web.server",
-        "-b",
-        "127.0.0.1",
-        "-p",
-        str(port),
-        "handoff.asgi:application",
-    ]
-    server = Server(children.start(command, env=env, log=log), port)
-    wait_until_healthy(f"{server.url}/healthz", server.process, log)
-    return server
 
 
 @contextmanager
@@ -551,236 +194,6 @@ def running_stack(children: Subprocesses) -> Iterator[Stack]:
             children.stop_all()
 
 
-# -- flat out: wrk ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FlatOutRun:
-    endpoint: str
-    requests: int
-    seconds: float
-    p50_ms: float
-    p90_ms: float
-    p99_ms: float
-    max_ms: float
-    non2xx: int
-    first_non2xx: int
-    socket_errors: int
-
-    @property
-    def throughput(self) -> float:
-        return self.requests / self.seconds if self.seconds else 0.0
-
-    @property
-    def errors(self) -> int:
-        return self.non2xx + self.socket_errors
-
-
-def require_wrk(children: Subprocesses) -> str:
-    """wrk's path, installing Debian's package when we may; never a silent skip."""
-    found = shutil.which("wrk")
-    if found:
-        return found
-    if os.geteuid() != 0:
-        raise BenchError("wrk is not installed; install it with `sudo apt-get install -y wrk`.")
-    print("wrk is missing: apt-get install -y wrk", flush=True)
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    try:
-        children.run(["apt-get", "install", "-y", "wrk"], env=env, timeout=300)
-    except BenchError:
-        children.run(["apt-get", "update"], env=env, timeout=300)
-        children.run(["apt-get", "install", "-y", "wrk"], env=env, timeout=300)
-    found = shutil.which("wrk")
-    if not found:
-        raise BenchError("apt-get installed wrk but it is not on PATH.")
-    return found
-
-
-def parse_wrk(endpoint: str, output: str) -> FlatOutRun:
-    line = next((line for line in output.splitlines() if line.startswith("BENCH_JSON ")), None)
-    if line is None:
-        raise BenchError(f"wrk printed no BENCH_JSON line:\n{output[-3000:]}")
-    data = json.loads(line.removeprefix("BENCH_JSON "))
-    return FlatOutRun(
-        endpoint=endpoint,
-        requests=data["requests"],
-        seconds=data["duration_us"] / 1e6,
-        p50_ms=data["p50_us"] / 1000,
-        p90_ms=data["p90_us"] / 1000,
-        p99_ms=data["p99_us"] / 1000,
-        max_ms=data["max_us"] / 1000,
-        non2xx=data["non2xx"],
-        first_non2xx=data["first_non2xx"],
-        socket_errors=data["connect"] + data["read"] + data["write"] + data["timeout"],
-    )
-
-
-def run_wrk(
-    children: Subprocesses,
-    wrk: str,
-    url: str,
-    *,
-    seconds: float,
-    connections: int,
-    tag: str,
-    workdir: Path,
-    first: int = 0,
-) -> FlatOutRun:
-    script = workdir / f"{tag}.lua"
-    script.write_text(wrk_script(tag, first), encoding="utf-8")
-    command = [
-        wrk,
-        "-t",
-        str(WRK_THREADS),
-        "-c",
-        str(connections),
-        "-d",
-        f"{seconds:g}s",
-        "--timeout",
-        "10s",
-        "--latency",
-        "-s",
-        str(script),
-        url,
-    ]
-    output = children.run(command, timeout=seconds + 60)
-    endpoint = "webhook" if url.endswith(WEBHOOK_PATH) else "bare"
-    return parse_wrk(endpoint, output)
-
-
-# -- background work: how long until every reply reached Braze -------------------------
-
-
-def query_row(database: Path | str, query: str) -> tuple[Any, ...]:
-    """One row from the SQLite file, or from PostgreSQL when `database` is its URL.
-
-    The bench never configures Django in its own process: the drivers are enough.
-    """
-    if isinstance(database, Path):
-        with closing(sqlite3.connect(database, timeout=20)) as connection:
-            return connection.execute(query).fetchone()
-    try:
-        with psycopg.connect(database, autocommit=True, connect_timeout=10) as connection:
-            return connection.execute(query).fetchone()
-    except psycopg.Error as error:
-        raise BenchError(f"PostgreSQL query failed: {error}") from error
-
-
-def message_counts(database: Path | str) -> tuple[int, int]:
-    """(customer messages stored, replies marked sent): cheap enough to poll ten times a second.
-
-    Stored, not answered: the webhook may finish a request after wrk hung up on it.
-    """
-    query = """
-        SELECT COUNT(*) FILTER (WHERE direction = 'in'),
-               COUNT(*) FILTER (WHERE direction = 'out' AND delivery_state = 'sent')
-        FROM handoff_message
-    """
-    inbound, sent = query_row(database, query)
-    return inbound, sent
-
-
-def leftover_work(database: Path | str) -> dict[str, int]:
-    """What the workers did not finish: unrouted inbound, unsent or failed outbound."""
-    query = """
-        SELECT
-          COUNT(*) FILTER (WHERE direction = 'in' AND routing_state = 'pending'),
-          COUNT(*) FILTER (WHERE direction = 'out' AND delivery_state IN ('queued', 'retrying')),
-          COUNT(*) FILTER (WHERE direction = 'out' AND delivery_state = 'failed')
-        FROM handoff_message
-    """
-    pending, unsent, failed = query_row(database, query)
-    return {"unrouted": pending, "unsent": unsent, "failed": failed}
-
-
-@dataclass(frozen=True)
-class Sends:
-    """What the stand-in Braze received on trigger/send since it was last cleared."""
-
-    accepted: int
-    refused: int
-    faq_answers: int
-
-
-FAQ_ANSWERS = frozenset(answer for _questions, answer in FAQ_ENTRIES)
-
-
-def standin_sends(standin_url: str) -> Sends:
-    """Costly with thousands of records (the stand-in copies them all): not for polling."""
-    status, records = http_json("GET", f"{standin_url}/_standin/requests?path={TRIGGER_SEND_PATH}")
-    if status != 200 or not isinstance(records, list):
-        raise BenchError(f"the stand-in's request list answered {status}")
-    accepted = [record for record in records if 200 <= record["status"] < 300]
-    texts = [
-        text
-        for record in accepted
-        for recipient in record["body"]["recipients"]
-        for text in recipient.get("trigger_properties", {}).values()
-    ]
-    return Sends(
-        accepted=len(accepted),
-        refused=len(records) - len(accepted),
-        faq_answers=sum(1 for text in texts if text in FAQ_ANSWERS),
-    )
-
-
-def clear_standin(standin_url: str) -> None:
-    if http_json("DELETE", f"{standin_url}/_standin/requests")[0] != 200:
-        raise BenchError("could not clear the stand-in's request list")
-
-
-@dataclass(frozen=True)
-class Drain:
-    seconds: float
-    messages: int
-    replies: int
-    refused: int
-    faq_answers: int
-
-
-def wait_for_drain(stack: Stack, before: tuple[int, int], started: float) -> Drain:
-    """Until one reply per message stored since `before` is sent, then ask the stand-in.
-
-    The database is polled, not the stand-in: listing thousands of recorded requests
-    ten times a second would take a core away from the workers being timed. A reply
-    is marked sent only after the stand-in accepted it, so the stand-in's own count
-    confirms the figure afterwards.
-    """
-    while True:
-        stack.check_alive()
-        inbound, sent = message_counts(stack.database)
-        messages, replies = inbound - before[0], sent - before[1]
-        now = time.monotonic()
-        if replies >= messages:
-            sends = standin_sends(stack.standin.url)
-            if sends.accepted + sends.refused >= messages:
-                return Drain(
-                    now - started, messages, sends.accepted, sends.refused, sends.faq_answers
-                )
-        if now - started > DRAIN_TIMEOUT:
-            raise BenchError(
-                f"background work did not drain in {DRAIN_TIMEOUT:g} s: {replies} of "
-                f"{messages} replies sent; left: {leftover_work(stack.database)}"
-            )
-        time.sleep(DRAIN_POLL_SECONDS)
-
-
-@contextmanager
-def measuring_drain(stack: Stack, drains: list[Drain] | None) -> Iterator[None]:
-    """Around a webhook run: afterwards, wait for the workers and record how long they took.
-
-    Every run starts with the workers idle, so a run never pays for the one before.
-    With `drains` None (a bare run, which leaves no work behind) it does nothing.
-    """
-    if drains is None:
-        yield
-        return
-    clear_standin(stack.standin.url)
-    before = message_counts(stack.database)
-    yield
-    drains.append(wait_for_drain(stack, before, time.monotonic()))
-
-
 # -- the phases ------------------------------------------------------------------------
 
 # Drift over a phase (a neighbour starting, the database growing) hits both sides alike.
@@ -797,52 +210,6 @@ class Results:
     open_drains: list[Drain] = field(default_factory=list)
     bot: BotLatency | None = None
     postgres: bench_scale.PostgresResults | None = None
-
-
-@dataclass(frozen=True)
-class Harness:
-    """What every run needs: the processes, wrk, the server and the options."""
-
-    children: Subprocesses
-    wrk: str
-    stack: Stack
-    options: Options
-    workdir: Path
-
-    def flat_out(self, path: str, *, tag: str, seconds: float, connections: int) -> FlatOutRun:
-        return run_wrk(
-            self.children,
-            self.wrk,
-            self.stack.app.url + path,
-            seconds=seconds,
-            connections=connections,
-            tag=tag,
-            workdir=self.workdir,
-        )
-
-    def open_loop(self, path: str, *, tag: str) -> OpenLoopResult:
-        target = Target(
-            host="127.0.0.1",
-            port=self.stack.app.port,
-            path=path,
-            headers={"Authorization": f"Bearer {WEBHOOK_SECRET}"},
-            body_for=lambda number: webhook_body(number, tag),
-        )
-        rate, seconds = self.options.rate, self.options.seconds
-        return asyncio.run(run_open_loop(target, rate=rate, seconds=seconds))
-
-
-def warm_up(harness: Harness, prefix: str = "warm") -> None:
-    """First requests import and compile; keep that out of the figures."""
-    for index, path in enumerate((WEBHOOK_PATH, BARE_PATH)):
-        run = harness.flat_out(
-            path, tag=f"{prefix}{index}", seconds=harness.options.warmup_seconds, connections=4
-        )
-        if run.errors:
-            raise BenchError(
-                f"warm-up of {path}: {run.errors} errors (first: HTTP {run.first_non2xx})"
-            )
-    wait_for_drain(harness.stack, (0, 0), time.monotonic())
 
 
 def flat_out_phase(harness: Harness, results: Results) -> None:
@@ -1010,65 +377,7 @@ def bot_latency_phase(
     )
 
 
-# -- figures ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Figures:
-    """One side of one mode, as the table shows it."""
-
-    throughput: float
-    p50_ms: float
-    p99_ms: float
-    max_ms: float
-    requests: int
-    errors: int
-
-
-def flat_figures(runs: Sequence[FlatOutRun]) -> Figures:
-    """Means over the runs (wrk keeps its histogram to itself, so percentiles are averaged)."""
-    return Figures(
-        throughput=statistics.fmean(run.throughput for run in runs),
-        p50_ms=statistics.fmean(run.p50_ms for run in runs),
-        p99_ms=statistics.fmean(run.p99_ms for run in runs),
-        max_ms=max(run.max_ms for run in runs),
-        requests=sum(run.requests for run in runs),
-        errors=sum(run.errors for run in runs),
-    )
-
-
-def open_figures(runs: Sequence[OpenLoopResult]) -> Figures:
-    """Percentiles over all the runs' requests together."""
-    merged = OpenLoopResult(rate=runs[0].rate, seconds=runs[0].seconds, scheduled=0)
-    for run in runs:
-        merged.latencies_ms.extend(run.latencies_ms)
-    return Figures(
-        throughput=statistics.fmean(run.achieved_rate for run in runs),
-        p50_ms=merged.percentile(0.50),
-        p99_ms=merged.percentile(0.99),
-        max_ms=max((max(run.latencies_ms, default=math.nan) for run in runs), default=math.nan),
-        requests=sum(run.scheduled for run in runs),
-        errors=sum(run.errors for run in runs),
-    )
-
-
-def ratio(numerator: float, denominator: float) -> float:
-    return numerator / denominator if denominator else math.nan
-
-
-@dataclass(frozen=True)
-class Comparison:
-    mode: str
-    webhook: Figures
-    bare: Figures
-
-    @property
-    def ratios(self) -> dict[str, float]:
-        return {
-            "throughput": ratio(self.webhook.throughput, self.bare.throughput),
-            "p50": ratio(self.webhook.p50_ms, self.bare.p50_ms),
-            "p99": ratio(self.webhook.p99_ms, self.bare.p99_ms),
-        }
+# -- targets ---------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -1189,43 +498,6 @@ def environment_facts(wrk: str) -> dict[str, Any]:
     }
 
 
-def fmt(value: float, digits: int = 1) -> str:
-    return "n/a" if math.isnan(value) else f"{value:.{digits}f}"
-
-
-def table_rows(comparisons: Sequence[Comparison]) -> list[list[str]]:
-    rows = []
-    for comparison in comparisons:
-        for name, figures in (("webhook", comparison.webhook), ("bare", comparison.bare)):
-            rows.append(
-                [
-                    comparison.mode,
-                    name,
-                    f"{fmt(figures.throughput)}/s",
-                    fmt(figures.p50_ms),
-                    fmt(figures.p99_ms),
-                    fmt(figures.max_ms),
-                    f"{figures.errors}/{figures.requests}",
-                ]
-            )
-        r = comparison.ratios
-        rows.append(
-            [
-                comparison.mode,
-                "webhook/bare",
-                f"{fmt(r['throughput'], 2)}x",
-                f"{fmt(r['p50'], 2)}x",
-                f"{fmt(r['p99'], 2)}x",
-                "",
-                "",
-            ]
-        )
-    return rows
-
-
-HEADERS = ["mode", "endpoint", "throughput", "p50 ms", "p99 ms", "max ms", "errors"]
-
-
 def text_table(rows: Sequence[Sequence[str]]) -> str:
     widths = [max(len(row[i]) for row in [HEADERS, *rows]) for i in range(len(HEADERS))]
     line = "  ".join
@@ -1299,7 +571,7 @@ def print_report(
     results: Results,
     errors: Sequence[str],
 ) -> None:
-    rows = table_rows(comparisons)
+    rows = comparison_rows(comparisons)
     if results.postgres is not None:
         rows += bench_scale.table_rows(results.postgres)
     print()
@@ -1460,8 +732,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    # `python -m` runs this file as __main__, while bench_scale imports it as
-    # tests.devtools.bench: run that copy, so both raise and catch one BenchError.
-    from tests.devtools.bench import main as bench_main
-
-    raise SystemExit(bench_main())
+    raise SystemExit(main())

@@ -52,7 +52,38 @@ from typing import Any
 
 import psycopg
 
-from tests.devtools import bench, throwaway
+from tests.devtools import throwaway
+from tests.devtools.bench_figures import (
+    Comparison,
+    Figures,
+    comparison_rows,
+    flat_figures,
+    fmt,
+    ratio,
+)
+from tests.devtools.bench_harness import (
+    BARE_PATH,
+    STARTUP_TIMEOUT,
+    USERS,
+    WEBHOOK_PATH,
+    BenchError,
+    Drain,
+    FlatOutRun,
+    Harness,
+    Options,
+    Server,
+    Stack,
+    Subprocesses,
+    leftover_work,
+    measuring_drain,
+    migrate_and_seed,
+    run_wrk,
+    server_env,
+    start_app,
+    start_standin,
+    tail,
+    warm_up,
+)
 
 # (web processes, endpoint): symmetric, so a linear drift cancels for every pair.
 ORDER = ((1, "webhook"), (2, "webhook"), (1, "bare"), (2, "bare"), (2, "webhook"), (1, "webhook"))
@@ -77,7 +108,7 @@ def require_servers() -> None:
         throwaway.postgres_bin_dir()
         throwaway.redis_server_path()
     except throwaway.MissingServer as error:
-        raise bench.BenchError(f"{error} Or skip this phase: --no-postgres.") from error
+        raise BenchError(f"{error} Or skip this phase: --no-postgres.") from error
 
 
 def server_versions() -> dict[str, str]:
@@ -106,15 +137,15 @@ def server_versions() -> dict[str, str]:
 class Cluster:
     """Web processes, the worker process and the stand-in, on one PostgreSQL and Redis."""
 
-    web: tuple[bench.Server, ...]
+    web: tuple[Server, ...]
     worker: subprocess.Popen[bytes]
-    standin: bench.Server
+    standin: Server
     database_url: str
 
-    def stack(self, web: bench.Server) -> bench.Stack:
+    def stack(self, web: Server) -> Stack:
         """`web` as the app of the SQLite phase's helpers; every other process is watched."""
         others = tuple(server.process for server in self.web if server is not web)
-        return bench.Stack(web, self.standin, self.database_url, (*others, self.worker))
+        return Stack(web, self.standin, self.database_url, (*others, self.worker))
 
     def process_names(self) -> dict[int, str]:
         """Our processes by pid, for the CPU figures (the servers are told by name)."""
@@ -128,45 +159,43 @@ class Cluster:
 def postgres_env(servers: throwaway.Servers, braze_url: str) -> dict[str, str]:
     """The SQLite phase's settings, on PostgreSQL and Redis, with the workers on their own."""
     return (
-        bench.server_env(servers.database_url, braze_url)
+        server_env(servers.database_url, braze_url)
         | servers.environ()
         | {"HANDOFF_EMBEDDED_WORKERS": "false", "PYTHONUNBUFFERED": "1"}
     )
 
 
 def start_worker(
-    children: bench.Subprocesses, env: dict[str, str], workdir: Path
+    children: Subprocesses, env: dict[str, str], workdir: Path
 ) -> subprocess.Popen[bytes]:
     """`manage.py run_workers` as the Procfile's `worker:` line runs it."""
     log = workdir / "workers.log"
     env = env | {"PGAPPNAME": WORKER_APP_NAME}
     process = children.start([sys.executable, "manage.py", "run_workers"], env=env, log=log)
-    deadline = time.monotonic() + bench.STARTUP_TIMEOUT
+    deadline = time.monotonic() + STARTUP_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise bench.BenchError(
-                f"run_workers exited early ({process.returncode}):\n{bench.tail(log)}"
-            )
+            raise BenchError(f"run_workers exited early ({process.returncode}):\n{tail(log)}")
         if "Workers running" in log.read_text("utf-8", "replace"):
             return process
         time.sleep(0.1)
-    raise bench.BenchError(f"run_workers did not start in {bench.STARTUP_TIMEOUT:g} s")
+    raise BenchError(f"run_workers did not start in {STARTUP_TIMEOUT:g} s")
 
 
 @contextmanager
-def running_cluster(children: bench.Subprocesses, workdir: Path) -> Iterator[Cluster]:
+def running_cluster(children: Subprocesses, workdir: Path) -> Iterator[Cluster]:
     with ExitStack() as stack:
         try:
             servers = stack.enter_context(throwaway.servers())
         except (throwaway.MissingServer, RuntimeError, OSError) as error:
-            raise bench.BenchError(f"could not start PostgreSQL and Redis: {error}") from error
+            raise BenchError(f"could not start PostgreSQL and Redis: {error}") from error
         try:
-            standin = bench.start_standin(children, workdir)
+            standin = start_standin(children, workdir)
             env = postgres_env(servers, standin.url)
-            bench.migrate_and_seed(children, env)
+            migrate_and_seed(children, env)
             worker = start_worker(children, env, workdir)
             web = tuple(
-                bench.start_app(
+                start_app(
                     children,
                     env | {"PGAPPNAME": f"{WEB_APP_NAME}-{number}"},
                     workdir,
@@ -175,9 +204,9 @@ def running_cluster(children: bench.Subprocesses, workdir: Path) -> Iterator[Clu
                 for number in range(1, WEB_PROCESSES + 1)
             )
             yield Cluster(web, worker, standin, servers.database_url)
-        except bench.BenchError:
+        except BenchError:
             for log in sorted(workdir.glob("*.log")):
-                print(f"{log.name}:\n{bench.tail(log)}", file=sys.stderr)
+                print(f"{log.name}:\n{tail(log)}", file=sys.stderr)
             raise
         finally:
             children.stop_all()  # before the servers go, so nothing dies on a lost database
@@ -340,8 +369,8 @@ class ClusterRun:
 
     processes: int
     endpoint: str
-    per_process: list[bench.FlatOutRun]
-    drain: bench.Drain | None = None
+    per_process: list[FlatOutRun]
+    drain: Drain | None = None
     lock_waits: LockWaits | None = None
     cores: dict[str, float] = field(default_factory=dict)
 
@@ -350,13 +379,13 @@ class ClusterRun:
         """Mean time a webhook request waited for the feed's lock (Little's law)."""
         if self.lock_waits is None:
             return math.nan
-        return bench.ratio(self.lock_waits.web_advisory_mean, self.combined.throughput) * 1000
+        return ratio(self.lock_waits.web_advisory_mean, self.combined.throughput) * 1000
 
     @property
-    def combined(self) -> bench.FlatOutRun:
+    def combined(self) -> FlatOutRun:
         """Requests summed over the longer wrk's window; latency the worse process's."""
         runs = self.per_process
-        return bench.FlatOutRun(
+        return FlatOutRun(
             endpoint=self.endpoint,
             requests=sum(run.requests for run in runs),
             seconds=max(run.seconds for run in runs),
@@ -384,13 +413,13 @@ class PostgresResults:
         shares = [run.cores for run in self.select(processes, endpoint) if run.cores]
         return mean_cores(shares) if shares else {}
 
-    def figures(self, processes: int, endpoint: str) -> bench.Figures:
-        return bench.flat_figures([run.combined for run in self.select(processes, endpoint)])
+    def figures(self, processes: int, endpoint: str) -> Figures:
+        return flat_figures([run.combined for run in self.select(processes, endpoint)])
 
     def scaling(self, endpoint: str) -> float:
         """Throughput with two web processes over one: 2.00x would be perfect scaling."""
         two, one = self.figures(2, endpoint), self.figures(1, endpoint)
-        return bench.ratio(two.throughput, one.throughput)
+        return ratio(two.throughput, one.throughput)
 
 
 def connection_shares(connections: int, processes: int) -> list[int]:
@@ -402,15 +431,15 @@ def connection_shares(connections: int, processes: int) -> list[int]:
 
 
 def flat_out(
-    harness: bench.Harness, cluster: Cluster, processes: int, path: str, *, tag: str
-) -> list[bench.FlatOutRun]:
+    harness: Harness, cluster: Cluster, processes: int, path: str, *, tag: str
+) -> list[FlatOutRun]:
     """wrk against the first `processes` web processes, all at once."""
     web = cluster.web[:processes]
     shares = connection_shares(harness.options.connections, processes)
     with ThreadPoolExecutor(processes, thread_name_prefix="wrk") as pool:
         futures = [
             pool.submit(
-                bench.run_wrk,
+                run_wrk,
                 harness.children,
                 harness.wrk,
                 server.url + path,
@@ -418,7 +447,7 @@ def flat_out(
                 connections=connections,
                 tag=f"{tag}-{number}",
                 workdir=harness.workdir,
-                first=number * bench.USERS // processes,
+                first=number * USERS // processes,
             )
             for number, (server, connections) in enumerate(zip(web, shares, strict=True))
         ]
@@ -426,28 +455,26 @@ def flat_out(
 
 
 def measured_run(
-    harness: bench.Harness, cluster: Cluster, processes: int, endpoint: str, *, tag: str
+    harness: Harness, cluster: Cluster, processes: int, endpoint: str, *, tag: str
 ) -> ClusterRun:
     """One run and the CPU it used; for the webhook, also its lock waits and its drain."""
     names, seconds = cluster.process_names(), harness.options.seconds
     if endpoint == "bare":
         with measuring_cpu(names, seconds) as cores:
-            runs = flat_out(harness, cluster, processes, bench.BARE_PATH, tag=tag)
+            runs = flat_out(harness, cluster, processes, BARE_PATH, tag=tag)
         return ClusterRun(processes, endpoint, runs, cores=cores)
-    drains: list[bench.Drain] = []
+    drains: list[Drain] = []
     with (
-        bench.measuring_drain(harness.stack, drains),
+        measuring_drain(harness.stack, drains),
         sampling_lock_waits(cluster.database_url) as lock_waits,
         measuring_cpu(names, seconds) as cores,
     ):
-        runs = flat_out(harness, cluster, processes, bench.WEBHOOK_PATH, tag=tag)
+        runs = flat_out(harness, cluster, processes, WEBHOOK_PATH, tag=tag)
     lock_wait = lock_waits[0] if lock_waits else None
     return ClusterRun(processes, endpoint, runs, drains[0], lock_wait, cores)
 
 
-def postgres_phase(
-    children: bench.Subprocesses, wrk: str, options: bench.Options
-) -> PostgresResults:
+def postgres_phase(children: Subprocesses, wrk: str, options: Options) -> PostgresResults:
     results = PostgresResults(connections=options.connections, seconds=options.seconds)
     print("PostgreSQL and Redis: one and two web processes, one worker process ...", flush=True)
     with (
@@ -457,9 +484,9 @@ def postgres_phase(
         workdir = Path(folder)
         for number, web in enumerate(cluster.web, 1):
             stack = cluster.stack(web)
-            bench.warm_up(bench.Harness(children, wrk, stack, options, workdir), f"pg{number}-warm")
+            warm_up(Harness(children, wrk, stack, options, workdir), f"pg{number}-warm")
         analyze(cluster.database_url)
-        harness = bench.Harness(children, wrk, cluster.stack(cluster.web[0]), options, workdir)
+        harness = Harness(children, wrk, cluster.stack(cluster.web[0]), options, workdir)
         for index, (processes, endpoint) in enumerate(ORDER):
             print(
                 f"  flat out {endpoint} on {processes} web process{'es' if processes > 1 else ''} "
@@ -468,9 +495,9 @@ def postgres_phase(
             )
             tag = f"pg{processes}-{index}"
             results.runs.append(measured_run(harness, cluster, processes, endpoint, tag=tag))
-        leftover = bench.leftover_work(cluster.database_url)
+        leftover = leftover_work(cluster.database_url)
         if any(leftover.values()):
-            raise bench.BenchError(f"the worker process left work behind: {leftover}")
+            raise BenchError(f"the worker process left work behind: {leftover}")
     return results
 
 
@@ -481,9 +508,9 @@ def mode(processes: int) -> str:
     return f"PostgreSQL, {processes} web process{'es' if processes > 1 else ''}"
 
 
-def comparisons(results: PostgresResults) -> list[bench.Comparison]:
+def comparisons(results: PostgresResults) -> list[Comparison]:
     return [
-        bench.Comparison(
+        Comparison(
             mode(processes),
             results.figures(processes, "webhook"),
             results.figures(processes, "bare"),
@@ -494,16 +521,16 @@ def comparisons(results: PostgresResults) -> list[bench.Comparison]:
 
 def table_rows(results: PostgresResults) -> list[list[str]]:
     """The two layouts as the SQLite rows show them, then two processes over one."""
-    rows = bench.table_rows(comparisons(results))
+    rows = comparison_rows(comparisons(results))
     for endpoint in ("webhook", "bare"):
         one, two = results.figures(1, endpoint), results.figures(2, endpoint)
         rows.append(
             [
                 "PostgreSQL, 2 processes/1",
                 endpoint,
-                f"{bench.fmt(results.scaling(endpoint), 2)}x",
-                f"{bench.fmt(bench.ratio(two.p50_ms, one.p50_ms), 2)}x",
-                f"{bench.fmt(bench.ratio(two.p99_ms, one.p99_ms), 2)}x",
+                f"{fmt(results.scaling(endpoint), 2)}x",
+                f"{fmt(ratio(two.p50_ms, one.p50_ms), 2)}x",
+                f"{fmt(ratio(two.p99_ms, one.p99_ms), 2)}x",
                 "",
                 "",
             ]
@@ -514,16 +541,16 @@ def table_rows(results: PostgresResults) -> list[list[str]]:
 def headline(results: PostgresResults) -> str:
     one, two = results.figures(1, "webhook"), results.figures(2, "webhook")
     return (
-        f"PostgreSQL webhook: 1 web process {bench.fmt(one.throughput)}/s, 2 web processes "
-        f"{bench.fmt(two.throughput)}/s, ratio 2/1 = {bench.fmt(results.scaling('webhook'), 2)}x "
-        f"(bare view: {bench.fmt(results.scaling('bare'), 2)}x)"
+        f"PostgreSQL webhook: 1 web process {fmt(one.throughput)}/s, 2 web processes "
+        f"{fmt(two.throughput)}/s, ratio 2/1 = {fmt(results.scaling('webhook'), 2)}x "
+        f"(bare view: {fmt(results.scaling('bare'), 2)}x)"
     )
 
 
 def describe_run(run: ClusterRun) -> str:
-    text = f"{run.endpoint}×{run.processes} {bench.fmt(run.combined.throughput)}/s"
+    text = f"{run.endpoint}×{run.processes} {fmt(run.combined.throughput)}/s"
     if run.processes > 1:
-        text += f" ({' + '.join(bench.fmt(r.throughput) for r in run.per_process)})"
+        text += f" ({' + '.join(fmt(r.throughput) for r in run.per_process)})"
     return text
 
 
@@ -581,7 +608,7 @@ def run_failures(results: PostgresResults) -> list[tuple[str, int, int, str]]:
     return failures
 
 
-def drains(results: PostgresResults) -> list[bench.Drain]:
+def drains(results: PostgresResults) -> list[Drain]:
     return [run.drain for run in results.runs if run.drain is not None]
 
 

@@ -1,0 +1,84 @@
+"""`make bench`'s own parts that run without a server: how wrk's output is read, how the
+figures print, and that the entry point, run as `python -m`, reports a failure of the
+PostgreSQL phase as the bench's failure.
+
+The bench itself is measured, not tested: `make bench` runs it (docs/benchmarks.md).
+"""
+
+import json
+import math
+import runpy
+import signal
+import sys
+
+import pytest
+
+from tests.devtools import bench_scale
+from tests.devtools.bench_figures import Comparison, Figures, comparison_rows, fmt, ratio
+from tests.devtools.bench_harness import BenchError, parse_wrk
+
+
+def test_wrk_figures_are_read_from_the_scripts_json_line():
+    figures = {
+        "requests": 2000,
+        "duration_us": 10_000_000,
+        "p50_us": 4100.0,
+        "p90_us": 7000.0,
+        "p99_us": 12500.0,
+        "max_us": 30000.0,
+        "non2xx": 2,
+        "first_non2xx": 503,
+        "connect": 0,
+        "read": 1,
+        "write": 0,
+        "timeout": 1,
+    }
+    output = "Running 10s test @ http://127.0.0.1:1/\n\nBENCH_JSON " + json.dumps(figures)
+
+    run = parse_wrk("webhook", output)
+
+    assert (run.throughput, run.p50_ms, run.p99_ms, run.max_ms) == (200.0, 4.1, 12.5, 30.0)
+    assert (run.non2xx, run.first_non2xx, run.socket_errors, run.errors) == (2, 503, 2, 4)
+
+
+def test_wrk_output_without_the_json_line_fails_the_bench():
+    with pytest.raises(BenchError, match="no BENCH_JSON line"):
+        parse_wrk("bare", "unable to connect to 127.0.0.1:1 Connection refused")
+
+
+def test_each_comparison_prints_webhook_bare_and_their_ratio():
+    webhook = Figures(throughput=150.0, p50_ms=6.0, p99_ms=20.0, max_ms=40.0, requests=3, errors=0)
+    bare = Figures(throughput=300.0, p50_ms=3.0, p99_ms=10.0, max_ms=15.0, requests=6, errors=1)
+
+    rows = comparison_rows([Comparison("flat out", webhook, bare)])
+
+    assert rows == [
+        ["flat out", "webhook", "150.0/s", "6.0", "20.0", "40.0", "0/3"],
+        ["flat out", "bare", "300.0/s", "3.0", "10.0", "15.0", "1/6"],
+        ["flat out", "webhook/bare", "0.50x", "2.00x", "2.00x", "", ""],
+    ]
+
+
+def test_a_figure_that_could_not_be_measured_prints_as_n_a():
+    assert math.isnan(ratio(1.0, 0.0))
+    assert fmt(ratio(1.0, 0.0)) == "n/a"
+    assert fmt(2.345, 2) == "2.35"
+
+
+def test_run_as_a_script_the_bench_reports_a_failed_postgres_phase(monkeypatch, capsys):
+    """`python -m` runs bench.py as __main__; the phase's BenchError must still be caught."""
+
+    def missing_servers():
+        raise BenchError("PostgreSQL's server is not installed.")
+
+    monkeypatch.setattr(bench_scale, "require_servers", missing_servers)
+    monkeypatch.setattr(sys, "argv", ["python -m tests.devtools.bench", "--quick"])
+    sigterm = signal.getsignal(signal.SIGTERM)  # the bench turns SIGTERM into SystemExit
+    try:
+        with pytest.raises(SystemExit) as exit_:
+            runpy.run_module("tests.devtools.bench", run_name="__main__")
+    finally:
+        signal.signal(signal.SIGTERM, sigterm)
+
+    assert exit_.value.code == 1
+    assert "bench failed: PostgreSQL's server is not installed." in capsys.readouterr().err
