@@ -8,6 +8,6 @@ class HandoffConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from handoff import signals
+        from handoff.services import revocation_triggers
 
-        signals.connect()
+        revocation_triggers.connect()

@@ -23,14 +23,13 @@ from django.db.models.signals import pre_delete
 from django.test import Client
 from django.utils import timezone
 
-from handoff import signals
 from handoff.asgi import application
 from handoff.live import events, presence
 from handoff.live.broadcast import AGENTS_GROUP
 from handoff.live.events import as_sent, latest_seq, publish
 from handoff.live.feed import PRUNED, catch_up, prune_events
 from handoff.models import AgentPresence, InboxEvent
-from handoff.services import revocation
+from handoff.services import revocation, revocation_triggers
 from handoff.web import consumers
 from handoff.web.origins import handshake_facts, origin_allowed
 from handoff.workers.threads import Periodic
@@ -678,7 +677,7 @@ async def test_an_agent_deleted_without_any_signal_is_closed_at_their_next_ping_
     @database_sync_to_async
     def delete_quietly():
         # As a raw cleanup would: no pre_delete, so no access change is announced.
-        with disconnected(pre_delete, signals.user_pre_delete, get_user_model()):
+        with disconnected(pre_delete, revocation_triggers.user_pre_delete, get_user_model()):
             _user("aiko").delete()
 
     await delete_quietly()
