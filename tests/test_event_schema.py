@@ -47,7 +47,7 @@ from tests.support.frame_shapes import (
 )
 
 PACKAGE = Path(__file__).resolve().parents[1] / "handoff"
-TIMEOUT = 20.0  # a wait that ends as soon as the frame comes, never a bound
+TIMEOUT = 60.0  # a wait that ends as soon as the frame comes, never a bound
 
 
 # --- The document ----------------------------------------------------------------------
