@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group, Permission
+from django.core.management import CommandError, call_command
 
 from tests.devtools.braze_standin import BrazeStandin
 from tests.support.servers import BRAZE_API_KEY, AppServer, server_env
@@ -108,6 +109,28 @@ def live(app_server, session_braze, transactional_db):
     yield app_server
     # Let the server's workers finish what this test started before the flush.
     time.sleep(0.2)
+    empty_tables_beside_running_workers()
+
+
+def empty_tables_beside_running_workers(attempts: int = 10) -> None:
+    """The server's workers may still write (a retry coming due) while pytest-django
+    flushes the database after the test. On PostgreSQL the flush's TRUNCATE can then
+    deadlock with them: PostgreSQL cancels one side, the teardown fails, and the test's
+    rows are left to the next test. So empty the tables first, again when PostgreSQL
+    chose the flush as the deadlock's victim; pytest-django's own flush then finds
+    nothing left to fight over."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    for attempt in range(attempts):
+        try:
+            call_command("flush", interactive=False, verbosity=0, inhibit_post_migrate=True)
+            return
+        except CommandError as error:
+            if "deadlock detected" not in str(error.__cause__) or attempt == attempts - 1:
+                raise
+            time.sleep(0.1 * (attempt + 1))
 
 
 @pytest.fixture

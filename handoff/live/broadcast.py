@@ -58,12 +58,35 @@ def send_to_agents(event: dict) -> None:
             loop.call_soon_threadsafe(_enqueue, loop, message)
     elif not isinstance(layer, InMemoryChannelLayer):
         # A process with a shared layer but no loop of its own (a management command).
+        _send_now(layer, message)
+    # In-memory layer and no server loop yet: no socket can be connected, so no one
+    # is waiting for this event.
+
+
+def _send_now(layer, message: dict) -> None:
+    """Send from this thread and return when the layer has it, so a short-lived
+    command's events are out before it exits. A thread that runs an event loop of its
+    own (a caller embedding us in async code, a test driving a browser) may not block
+    on another loop there (`async_to_sync` refuses), so the send goes from a thread of
+    its own, which this one waits for."""
+
+    def send() -> None:
         try:
             async_to_sync(layer.group_send)(AGENTS_GROUP, message)
         except Exception:
             logger.exception("Could not publish an event to the agents")
-    # In-memory layer and no server loop yet: no socket can be connected, so no one
-    # is waiting for this event.
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        send()
+        return
+    sender = threading.Thread(target=send, name="agent-event-send")
+    sender.start()
+    sender.join(SEND_WAIT_SECONDS)
+
+
+SEND_WAIT_SECONDS = 5.0
 
 
 @dataclass
