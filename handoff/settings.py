@@ -56,9 +56,13 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Under daphne the chain runs on the event loop, and a `MiddlewareMixin` middleware
+    # hops to a worker thread for each of its hooks; those whose hooks do no I/O run on
+    # the loop instead (handoff.web.loop_middleware).
     "django.middleware.security.SecurityMiddleware",
-    # Content-Security-Policy on every response (CONTENT_SECURITY_POLICY below).
-    "csp.middleware.CSPMiddleware",
+    # Content-Security-Policy on every response (CONTENT_SECURITY_POLICY below):
+    # django-csp's own middleware, on the loop.
+    "handoff.web.loop_middleware.ContentSecurityPolicyMiddleware",
     # Cache-Control: no-store on the JSON that carries customer data (/api/, the webhook).
     "handoff.web.security.NoStoreMiddleware",
     # Static files in every mode, before sessions and auth, which they never need.
