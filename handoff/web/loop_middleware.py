@@ -11,14 +11,17 @@ settings, except that on the async path the hooks are called directly on the loo
 Their sync path (the test client, management commands) is `MiddlewareMixin`'s.
 
 It must never hold a middleware whose hooks touch the database, the session store, the
-cache or the network, or may otherwise block: on the loop that would stall every
-request and socket of the process. settings.MIDDLEWARE marks the ones that stay
-threaded, and why.
+cache, the request body or the network, or may otherwise block: on the loop that would
+stall every request and socket of the process. settings.MIDDLEWARE marks the ones that
+stay threaded, and why.
 """
 
 from csp.middleware import CSPMiddleware
+from django.contrib.auth.middleware import AuthenticationMiddleware
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
+from django.middleware.common import CommonMiddleware
+from django.middleware.locale import LocaleMiddleware
 
 
 class OnTheLoop:
@@ -41,3 +44,22 @@ class ContentSecurityPolicyMiddleware(OnTheLoop, CSPMiddleware):
     """django-csp's middleware. `process_request` puts a lazy nonce on the request
     (`os.urandom`, only if a template asks for it); `process_response` builds the
     header from settings, the nonce and the view's `csp_*` decorators: string work."""
+
+
+class LocaleOnTheLoopMiddleware(OnTheLoop, LocaleMiddleware):
+    """Django's LocaleMiddleware: the language from the cookie or Accept-Language,
+    activated in the request's own context. That context is per request (asgiref's
+    Local, a context variable) and sync_to_async carries it into the threads a view
+    hands work to, exactly as it carried it back after a hop. A language's catalogues
+    are read from disk the first time the process activates it, once, then cached."""
+
+
+class CommonOnTheLoopMiddleware(OnTheLoop, CommonMiddleware):
+    """Django's CommonMiddleware: the user-agent and host checks, the slash redirect
+    (a URL resolve, which the handler itself does on the loop) and Content-Length."""
+
+
+class AuthenticationOnTheLoopMiddleware(OnTheLoop, AuthenticationMiddleware):
+    """Django's AuthenticationMiddleware: it only puts a lazy `request.user` and
+    `request.auser` on the request. The user is read from the database later, by
+    whoever asks for it, in a thread or with `await request.auser()`, as before."""
