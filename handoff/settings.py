@@ -56,21 +56,28 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "django.middleware.security.SecurityMiddleware",
-    # Content-Security-Policy on every response (CONTENT_SECURITY_POLICY below).
-    "csp.middleware.CSPMiddleware",
+    # Under daphne the chain runs on the event loop, and a `MiddlewareMixin` middleware
+    # hops to a worker thread for each of its hooks; those whose hooks do no I/O run on
+    # the loop instead (handoff.web.loop_middleware). The ones marked "threaded" keep
+    # the hop: they read or write the session or the request body, or `check --deploy`
+    # finds them by this very path and would otherwise skip its checks.
+    "django.middleware.security.SecurityMiddleware",  # threaded: check --deploy
+    # Content-Security-Policy on every response (CONTENT_SECURITY_POLICY below):
+    # django-csp's own middleware, on the loop.
+    "handoff.web.loop_middleware.ContentSecurityPolicyMiddleware",
     # Cache-Control: no-store on the JSON that carries customer data (/api/, the webhook).
     "handoff.web.security.NoStoreMiddleware",
     # Static files in every mode, before sessions and auth, which they never need.
     "servestatic.middleware.ServeStaticMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # Last, so that it turns a locked-out sign-in into the lockout page.
+    "django.contrib.sessions.middleware.SessionMiddleware",  # threaded: saves the session
+    "handoff.web.loop_middleware.LocaleOnTheLoopMiddleware",
+    "handoff.web.loop_middleware.CommonOnTheLoopMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",  # threaded: check --deploy, reads the body
+    "handoff.web.loop_middleware.AuthenticationOnTheLoopMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",  # threaded: uses the session
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",  # threaded: check --deploy
+    # Last, so that it turns a locked-out sign-in into the lockout page. Async already:
+    # it hands only the lockout page (templates, the user) to a thread.
     "axes.middleware.AxesMiddleware",
 ]
 

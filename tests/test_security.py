@@ -3,6 +3,7 @@ superusers, Content-Security-Policy, no caching of customer data, an access log 
 query strings, proxy headers trusted only behind a proxy, and webhook secret rotation.
 """
 
+import asyncio
 import json
 import logging
 import os
@@ -12,13 +13,21 @@ import sys
 
 import pytest
 import requests
+from asgiref.sync import async_to_sync
+from csp.constants import HEADER, HEADER_REPORT_ONLY, NONCE, NONE, SELF
+from csp.decorators import csp, csp_exempt, csp_replace, csp_update
+from csp.exceptions import CSPNonceError
+from csp.middleware import CSPMiddleware
 from django.contrib.auth.models import Permission
-from django.test import RequestFactory
+from django.http import HttpResponse
+from django.test import AsyncClient, RequestFactory
+from django.utils import deprecation
 from playwright.sync_api import expect
 
 from handoff.models import EscalationRule, FaqEntry, Message
 from handoff.web import webhook
 from handoff.web.access_log import access_log_without_queries
+from handoff.web.loop_middleware import ContentSecurityPolicyMiddleware
 from tests.conftest import ARTIFACTS, wait_until
 from tests.support.agents import login, make_agent
 from tests.support.factories import webhook_body
@@ -102,6 +111,8 @@ def test_the_braze_setup_page_opens_for_a_superuser(admin_client):
 
 
 def _directives(response) -> dict[str, str]:
+    """The policy of a response (Django's or requests' headers) as {directive: sources}:
+    django-csp orders the directives by a set, which differs from process to process."""
     policy = response["Content-Security-Policy"]
     return {
         part.split()[0]: " ".join(part.split()[1:])
@@ -186,6 +197,119 @@ def test_the_inbox_and_admin_pages_run_in_chromium_without_a_csp_violation(
 
     assert console == []
     assert tab.errors == []
+
+
+# -- django-csp's own policy, on the event loop ----------------------------------------------
+
+# Every feature of django-csp at once: a nonce, an excluded prefix, a report-only policy.
+EVERY_FEATURE = {
+    "EXCLUDE_URL_PREFIXES": ["/excluded/"],
+    "DIRECTIVES": {"default-src": [SELF], "script-src": [SELF, NONCE], "img-src": [SELF]},
+}
+REPORT_ONLY = {"DIRECTIVES": {"default-src": [NONE], "report-uri": "/csp-reports/"}}
+
+
+def _plain(request):
+    return HttpResponse("ok")
+
+
+def _with_a_nonce(request):
+    return HttpResponse(f"<script nonce='{request.csp_nonce}'></script>")
+
+
+VIEWS = {
+    "plain": _plain,
+    "nonce": _with_a_nonce,
+    "csp": csp({"default-src": [NONE]})(_plain),
+    "csp_update": csp_update({"img-src": "https://images.example"})(_with_a_nonce),
+    "csp_replace": csp_replace({"script-src": None})(_plain),
+    "csp_exempt": csp_exempt()(_plain),
+    "csp_update report-only": csp_update({"img-src": "data:"}, REPORT_ONLY=True)(_plain),
+    "csp_exempt report-only": csp_exempt(REPORT_ONLY=True)(_plain),
+}
+
+
+def _policies(request, response) -> dict[str, str | None]:
+    """Both headers, the request's nonce (random each time) written as <nonce>."""
+    nonce = getattr(request, "_csp_nonce", None)
+    found = {name: response.get(name) for name in (HEADER, HEADER_REPORT_ONLY)}
+    if nonce:
+        found = {name: value and value.replace(nonce, "<nonce>") for name, value in found.items()}
+    return found
+
+
+@pytest.mark.parametrize("path", ["/inbox/", "/excluded/page/"])
+@pytest.mark.parametrize("view", VIEWS.values(), ids=VIEWS)
+def test_on_the_loop_and_off_it_the_policy_is_the_one_django_csp_writes(settings, view, path):
+    """Nonce, excluded prefixes, report-only and the per-view decorators: our middleware
+    writes what django-csp's own writes, on the async path (daphne's) and the sync one."""
+    settings.CONTENT_SECURITY_POLICY = EVERY_FEATURE
+    settings.CONTENT_SECURITY_POLICY_REPORT_ONLY = REPORT_ONLY
+
+    async def on_the_loop(request):
+        return view(request)
+
+    theirs, on_loop, off_loop = (RequestFactory().get(path) for _ in range(3))
+    expected = _policies(theirs, CSPMiddleware(view)(theirs))
+    answer = asyncio.run(ContentSecurityPolicyMiddleware(on_the_loop)(on_loop))
+    assert _policies(on_loop, answer) == expected
+    assert _policies(off_loop, ContentSecurityPolicyMiddleware(view)(off_loop)) == expected
+    if path == "/inbox/" and view in (_with_a_nonce, VIEWS["csp_update"]):
+        assert "'nonce-<nonce>'" in expected[HEADER]
+
+
+def test_on_the_loop_a_nonce_asked_for_after_the_header_is_written_is_refused():
+    async def on_the_loop(request):
+        return HttpResponse("ok")
+
+    request = RequestFactory().get("/")
+    asyncio.run(ContentSecurityPolicyMiddleware(on_the_loop)(request))
+
+    with pytest.raises(CSPNonceError):
+        str(request.csp_nonce)
+
+
+def test_under_daphne_the_inbox_admin_api_and_webhook_carry_django_csps_policy(
+    live, agents_group, django_user_model
+):
+    """The web process runs the middleware on the event loop; every kind of answer
+    carries the header django-csp's own middleware writes for these settings."""
+    root = django_user_model.objects.create_superuser("root", "", "root-password-1")
+    root.groups.add(agents_group)
+    session = login(live.url, "root", "root-password-1")
+    answers = {
+        "inbox": session.get(live.url + "/", timeout=10),
+        "admin": session.get(live.url + "/admin/", timeout=10),
+        "api": session.get(live.url + "/api/me/", timeout=10),
+        "webhook": live.post_webhook(webhook_body("u-csp-loop", "hello")),
+    }
+    stock = CSPMiddleware(_plain)(RequestFactory().get("/"))
+
+    assert {name: a.status_code for name, a in answers.items()} == dict.fromkeys(answers, 200)
+    for name, answer in answers.items():
+        assert _directives(answer.headers) == _directives(stock), name
+        assert HEADER_REPORT_ONLY not in answer.headers, name
+    assert len({answer.headers[HEADER] for answer in answers.values()}) == 1
+
+
+@pytest.mark.django_db
+def test_on_the_async_path_the_policy_is_written_without_a_thread_hop(monkeypatch):
+    """`MiddlewareMixin` hands a sync-only middleware's hooks to a worker thread on
+    every request under daphne; django-csp's now run on the loop."""
+    hopped = []
+    real = deprecation.sync_to_async
+
+    def recording(hook, *, thread_sensitive=True):
+        hopped.append(type(hook.__self__).__name__)
+        return real(hook, thread_sensitive=thread_sensitive)
+
+    monkeypatch.setattr(deprecation, "sync_to_async", recording)
+
+    answer = async_to_sync(AsyncClient().get)("/accounts/login/")
+
+    assert answer.status_code == 200 and _directives(answer)["script-src"] == "'self'"
+    assert "SessionMiddleware" in hopped  # the recording sees the hops there are
+    assert not [name for name in hopped if "ContentSecurityPolicy" in name or "CSP" in name]
 
 
 # -- Cache-Control: no-store on customer data ------------------------------------------------------
