@@ -285,6 +285,53 @@ class ConversationEvent(models.Model):
         return f"{self.get_kind_display()} ({self.created_at:%Y-%m-%d %H:%M})"
 
 
+class Note(models.Model):
+    """A private note agents write on a conversation: never sent, never shown to a bot.
+
+    Its own table, not a Message row: message rows are the delivery queue (workers
+    claim and send them, bots read them as the transcript), so a note is unsendable
+    by construction rather than by a filter someone might forget.
+    """
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="notes")
+    # SET_NULL, not PROTECT: deleting a user must not be blocked by what they wrote.
+    # author_name keeps who wrote it readable after that.
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    author_name = models.CharField(max_length=150)
+    text = models.TextField(max_length=MAX_MESSAGE_CHARS)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["conversation", "id"], name="note_timeline")]
+
+    def __str__(self) -> str:
+        return f"{self.author_name}: {self.text[:60]}"
+
+
+class NoteMention(models.Model):
+    """An agent a note mentioned (and notified). Kept by id, so a renamed agent is still
+    the one meant; a deleted agent's mentions go with them."""
+
+    note = models.ForeignKey(Note, on_delete=models.CASCADE, related_name="mentions")
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="note_mentions"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["note", "agent"], name="one_mention_per_agent")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.agent} in note {self.note_id}"
+
+
 class EscalationRule(models.Model):
     """A phrase that hands a bot conversation to people when the customer writes it."""
 

@@ -33,10 +33,11 @@ from handoff.models import (
     ErasureRecord,
     InboxEvent,
     Message,
+    Note,
     ProfileUpdate,
 )
 from handoff.rules.payloads import InboundPayload
-from handoff.services import conversations, profile_sync
+from handoff.services import conversations, notes, profile_sync
 from handoff.services.delivery import claim_next_outbound, deliver
 from handoff.services.erasure import (
     COUNT_KEYS,
@@ -66,8 +67,8 @@ def agent(agents_group):
 
 class Customer:
     """A customer with a full history: two conversations (one resolved), an agent's
-    reply still queued for Braze, read marks, profile updates, feed events, and an
-    admin's edit of their contact."""
+    reply still queued for Braze, an agent's note, read marks, profile updates, feed
+    events, and an admin's edit of their contact."""
 
     def __init__(self, agent, external_id: str, phone: str, name: str, text: str):
         self.external_id, self.phone, self.name, self.text = external_id, phone, name, text
@@ -79,6 +80,9 @@ class Customer:
             conversation_id=first.conversation_id, agent=agent, text=f"Hello {name}"
         )
         mark_read(agent=agent, conversation_id=first.conversation_id, message_id=first.message_id)
+        notes.add_note(
+            conversation_id=first.conversation_id, agent=agent, text=f"{name}: {text} @aiko"
+        )
         conversations.resolve(conversation_id=first.conversation_id, agent=agent)
         second = accept_inbound(
             InboundPayload(
@@ -137,6 +141,7 @@ def test_erasure_removes_every_row_and_feed_event_that_holds_the_customer(two_cu
     assert counts["conversations"] == 2
     assert counts["messages"] == Message.objects.filter(contact=kept.contact).count()
     assert counts["queued_messages"] >= 1  # the agent's reply never reached Braze
+    assert counts["notes"] == 1
     assert counts["conversation_events"] >= 3  # opened, taken over, resolved, opened
     assert counts["read_marks"] == 1
     assert counts["profile_updates"] >= 2 and counts["queued_profile_updates"] >= 2
@@ -145,6 +150,8 @@ def test_erasure_removes_every_row_and_feed_event_that_holds_the_customer(two_cu
     gone = erased.conversation_ids
     assert not Conversation.objects.filter(pk__in=gone).exists()
     assert not ConversationEvent.objects.filter(conversation_id__in=gone).exists()
+    assert not Note.objects.filter(conversation_id__in=gone).exists()
+    assert Note.objects.filter(conversation__contact=kept.contact).count() == 1
     assert not ConversationRead.objects.filter(conversation_id__in=gone).exists()
     assert not ProfileUpdate.objects.filter(contact_id=erased.contact.pk).exists()
     assert not InboxEvent.objects.filter(conversation_id__in=gone).exists()

@@ -384,6 +384,13 @@ def a_day_in_the_inbox(live, session_braze) -> tuple[list[dict], list[dict]]:
             post(aiko, live, f"conversations/{first}/claim/")
             watcher.until(changed("claimed"))
 
+            # A private note mentioning Ben: every inbox gets it, Ben's names him.
+            note = {"text": "@ben, can you check the payment? @nobody"}
+            added = post(aiko, live, f"conversations/{first}/notes/", note)
+            assert added["unresolved_mentions"] == ["nobody"]
+            ben_inbox.until(of("note.created", note__mentions=["ben"]))
+            watcher.until(of("note.created", note__id=added["note"]["id"]))
+
             # A message through the billing campaign files it: no audit event.
             live.post_webhook(webhook_body("cust-1", "it is about a payment", topic="billing"))
             watcher.until(changed(None))

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from handoff.db import statements
 from handoff.live.broadcast import send_to_agents
-from handoff.models import Conversation, ConversationEvent, InboxEvent, Message
+from handoff.models import Conversation, ConversationEvent, InboxEvent, Message, Note
 
 
 def message_data(message: Message) -> dict:
@@ -113,6 +113,23 @@ def event_data(event: ConversationEvent) -> dict:
     }
 
 
+def note_data(note: Note, *, mentions: list[str] | None = None) -> dict:
+    """A private note as agents see it. `mentions` are the usernames it notified, in
+    the order written; without them they are read from `note.mentions` (prefetch
+    `mentions__agent`, ordered by id)."""
+    if mentions is None:
+        mentions = [mention.agent.get_username() for mention in note.mentions.all()]
+    return {
+        "id": note.pk,
+        "conversation_id": note.conversation_id,
+        # The author's username now, or as it was when the account still existed.
+        "author": note.author.get_username() if note.author_id else note.author_name,
+        "text": note.text,
+        "mentions": mentions,
+        "created_at": note.created_at.isoformat(),
+    }
+
+
 def publish(kind: str, data: dict, *, conversation_id: int | None = None) -> int:
     """Store `{type: kind, ...data}` as the next event and push it to every agent's
     socket once the current transaction commits. Returns the sequence number."""
@@ -182,6 +199,16 @@ def publish_message_created(message: Message) -> None:
         "message.created",
         {"message": message_data(message)},
         conversation_id=message.conversation_id,
+    )
+
+
+def publish_note_created(note: Note, *, mentions: list[str]) -> None:
+    """Every agent's inbox shows the note; the inboxes of those it `mentions` notify
+    their agent. Stored under its conversation, so erasing it takes the event too."""
+    publish(
+        "note.created",
+        {"note": note_data(note, mentions=mentions)},
+        conversation_id=note.conversation_id,
     )
 
 

@@ -14,16 +14,24 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce, Left
 from django.utils.dateparse import parse_datetime
 
-from handoff.live.events import contact_data, conversation_data, event_data, message_data
+from handoff.live.events import (
+    contact_data,
+    conversation_data,
+    event_data,
+    message_data,
+    note_data,
+)
 from handoff.models import (
     Conversation,
     ConversationEvent,
     ConversationRead,
     Message,
+    Note,
+    NoteMention,
     TopicRoute,
 )
 from handoff.rules import service_window
@@ -248,6 +256,7 @@ def conversation_pane(*, conversation_id: int, agent: AbstractBaseUser) -> dict 
         "messages": [message_data(m) for m in reversed(recent[:PANE_MESSAGES])],
         "has_earlier_messages": len(recent) > PANE_MESSAGES,
         "events": [event_data(e) for e in events],
+        "notes": [note_data(n) for n in conversation_notes(conversation_id)],
         "earlier_conversations": [
             {
                 "id": c.pk,
@@ -259,6 +268,18 @@ def conversation_pane(*, conversation_id: int, agent: AbstractBaseUser) -> dict 
             for c in earlier
         ],
     }
+
+
+def conversation_notes(conversation_id: int) -> QuerySet[Note]:
+    """The conversation's private notes, oldest first, loaded for `note_data` (two
+    queries whatever their number)."""
+    mentions = NoteMention.objects.select_related("agent").order_by("pk")
+    return (
+        Note.objects.filter(conversation_id=conversation_id)
+        .select_related("author")
+        .prefetch_related(Prefetch("mentions", queryset=mentions))
+        .order_by("pk")
+    )
 
 
 def pane_contact(contact, *, now: datetime | None = None) -> dict:

@@ -1,11 +1,12 @@
 """Erasing a customer on request, and forgetting old conversations after the retention.
 
 An erasure removes, in one transaction, every row that holds the customer's data (the
-contact, their conversations, messages, audit trail, read marks, profile updates not
-yet sent, and admin log lines about those rows), deletes every event of the agents'
-feed that carried it, tells open inboxes to drop the conversations, and records that
-it happened. The retention prune does the same for resolved conversations older than
-HANDOFF_RETENTION_DAYS, in short batches, and then removes contacts left with nothing.
+contact, their conversations, messages, agents' notes on them, audit trail, read
+marks, profile updates not yet sent, and admin log lines about those rows), deletes
+every event of the agents' feed that carried it, tells open inboxes to drop the
+conversations, and records that it happened. The retention prune does the same for
+resolved conversations older than HANDOFF_RETENTION_DAYS, in short batches, and then
+removes contacts left with nothing.
 
 This module must never keep, log or return who was erased: the record holds a keyed
 digest of the external id and counts of rows, nothing else. It does not touch Braze:
@@ -38,6 +39,7 @@ from handoff.models import (
     ErasureRecord,
     InboxEvent,
     Message,
+    Note,
     ProfileUpdate,
 )
 
@@ -51,6 +53,7 @@ COUNT_KEYS = (
     "conversations",
     "messages",
     "queued_messages",  # of the messages: replies not yet sent to Braze, cancelled
+    "notes",  # agents' private notes on the conversations
     "conversation_events",
     "read_marks",
     "profile_updates",
@@ -62,6 +65,7 @@ _DELETED_KEYS = {
     Contact._meta.label: "contacts",
     Conversation._meta.label: "conversations",
     Message._meta.label: "messages",
+    Note._meta.label: "notes",
     ConversationEvent._meta.label: "conversation_events",
     ConversationRead._meta.label: "read_marks",
     ProfileUpdate._meta.label: "profile_updates",

@@ -1,10 +1,11 @@
 // Canned replies in the reply box: "/" and a shortcut at the start of a word opens
-// the picker; a choice inserts its text, or opens the campaign dialog for a reply
-// that is sent as a campaign. Also the reply box's keys, since the open picker takes
-// them first. Never send anything here: Enter hands over to composer.js.
+// the picker (not while writing a private note); a choice inserts its text, or opens
+// the campaign dialog for a reply that is sent as a campaign. Also the reply box's
+// keys, since the open picker takes them first. Never send anything here: Enter hands
+// over to composer.js.
 import { api } from "./api.js";
 import { openCampaignDialog } from "./campaigns.js";
-import { sendReply, updateCounter } from "./composer.js";
+import { send, updateCounter } from "./composer.js";
 import { state } from "./state.js";
 import { reportError } from "./toasts.js";
 import { $, el } from "./util.js";
@@ -29,7 +30,8 @@ function cannedToken() {
 
 /** Open, filter or close the picker after the reply box changed. */
 export function updateCanned() {
-  const token = cannedToken();
+  // Not in a private note: canned replies are words for the customer.
+  const token = state.composeMode === "note" ? null : cannedToken();
   const box = $("canned");
   if (!token || !state.canned.length) {
     closeCanned();
@@ -115,7 +117,7 @@ export function onComposerKey(event) {
   // input) conversion is neither.
   if (event.key === "Enter" && !event.shiftKey && !event.isComposing && event.keyCode !== 229) {
     event.preventDefault();
-    sendReply();
+    send();
     return;
   }
   if (event.key === "Escape") $("reply").blur();

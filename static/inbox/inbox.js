@@ -18,7 +18,7 @@ import {
   sendCampaign,
 } from "./campaigns.js";
 import { closeCanned, loadCanned, onComposerKey, updateCanned } from "./canned.js";
-import { renderComposerState, sendReply, sendTyping, updateCounter } from "./composer.js";
+import { renderComposerState, send, sendTyping, setComposeMode, updateCounter } from "./composer.js";
 import { connect, socket } from "./connection.js";
 import { onKey } from "./keys.js";
 import {
@@ -90,8 +90,11 @@ function start() {
   $("reconnect-now").addEventListener("click", () => socket.reconnectNow());
   $("composer").addEventListener("submit", (event) => {
     event.preventDefault();
-    sendReply();
+    send();
   });
+  for (const tab of document.querySelectorAll("#compose-modes [data-mode]")) {
+    tab.addEventListener("click", () => setComposeMode(tab.dataset.mode, { focus: true }));
+  }
   const reply = $("reply");
   reply.addEventListener("keydown", onComposerKey);
   reply.addEventListener("input", () => {

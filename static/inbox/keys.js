@@ -2,6 +2,7 @@
 // the other modules do; never put an action's own logic here.
 import { act } from "./actions.js";
 import { openCampaignDialog } from "./campaigns.js";
+import { setComposeMode } from "./composer.js";
 import { QUEUES, moveSelection, selectQueue } from "./list.js";
 import { allowedActions, campaignBlocked } from "./rules.js";
 import { state } from "./state.js";
@@ -41,7 +42,8 @@ export function onKey(event) {
   else if (event.key === "k" || event.key === "ArrowUp") moveSelection(-1);
   else if (event.key >= "1" && event.key <= "5") selectQueue(QUEUES[Number(event.key) - 1]);
   else if (event.key === "?") $("help-dialog").showModal();
-  else if (event.key === "r" && !$("reply").disabled && state.detail) $("reply").focus();
+  else if (event.key === "r" && state.detail) setComposeMode("reply", { focus: true });
+  else if (event.key === "n" && state.detail) setComposeMode("note", { focus: true });
   else if (event.key === "t" && !campaignBlocked()) openCampaignDialog();
   else if (event.key === "s") $("search").focus();
   else if (event.key === "l" && !$("label-filter").hidden) $("label-filter").focus();

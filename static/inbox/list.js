@@ -228,6 +228,13 @@ function rowNode(summary) {
         ? el("span", { class: "chip small", text: reasonText(summary.escalation_reason) })
         : null,
       summary.assignee ? el("span", { class: "muted", text: `@${summary.assignee}` }) : null,
+      summary.mentioned
+        ? el("span", {
+            class: "chip small mention-chip",
+            title: gettext("You were mentioned in a private note"),
+            text: fmt(gettext("%(me)s mentioned"), { me: `@${ME}` }),
+          })
+        : null,
     ),
   );
 }

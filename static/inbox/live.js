@@ -1,6 +1,7 @@
 // Live events (docs/websocket.md) applied to the state and the page: the list, the
-// counts, the open conversation, the waiting alert. API answers that carry a changed
-// conversation come through applyConversation too, so both paths draw the same.
+// counts, the open conversation, the waiting alert, a private note's mention of me.
+// API answers that carry a changed conversation come through applyConversation too,
+// so both paths draw the same.
 // Never call the API or the socket from here: this takes in what happened, and
 // what follows from it (marking read, opening on a click) is pane.js's to ask.
 import {
@@ -52,6 +53,32 @@ function announceWaiting(conversation) {
   );
 }
 
+/** A note that names me: a sound, a notification, and a mark on its row until I open it. */
+function announceMention(note) {
+  const summary = state.convs.get(note.conversation_id);
+  const open = state.openId === note.conversation_id && !document.hidden;
+  if (summary && !open) {
+    summary.mentioned = true;
+    renderList();
+  }
+  beep();
+  notify(
+    fmt(gettext("%(who)s mentioned you in a note"), { who: note.author }),
+    note.text.slice(0, 200),
+    `handoff-note-${note.id}`,
+    () => openConversation(note.conversation_id),
+  );
+  if (!open) {
+    const contact = (summary && summary.contact) || {};
+    toast(
+      fmt(gettext("%(who)s mentioned you in a note on %(where)s."), {
+        who: note.author,
+        where: contact.name || contact.phone_number || `#${note.conversation_id}`,
+      }),
+    );
+  }
+}
+
 /** One numbered event from the socket, applied once (socket.js drops repeats). */
 export function applyEvent(frame) {
   switch (frame.type) {
@@ -88,6 +115,12 @@ export function applyEvent(frame) {
     }
     case "message.delivery":
       applyToOpen(frame);
+      break;
+    case "note.created":
+      applyToOpen(frame);
+      if (frame.note.author !== ME && (frame.note.mentions || []).includes(ME)) {
+        announceMention(frame.note);
+      }
       break;
     case "conversation.erased":
       dropConversations(frame.conversation_ids || [], frame.reason);

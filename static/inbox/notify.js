@@ -1,5 +1,6 @@
-// Telling an agent that a chat started waiting: a short beep (WebAudio, no file),
-// a browser notification, and the count in the tab title.
+// Telling an agent that a chat started waiting or that a private note mentions them:
+// a short beep (WebAudio, no file), a browser notification, and the count in the tab
+// title.
 
 let audio = null;
 

@@ -18,6 +18,7 @@ import {
   renderTranscript,
   scrollToEnd,
   upsertMessage,
+  upsertNote,
 } from "./transcript.js";
 import { $, duration, el, fmt, when } from "./util.js";
 
@@ -61,6 +62,7 @@ async function loadConversation(id, { quiet = false } = {}) {
     contact: data.contact,
     messages: new Map((data.messages || []).map((m) => [m.id, m])),
     events: data.events || [],
+    notes: data.notes || [],
     earlier: data.earlier_conversations || [],
     hasEarlier: data.has_earlier_messages,
   };
@@ -74,8 +76,9 @@ export function markRead() {
   const detail = state.detail;
   if (!detail || document.hidden) return;
   const summary = state.convs.get(detail.conversation.id);
-  if (summary && summary.unread) {
+  if (summary && (summary.unread || summary.mentioned)) {
     summary.unread = false;
+    summary.mentioned = false; // seen: the note that mentioned me is in the transcript
     renderList();
   }
   const ids = [...detail.messages.keys()];
@@ -201,12 +204,14 @@ export function closeConversation() {
 
 /** The part of an event that changes the open transcript (also replayed after a load). */
 export function applyToOpen(frame) {
-  const id = frame.conversation_id ?? (frame.message || frame.conversation || {}).conversation_id;
+  const about = frame.message || frame.note || frame.conversation || {};
+  const id = frame.conversation_id ?? about.conversation_id;
   const conversationId = frame.type === "conversation.updated" ? frame.conversation.id : id;
   if (state.holding && state.holding.id === conversationId) state.holding.frames.push(frame);
   const detail = state.detail;
   if (!detail || detail.conversation.id !== conversationId) return;
   if (frame.type === "message.created") upsertMessage(frame.message);
+  else if (frame.type === "note.created") upsertNote(frame.note);
   else if (frame.type === "message.delivery") {
     const message = detail.messages.get(frame.message_id);
     if (message) upsertMessage({ ...message, delivery: frame.delivery });

@@ -27,9 +27,16 @@ export function windowLeft() {
   return (ms(contact.window_closes_at) - Date.now()) / 1000;
 }
 
-/** Whether the reply box is closed, and the reason to show above it. */
+/** Whether the reply box is closed, and the reason to show above it. A private note
+ * may be written in any conversation, whatever its state or owner (docs/api.md). */
 export function composerBlock() {
   if (!state.detail) return { disabled: true, reason: "" };
+  if (state.composeMode === "note") {
+    return {
+      disabled: false,
+      reason: gettext("Private note: only agents see this. @name notifies an agent."),
+    };
+  }
   const { conversation } = state.detail;
   if (conversation.state === "resolved") {
     return {

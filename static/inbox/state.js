@@ -24,7 +24,7 @@ export const state = {
   convs: new Map(), // id -> summary (rememberSummary, forgetConversations)
   // The open conversation (pane.js).
   openId: null,
-  detail: null, // {conversation, contact, messages: Map, events: [], earlier}
+  detail: null, // {conversation, contact, messages: Map, events: [], notes: [], earlier}
   opening: null, // the load in flight: actions asked for meanwhile wait for it
   holding: null, // {id, frames}: socket events for a conversation while it loads
   // People (presence.js).
@@ -34,7 +34,8 @@ export const state = {
   // What an agent may send (canned.js, campaigns.js).
   canned: [],
   campaigns: [], // active Braze campaigns agents may send (docs/api.md)
-  sending: false, // a reply or a campaign is on its way (composer.js, campaigns.js)
+  sending: false, // a reply, note or campaign is on its way (composer.js, campaigns.js)
+  composeMode: "reply", // the composer writes to the customer, or a private "note" (composer.js)
 };
 
 /** Merge a conversation from an event or an API answer into the known summaries. */

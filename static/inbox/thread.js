@@ -1,5 +1,5 @@
-// The conversation pane's transcript: messages, audit events and delivery states.
-// Customer text goes in with text nodes only (see util.el).
+// The conversation pane's transcript: messages, private notes, audit events and
+// delivery states. Customer and agent text goes in with text nodes only (see util.el).
 import { el, fmt, when } from "./util.js";
 
 const { gettext } = window;
@@ -220,6 +220,60 @@ export function messageNode(message, contactName, onRetry) {
   );
 }
 
+// A mention as handoff/rules/mentions.py reads one: "@" (or "＠") not after a
+// character a username can hold, then a username's characters.
+const MENTION = /(?<![\p{L}\p{N}_.@+\-＠])[@＠]([\p{L}\p{N}_.@+\-]+)/gu;
+const fold = (name) => name.normalize("NFKC").toLowerCase();
+const isAscii = (char) => char.charCodeAt(0) < 128;
+
+/** How much of a written `@token` is the name of an agent the note mentioned (0: none):
+ * the longest such name followed by nothing, trailing punctuation or another script. */
+function mentionLength(token, mentions) {
+  let best = 0;
+  for (const name of mentions) {
+    const n = name.length;
+    if (n <= best || n > token.length || fold(token.slice(0, n)) !== fold(name)) continue;
+    const rest = token.slice(n);
+    if (!rest || /^[.@+-]+$/.test(rest) || isAscii(token[n - 1]) !== isAscii(rest[0])) best = n;
+  }
+  return best;
+}
+
+/** The note's text with the mentions of agents it notified marked (mine more so). */
+function noteText(note, me) {
+  const text = note.text;
+  const mentions = note.mentions || [];
+  const parts = [];
+  let at = 0;
+  for (const match of text.matchAll(MENTION)) {
+    const length = mentionLength(match[1], mentions);
+    if (!length) continue;
+    const written = text.slice(match.index, match.index + 1 + length);
+    const mine = fold(written.slice(1)) === fold(me);
+    parts.push(text.slice(at, match.index));
+    parts.push(el("mark", { class: mine ? "mention mention-me" : "mention", text: written }));
+    at = match.index + written.length;
+  }
+  parts.push(text.slice(at));
+  return parts;
+}
+
+/** A private note: for agents only, drawn unlike anything the customer sees. */
+export function noteNode(note, me) {
+  return el(
+    "div",
+    { class: "note", dataset: { noteId: note.id } },
+    el(
+      "div",
+      { class: "msg-meta" },
+      el("span", { class: "msg-author", text: note.author }),
+      el("span", { class: "note-label", text: gettext("Private note · only agents see this") }),
+      el("time", { class: "muted", datetime: note.created_at, text: when(note.created_at) }),
+    ),
+    el("div", { class: "msg-text" }, noteText(note, me)),
+  );
+}
+
 /**
  * Where the bot's part of the transcript ends: at the first hand-over. For an
  * escalation, the customer message that caused it stays on the human side (only
@@ -239,11 +293,12 @@ export function splitIndex(items) {
   return handover;
 }
 
-/** Messages and events in one timeline, oldest first. */
-export function timeline(messages, events) {
+/** Messages, events and notes in one timeline, oldest first. */
+export function timeline(messages, events, notes = []) {
   const items = [
     ...messages.map((message) => ({ at: Date.parse(message.created_at), message })),
     ...events.map((event) => ({ at: Date.parse(event.created_at), event })),
+    ...notes.map((note) => ({ at: Date.parse(note.created_at), note })),
   ];
   items.sort((a, b) => a.at - b.at || (a.message ? 0 : 1) - (b.message ? 0 : 1));
   return items;

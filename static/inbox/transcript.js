@@ -3,8 +3,8 @@
 // the end while the agent reads there. Never change a conversation's state here;
 // the only request is retrying a failed message.
 import { api } from "./api.js";
-import { state } from "./state.js";
-import { eventNode, messageNode, splitIndex, timeline } from "./thread.js";
+import { ME, state } from "./state.js";
+import { eventNode, messageNode, noteNode, splitIndex, timeline } from "./thread.js";
 import { reportError } from "./toasts.js";
 import { $, el, fmt } from "./util.js";
 
@@ -17,11 +17,12 @@ function retryMessage(messageId) {
 }
 
 export function renderTranscript({ botOpen = false } = {}) {
-  const { messages, events, contact } = state.detail;
-  const items = timeline([...messages.values()], events);
-  const nodes = items.map((item) =>
-    item.message ? messageNode(item.message, contact.name, retryMessage) : eventNode(item.event),
-  );
+  const { messages, events, notes, contact } = state.detail;
+  const items = timeline([...messages.values()], events, notes);
+  const nodes = items.map((item) => {
+    if (item.message) return messageNode(item.message, contact.name, retryMessage);
+    return item.note ? noteNode(item.note, ME) : eventNode(item.event);
+  });
   const transcript = $("transcript");
   const split = splitIndex(items);
   const earlierNote = state.detail.hasEarlier
@@ -33,19 +34,18 @@ export function renderTranscript({ botOpen = false } = {}) {
     return;
   }
   const botMessages = items.slice(0, split).filter((item) => item.message).length;
+  const botNotes = items.slice(0, split).filter((item) => item.note).length;
+  let summary = fmt(
+    ngettext("Bot conversation (%(n)s message)", "Bot conversation (%(n)s messages)", botMessages),
+    { n: botMessages },
+  );
+  if (botNotes) {
+    summary += ` · ${fmt(ngettext("%(n)s private note", "%(n)s private notes", botNotes), { n: botNotes })}`;
+  }
   const botPart = el(
     "details",
     { class: "bot-part", open: botOpen },
-    el("summary", {
-      text: fmt(
-        ngettext(
-          "Bot conversation (%(n)s message)",
-          "Bot conversation (%(n)s messages)",
-          botMessages,
-        ),
-        { n: botMessages },
-      ),
-    }),
+    el("summary", { text: summary }),
     el("div", { class: "bot-items" }, nodes.slice(0, split)),
   );
   const human = el("div", { class: "human-part", id: "human-part" }, nodes.slice(split));
@@ -87,4 +87,14 @@ export function upsertMessage(message, { fromApi = false } = {}) {
   } else if (!known) {
     appendToTranscript(messageNode(message, detail.contact.name, retryMessage));
   }
+}
+
+/** Add a note to the open transcript once (the API's answer and the socket's event both
+ * bring the author's own). */
+export function upsertNote(note) {
+  const detail = state.detail;
+  if (!detail || detail.conversation.id !== note.conversation_id) return;
+  if (detail.notes.some((known) => known.id === note.id)) return;
+  detail.notes.push(note);
+  appendToTranscript(noteNode(note, ME));
 }

@@ -6,9 +6,10 @@ wins a race) lives in `handoff.services.conversations`.
 
 from typing import TYPE_CHECKING
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from handoff.live.events import message_data
+from handoff.live.events import message_data, note_data
 from handoff.rules.agents import is_agent
 from handoff.rules.campaign_properties import CampaignInvalid
 from handoff.rules.payloads import MAX_MESSAGE_CHARS
@@ -16,7 +17,7 @@ from handoff.selectors import inbox
 from handoff.selectors.agents import user_named
 from handoff.selectors.conversations import conversation_exists
 from handoff.selectors.messages import conversation_has_message, newest_message_id
-from handoff.services import campaigns
+from handoff.services import campaigns, notes
 from handoff.services import conversations as service
 from handoff.services.read_marks import mark_read
 from handoff.web.api.auth import agent_api
@@ -87,6 +88,34 @@ def reply(request: HttpRequest, conversation_id: int) -> JsonResponse:
         conversation_id=conversation_id, agent=request.user, text=text
     )
     return JsonResponse({"message": message_data(message)}, status=201)
+
+
+@agent_api("POST")
+def add_note(request: HttpRequest, conversation_id: int) -> JsonResponse:
+    """A private note: any agent, any conversation, any state; never sent to anyone
+    but the agents. The answer names the `@names` that notified no one."""
+    text = required_string(json_body(request), "text", multiline=True)
+    if not text.strip():
+        raise invalid("text", "a note cannot be empty.")
+    if len(text) > MAX_MESSAGE_CHARS:
+        raise invalid(
+            "text",
+            f"a note is limited to {MAX_MESSAGE_CHARS:,} characters; this one has {len(text):,}.",
+        )
+    _ensure_exists(conversation_id)
+    try:
+        added = notes.add_note(conversation_id=conversation_id, agent=request.user, text=text)
+    except notes.NoteInvalid as error:
+        raise invalid("text", f"{error}") from error
+    except ObjectDoesNotExist as error:  # erased between the check and the note
+        raise _no_conversation(conversation_id) from error
+    return JsonResponse(
+        {
+            "note": note_data(added.note, mentions=added.mentioned),
+            "unresolved_mentions": added.unresolved,
+        },
+        status=201,
+    )
 
 
 @agent_api("POST")

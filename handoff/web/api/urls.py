@@ -55,6 +55,7 @@ urlpatterns = [
     path(conversation + "resolve/", conversations.resolve, name="resolve"),
     path(conversation + "reply/", conversations.reply, name="reply"),
     path(conversation + "send-campaign/", conversations.send_campaign, name="send-campaign"),
+    path(conversation + "notes/", conversations.add_note, name="notes"),
     path(conversation + "read/", conversations.read, name="read"),
     path("messages/<id:message_id>/retry/", messages.retry, name="retry"),
     re_path(r"^", unknown_endpoint),
