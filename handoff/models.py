@@ -9,12 +9,14 @@ import re
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from handoff.rules import user_regex
+from handoff.rules.agents import MAX_CAPACITY, MIN_CAPACITY
 from handoff.rules.campaign_properties import check_campaign_properties
 from handoff.rules.payloads import MAX_MESSAGE_CHARS
 
@@ -844,23 +846,89 @@ class ConversationRead(models.Model):
 
 
 class AgentPresence(models.Model):
-    """One open inbox socket of an agent; an agent is online while any row is fresh.
+    """One inbox socket of an agent; an agent is online while any row is fresh.
 
     Rows live in the database, not in process memory, so every web process sees the
     same presence. A process that dies leaves rows behind that stop being fresh when
-    their heartbeat (seen_at) ages past PRESENCE_TIMEOUT.
+    their heartbeat (seen_at) ages past PRESENCE_TIMEOUT. A socket that closed keeps its
+    row, fresh for HANDOFF_OFFLINE_GRACE_SECONDS after `closed_at`, so that a reload
+    (close, then open) never shows the agent offline in between.
     """
 
     agent = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
     channel_name = models.CharField(max_length=200, unique=True)
     connected_at = models.DateTimeField(default=timezone.now)
     seen_at = models.DateTimeField(default=timezone.now)
+    closed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["agent", "seen_at"], name="presence_agent_seen")]
 
     def __str__(self) -> str:
         return f"{self.agent} on {self.channel_name}"
+
+
+class AgentSeat(models.Model):
+    """What an agent chose and can hold: available or away, and their capacity.
+
+    Only the agent's choices and the assigner's bookkeeping are stored here. Whether
+    they are online follows from their sockets (AgentPresence) and how many open
+    conversations they hold from the conversations themselves (state assigned, this
+    assignee): derived, so they can never disagree with what they count. An agent
+    without a row is available with the default capacity; the row is made the first
+    time something is set (services/seats.py), and its lock is what serialises changes
+    to one agent's seat.
+    """
+
+    class Status(models.TextChoices):
+        AVAILABLE = "available", _("available")
+        AWAY = "away", _("away")
+
+    agent = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        primary_key=True,
+        on_delete=models.CASCADE,
+        related_name="seat",
+        verbose_name=_("agent"),
+    )
+    status = models.CharField(
+        _("status"),
+        max_length=10,
+        choices=Status.choices,
+        default=Status.AVAILABLE,
+        help_text=_(
+            "The agent's own choice in the inbox. An agent with no inbox open counts "
+            "as offline, whatever this says."
+        ),
+    )
+    status_changed_at = models.DateTimeField(_("status changed"), default=timezone.now)
+    capacity = models.PositiveSmallIntegerField(
+        _("capacity"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(MIN_CAPACITY), MaxValueValidator(MAX_CAPACITY)],
+        help_text=_(
+            "The most open conversations assigned to this agent at once, from 1 to 999. "
+            "Empty: the default (HANDOFF_DEFAULT_CAPACITY)."
+        ),
+    )
+    # When the agent was last given a conversation: the assigner's tie-break.
+    last_assigned_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = _("agent")
+        verbose_name_plural = _("agents")
+        ordering = ["agent__username"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(capacity__isnull=True)
+                | Q(capacity__gte=MIN_CAPACITY, capacity__lte=MAX_CAPACITY),
+                name="seat_capacity_1_to_999",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return str(self.agent)
 
 
 class ErasureRecord(models.Model):

@@ -347,6 +347,18 @@ HANDOFF_RETENTION_DAYS = env.int("HANDOFF_RETENTION_DAYS", default=0)
 if HANDOFF_RETENTION_DAYS < 0:
     raise ImproperlyConfigured("HANDOFF_RETENTION_DAYS must be 0 (keep for ever) or more days.")
 
+# Agents: the most open conversations an agent holds at once when admin set no capacity
+# for them, and how long after an agent's last inbox socket closed they still count as
+# online (a reload or a short network drop must not flap them offline and back).
+HANDOFF_DEFAULT_CAPACITY = env.int("HANDOFF_DEFAULT_CAPACITY", default=5)
+if not 1 <= HANDOFF_DEFAULT_CAPACITY <= 999:
+    raise ImproperlyConfigured(
+        f"HANDOFF_DEFAULT_CAPACITY must be from 1 to 999; got {HANDOFF_DEFAULT_CAPACITY}."
+    )
+HANDOFF_OFFLINE_GRACE_SECONDS = env.float("HANDOFF_OFFLINE_GRACE_SECONDS", default=30.0)
+if HANDOFF_OFFLINE_GRACE_SECONDS < 0:
+    raise ImproperlyConfigured("HANDOFF_OFFLINE_GRACE_SECONDS must be 0 or more seconds.")
+
 # Bots
 HANDOFF_BOT = env.str("HANDOFF_BOT", default="faq")
 OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="")

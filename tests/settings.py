@@ -14,6 +14,10 @@ for name, value in {
     "HANDOFF_EMBEDDED_WORKERS": "false",
     "BRAZE_CAMPAIGN_ID": "test-campaign",
     "BRAZE_API_KEY": "test-braze-key",
+    # In process, an agent goes offline the moment their last socket closes; the grace
+    # period's own tests set it (tests/test_agent_status.py), and the app under daphne
+    # runs with a short one (tests/support/servers.py).
+    "HANDOFF_OFFLINE_GRACE_SECONDS": "0",
 }.items():
     os.environ.setdefault(name, value)
 

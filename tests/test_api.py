@@ -7,12 +7,15 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from handoff.live.events import latest_seq
 from handoff.models import (
     AgentPresence,
+    AgentSeat,
     CannedReply,
     Conversation,
     ConversationEvent,
@@ -155,22 +158,157 @@ def test_me_names_the_agent(api, aiko):
         "username": "aiko",
         "display_name": "Aiko",
         "is_staff": False,
+        "online": False,  # no inbox socket of hers is open
+        "status": "offline",
+        "chosen_status": "available",
+        "capacity": 5,
+        "open_count": 0,
     }
 
 
-def test_agents_lists_agents_only_with_their_online_flag(api, aiko, ben):
+def test_agents_lists_agents_only_with_their_online_flag_status_and_load(api, aiko, ben):
     get_user_model().objects.create_user("visitor")
     AgentPresence.objects.create(agent=ben, channel_name="ben-socket")
     AgentPresence.objects.create(
         agent=aiko, channel_name="stale", seen_at=timezone.now() - timedelta(minutes=5)
     )
+    AgentSeat.objects.create(agent=ben, status="away", capacity=4)
+    assigned_to(ben)
+    assigned_to(ben)
+    make_conversation(state=State.RESOLVED, assignee=ben, resolved_at=timezone.now())
+    waiting()
 
     agents = api.get("/api/agents/").json()["agents"]
 
     assert agents == [
-        {"username": "aiko", "display_name": "aiko", "online": False},
-        {"username": "ben", "display_name": "ben", "online": True},
+        {
+            "username": "aiko",
+            "display_name": "aiko",
+            "online": False,
+            "status": "offline",
+            "capacity": 5,
+            "open_count": 0,
+        },
+        {
+            "username": "ben",
+            "display_name": "ben",
+            "online": True,
+            "status": "away",
+            "capacity": 4,
+            "open_count": 2,
+        },
     ]
+
+
+def test_an_agent_whose_last_socket_closed_within_the_grace_is_still_online(
+    api, aiko, ben, settings
+):
+    settings.HANDOFF_OFFLINE_GRACE_SECONDS = 30
+    now = timezone.now()
+    AgentPresence.objects.create(
+        agent=ben, channel_name="reloading", seen_at=now, closed_at=now - timedelta(seconds=20)
+    )
+    AgentPresence.objects.create(
+        agent=aiko, channel_name="gone", seen_at=now, closed_at=now - timedelta(seconds=40)
+    )
+
+    agents = {a["username"]: a["status"] for a in api.get("/api/agents/").json()["agents"]}
+
+    assert agents == {"aiko": "offline", "ben": "available"}
+
+
+def test_the_agents_list_takes_the_same_queries_for_3_and_30_agents(api, aiko, agents_group):
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert api.get("/api/agents/").status_code == 200
+        return len(captured)
+
+    def add_agents(names):
+        for name in names:
+            make_agent(name)
+            agent = get_user_model().objects.get(username=name)
+            AgentSeat.objects.create(agent=agent, status="away", capacity=3)
+            assigned_to(agent)
+            AgentPresence.objects.create(agent=agent, channel_name=f"{name}-socket")
+
+    add_agents(["a1", "a2"])
+    few = queries()
+    add_agents([f"b{n}" for n in range(27)])
+
+    assert len(api.get("/api/agents/").json()["agents"]) == 30
+    assert queries() == few
+
+
+# --- My status ----------------------------------------------------------------------
+
+
+def test_an_agent_chooses_away_and_back_and_the_answer_is_me(api, aiko):
+    AgentPresence.objects.create(agent=aiko, channel_name="aiko-socket")
+
+    away = post(api, "/api/me/status/", {"status": "away"})
+
+    assert away.status_code == 200
+    assert away.json()["status"] == "away"
+    assert away.json()["chosen_status"] == "away"
+    assert AgentSeat.objects.get(agent=aiko).status == "away"
+    assert api.get("/api/me/").json()["status"] == "away"
+    back = post(api, "/api/me/status/", {"status": "available"})
+    assert (back.json()["status"], back.json()["chosen_status"]) == ("available", "available")
+
+
+def test_a_status_chosen_with_no_inbox_open_is_kept_and_shows_offline(api, aiko):
+    answer = post(api, "/api/me/status/", {"status": "away"}).json()
+
+    assert (answer["status"], answer["online"], answer["chosen_status"]) == (
+        "offline",
+        False,
+        "away",
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ({}, "this field is required."),
+        ({"status": None}, "this field is required."),
+        ({"status": 1}, "must be a string, not a number."),
+        ({"status": ["away"]}, "must be a string, not a list."),
+        ({"status": "busy"}, 'must be "available" or "away", not "busy".'),
+        ({"status": "Away"}, 'must be "available" or "away", not "Away".'),
+        (
+            {"status": "offline"},
+            'must be "available" or "away", not "offline": offline is not chosen, it '
+            "follows from having no inbox open.",
+        ),
+    ],
+)
+def test_a_status_other_than_available_or_away_is_a_400_naming_the_field(api, aiko, body, problem):
+    before = latest_seq()
+
+    response = post(api, "/api/me/status/", body)
+
+    assert response.status_code == 400
+    assert response.json() == {"error": f"Invalid status: {problem}", "fields": {"status": problem}}
+    assert not AgentSeat.objects.exists()
+    assert latest_seq() == before
+
+
+def test_a_status_body_that_is_not_an_object_is_a_400(api):
+    response = post(api, "/api/me/status/", '["away"]')
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "The body must be a JSON object."
+
+
+def test_choosing_a_status_needs_post_and_the_csrf_token(aiko):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(aiko)
+
+    assert client.get("/api/me/status/").status_code == 405
+    refused = post(client, "/api/me/status/", {"status": "away"})
+    assert refused.status_code == 403
+    assert "CSRF" in refused.json()["error"]
+    assert not AgentSeat.objects.exists()
 
 
 def test_counts_give_each_queue_its_number(api, aiko, ben):

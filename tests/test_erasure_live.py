@@ -15,7 +15,7 @@ from django.core.management import call_command
 from django.db import transaction
 from playwright.sync_api import expect
 
-from handoff.live.events import publish_presence
+from handoff.live.presence import announce
 from handoff.models import Contact, Conversation, ErasureRecord, Message
 from tests.conftest import ARTIFACTS, wait_until
 from tests.support.agents import login, make_agent, open_inbox, receive_until
@@ -109,9 +109,9 @@ def feed_start(agent_id: int) -> int:
     """A number the feed stands at before the test's customer writes. Numbers go on
     across tests (PostgreSQL's sequences survive the flush that empties the feed), and
     events asked for after a number far below them are answered with a resync, so the
-    test anchors the feed with an event of its own (an agent coming online)."""
+    test anchors the feed with an event of its own (an agent's presence)."""
     with transaction.atomic():
-        return publish_presence(agent_id, True)
+        return announce(agent_id)
 
 
 def readable_by_agents(live, agent: requests.Session, start: int) -> dict[str, str]:

@@ -352,7 +352,10 @@ def a_day_in_the_inbox(live, session_braze) -> tuple[list[dict], list[dict]]:
         with open_inbox(live.url, ben) as b_socket:
             ben_inbox = Recorder(b_socket, frames)
             ben_inbox.until(of("hello"))
-            watcher.until(of("presence", agent="ben", online=True))
+            watcher.until(of("presence", agent="ben", online=True, status="available"))
+            # Ben steps away; claims and releases move the agents' open counts.
+            post(ben, live, "me/status/", {"status": "away"})
+            watcher.until(of("presence", agent="ben", status="away"))
 
             # A customer asks for a person: opened, escalated, the hand-over notice sent.
             live.post_webhook(
@@ -377,6 +380,7 @@ def a_day_in_the_inbox(live, session_braze) -> tuple[list[dict], list[dict]]:
             # Claimed, transferred, released, claimed again.
             post(aiko, live, f"conversations/{first}/claim/")
             watcher.until(changed("claimed"))
+            watcher.until(of("presence", agent="aiko", status="offline", open_count=1))
             post(aiko, live, f"conversations/{first}/transfer/", {"to": "ben"})
             watcher.until(changed("transferred"))
             post(ben, live, f"conversations/{first}/release/")
@@ -510,6 +514,7 @@ def test_every_frame_a_running_server_sends_is_documented_and_every_documented_o
         ("message.delivery", "delivery.state"),
         ("conversation.erased", "reason"),
         ("activity", "activity"),
+        ("presence", "status"),
     ]:
         shape = documented[kind].shape
         for part in dotted.split("."):

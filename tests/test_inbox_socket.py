@@ -441,6 +441,9 @@ async def test_other_agents_see_an_agent_come_online_and_go_offline_with_their_l
         "seq": await current_seq(),
         "agent": "ben",
         "online": True,
+        "status": "available",
+        "capacity": 5,
+        "open_count": 0,
     }
 
     ben_second_tab, hello = await open_inbox(ben)
@@ -451,6 +454,60 @@ async def test_other_agents_see_an_agent_come_online_and_go_offline_with_their_l
     await ben_second_tab.disconnect(timeout=TIMEOUT)
     offline = await receive(aiko_socket)
     assert (offline["type"], offline["agent"], offline["online"]) == ("presence", "ben", False)
+    await aiko_socket.disconnect(timeout=TIMEOUT)
+
+
+@in_event_loop
+async def test_an_agent_choosing_away_reaches_the_other_agents_at_once(aiko, ben):
+    aiko_socket, _ = await open_inbox(aiko)
+    ben_socket, _ = await open_inbox(ben)
+    await receive(aiko_socket)  # ben online
+
+    @database_sync_to_async
+    def choose(status: str) -> int:
+        client = Client()
+        client.cookies.load(ben.decode())
+        response = client.post(
+            "/api/me/status/", {"status": status}, content_type="application/json"
+        )
+        return response.status_code
+
+    assert await choose("away") == 200
+
+    for socket in (aiko_socket, ben_socket):  # ben's other tabs follow too
+        event = await receive(socket)
+        assert {k: event[k] for k in ("type", "agent", "online", "status", "open_count")} == {
+            "type": "presence",
+            "agent": "ben",
+            "online": True,
+            "status": "away",
+            "open_count": 0,
+        }
+    await ben_socket.disconnect(timeout=TIMEOUT)
+    await aiko_socket.disconnect(timeout=TIMEOUT)
+
+
+@in_event_loop
+async def test_a_reload_within_the_grace_is_silent_and_the_sweep_announces_offline_after_it(
+    aiko, ben, settings
+):
+    settings.HANDOFF_OFFLINE_GRACE_SECONDS = 30
+    aiko_socket, _ = await open_inbox(aiko)
+    ben_socket, _ = await open_inbox(ben)
+    await receive(aiko_socket)  # ben online
+
+    await ben_socket.disconnect(timeout=TIMEOUT)  # ben reloads his page
+    ben_again, hello = await open_inbox(ben)
+    assert hello["online"] == ["aiko", "ben"]
+    await assert_silent(aiko_socket)
+
+    await ben_again.disconnect(timeout=TIMEOUT)  # and closes it
+    await assert_silent(aiko_socket)
+    after_the_grace = timezone.now() + timedelta(seconds=31)
+    await database_sync_to_async(presence.forget_stale_sockets)(after_the_grace)
+
+    offline = await receive(aiko_socket)
+    assert (offline["type"], offline["agent"], offline["status"]) == ("presence", "ben", "offline")
     await aiko_socket.disconnect(timeout=TIMEOUT)
 
 

@@ -157,7 +157,10 @@ def test_a_deleted_agent_with_an_open_socket_is_announced_offline(aiko):
     ]
     assert kinds == [
         ("access.changed", {"agent_ids": [agent_id]}),
-        ("presence", {"agent": "aiko", "online": False}),
+        (
+            "presence",
+            {"agent": "aiko", "online": False, "status": "offline", "capacity": 5, "open_count": 0},
+        ),
     ]
 
 

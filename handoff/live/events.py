@@ -10,7 +10,6 @@ Ephemeral notices (who is viewing or typing) are not changes: they carry no sequ
 number, are not stored and are not replayed.
 """
 
-from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -176,11 +175,21 @@ def latest_seq() -> int:
     return InboxEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
 
 
-def publish_presence(agent_id: int, online: bool, *, username: str | None = None) -> int:
-    """`username` when the user row is already gone (a deleted agent going offline)."""
-    if username is None:
-        username = get_user_model().objects.get(pk=agent_id).get_username()
-    return publish("presence", {"agent": username, "online": online})
+def publish_presence(
+    *, agent: str, online: bool, status: str, capacity: int, open_count: int
+) -> int:
+    """Everything the other agents see of one agent, whole: a client replaces what it
+    knew of them. `status` is available, away, or offline (exactly when not online)."""
+    return publish(
+        "presence",
+        {
+            "agent": agent,
+            "online": online,
+            "status": status,
+            "capacity": capacity,
+            "open_count": open_count,
+        },
+    )
 
 
 ACCESS_CHANGED = "access.changed"

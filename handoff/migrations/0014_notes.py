@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("handoff", "0012_contact_merged_copy_keys"),
+        ("handoff", "0013_agent_seats"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

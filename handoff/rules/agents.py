@@ -1,6 +1,21 @@
-"""Who counts as an agent: an active user with the "answer conversations" permission."""
+"""Who counts as an agent (an active user with the "answer conversations" permission),
+the name the inbox shows for one, and the pure rules of an agent's status and capacity.
+
+Nothing here reads a row: callers hand in what they know (the chosen status, whether a
+socket is open, the capacity set in admin) and get the answer.
+"""
 
 ANSWER_PERMISSION = "handoff.answer_conversations"
+
+# What an agent chooses in the inbox; `offline` is never chosen: it follows from having
+# no inbox socket open (after a grace period, live/presence.py).
+AVAILABLE = "available"
+AWAY = "away"
+OFFLINE = "offline"
+CHOSEN_STATUSES = (AVAILABLE, AWAY)
+# The most open conversations an agent can be given; a larger number is a typo.
+MIN_CAPACITY = 1
+MAX_CAPACITY = 999
 
 
 def is_agent(user) -> bool:
@@ -12,3 +27,17 @@ def is_agent(user) -> bool:
 def display_name(user) -> str:
     """The name the inbox shows for an agent: the full name, else the username."""
     return user.get_full_name() or user.get_username()
+
+
+def shown_status(chosen: str, *, online: bool) -> str:
+    """What the others see: the agent's choice while they are online, else offline."""
+    return chosen if online else OFFLINE
+
+
+def capacity_problem(value) -> str | None:
+    """Why `value` cannot be a capacity, or None: a whole number from 1 to 999."""
+    if type(value) is not int:
+        return "must be a whole number"
+    if not MIN_CAPACITY <= value <= MAX_CAPACITY:
+        return f"must be from {MIN_CAPACITY} to {MAX_CAPACITY}; got {value}"
+    return None

@@ -33,7 +33,7 @@ from handoff.rules.campaign_properties import (
     invalid_properties,
     property_errors,
 )
-from handoff.services import conversations, transitions
+from handoff.services import conversations, seats, transitions
 from handoff.services.campaign_choice import find_active, summary_text, window_allows
 from handoff.services.outbound import queue_outbound
 
@@ -153,4 +153,5 @@ def _reopen(
         actor_kind=Message.AuthorKind.AGENT,
         data={"campaign": campaign.key},
     )
+    seats.announce_load(agent.pk)
     return reopened

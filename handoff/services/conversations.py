@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from handoff.models import Conversation, ConversationEvent, HandoffSettings, Message
 from handoff.rules import service_window
 from handoff.rules.payloads import MAX_MESSAGE_CHARS
-from handoff.services import campaign_choice, delivery, profile_sync, transitions
+from handoff.services import campaign_choice, delivery, profile_sync, seats, transitions
 from handoff.services.outbound import queue_outbound
 from handoff.services.transitions import ConversationConflict, WindowClosed
 
@@ -209,6 +209,7 @@ def claim(*, conversation_id: int, agent: AbstractBaseUser) -> Conversation:
     transitions.record_event(
         conversation=conversation, kind=Kind.CLAIMED, actor=agent, actor_kind=Author.AGENT
     )
+    seats.announce_load(agent.pk)
     return conversation
 
 
@@ -236,6 +237,7 @@ def take_over(*, conversation_id: int, agent: AbstractBaseUser) -> Conversation:
         actor_kind=Author.AGENT,
         data={"reason": conversation.escalation_reason},
     )
+    seats.announce_load(agent.pk)
     profile_sync.record_escalation(conversation)
     return conversation
 
@@ -275,6 +277,7 @@ def transfer(
             "to": to_agent.get_username(),
         },
     )
+    seats.announce_load(current.assignee_id, to_agent.pk)
     return conversation
 
 
@@ -297,6 +300,7 @@ def release(*, conversation_id: int, agent: AbstractBaseUser) -> Conversation:
     transitions.record_event(
         conversation=conversation, kind=Kind.RELEASED, actor=agent, actor_kind=Author.AGENT
     )
+    seats.announce_load(current.assignee_id)
     return conversation
 
 
@@ -349,6 +353,8 @@ def resolve(*, conversation_id: int, agent: AbstractBaseUser) -> Conversation:
         actor_kind=Author.AGENT,
         data=data,
     )
+    if current.state == State.ASSIGNED:
+        seats.announce_load(current.assignee_id)
     profile_sync.record_resolution(conversation)
     if send_resolved_text:
         queue_outbound(

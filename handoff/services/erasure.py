@@ -42,6 +42,7 @@ from handoff.models import (
     Note,
     ProfileUpdate,
 )
+from handoff.services import seats
 
 logger = logging.getLogger(__name__)
 
@@ -122,6 +123,11 @@ def erase_contact(*, external_id: str, source: str, requested_by: str = "") -> E
         raise UnknownContact(erased_before=erasures_of(external_id))
     contact_id, phone_number = contact.pk, contact.phone_number
     conversation_ids = list(contact.conversations.order_by("pk").values_list("pk", flat=True))
+    holders = list(
+        contact.conversations.filter(state=Conversation.State.ASSIGNED).values_list(
+            "assignee_id", flat=True
+        )
+    )
     counts = dict.fromkeys(COUNT_KEYS, 0)
     counts["queued_messages"] = Message.objects.filter(
         contact=contact, delivery_state__in=Message.PENDING_DELIVERY
@@ -144,6 +150,7 @@ def erase_contact(*, external_id: str, source: str, requested_by: str = "") -> E
     )
     if conversation_ids:
         publish_conversations_erased(conversation_ids, reason="erasure")
+    seats.announce_load(*holders)  # an open conversation of theirs is gone
     record = ErasureRecord.objects.create(
         subject_digest=subject_digest(external_id),
         source=source,

@@ -33,13 +33,8 @@ from django.contrib.auth.models import Group
 from django.db import connection
 from django.utils.crypto import constant_time_compare
 
-from handoff.live.events import (
-    ACCESS_CHANGED,
-    as_sent,
-    latest_seq,
-    publish_access_changed,
-    publish_presence,
-)
+from handoff.live import presence
+from handoff.live.events import ACCESS_CHANGED, as_sent, latest_seq, publish_access_changed
 from handoff.models import AgentPresence, InboxEvent
 from handoff.rules.agents import is_agent
 
@@ -140,7 +135,7 @@ def agent_deleted(*, agent_id: int, username: str) -> None:
     which their closing sockets cannot announce once the user row is gone."""
     access_changed(agent_ids=[agent_id])
     if AgentPresence.objects.filter(agent_id=agent_id).exists():
-        publish_presence(agent_id, False, username=username)
+        presence.announce_gone(username)
 
 
 def save_begins(*, agent_id: int) -> None:

@@ -20,7 +20,7 @@ from handoff.braze.client import BrazeClient
 from handoff.jobs import wakeups
 from handoff.jobs.pacing import Pacer
 from handoff.live.feed import prune_events
-from handoff.live.presence import PRESENCE_TIMEOUT, forget_stale_sockets
+from handoff.live.presence import forget_stale_sockets, sweep_seconds
 from handoff.services.delivery import deliver_next
 from handoff.services.erasure import prune_retention
 from handoff.services.profile_sync import prune_sent, sync_next
@@ -66,7 +66,8 @@ class Periodic:
 # One set per process, shared by every worker thread (and every Workers in it).
 CHORES = (
     Periodic("prune_events", prune_events, PRUNE_EVENTS_EVERY_SECONDS),
-    Periodic("forget_stale_sockets", forget_stale_sockets, PRESENCE_TIMEOUT.total_seconds()),
+    # Announces agents offline once their grace period (or their heartbeat) ran out.
+    Periodic("forget_stale_sockets", forget_stale_sockets, sweep_seconds()),
     Periodic("prune_sent_profile_updates", prune_sent, 3600),
     # Does nothing unless HANDOFF_RETENTION_DAYS is set.
     Periodic("prune_retention", lambda: prune_retention(requested_by="workers"), 3600),

@@ -1,8 +1,10 @@
 // The conversation actions (claim, take over, transfer, release, resolve) asked of
-// the API for the open conversation, and the transfer dialog's choice of agent.
+// the API for the open conversation, and the transfer dialog's choice of agent (each
+// shown with their status and load).
 // Never apply the answer by hand: it goes through live.js like any event.
 import { api } from "./api.js";
 import { applyConversation } from "./live.js";
+import { statusLine } from "./presence.js";
 import { allowedActions } from "./rules.js";
 import { state } from "./state.js";
 import { reportError, toast } from "./toasts.js";
@@ -34,18 +36,16 @@ function chooseAgent() {
   const dialog = $("transfer-dialog");
   const select = $("transfer-to");
   const current = state.detail.conversation.assignee;
-  const choices = state.agents.filter((a) => a.username !== current);
+  const choices = [...state.agents.values()]
+    .filter((a) => a.username !== current)
+    .sort((a, b) => a.username.localeCompare(b.username));
   if (!choices.length) {
     toast(gettext("There is no other agent to transfer to."));
     return Promise.resolve(null);
   }
   select.replaceChildren(
     ...choices.map((a) =>
-      el(
-        "option",
-        { value: a.username },
-        `${a.display_name || a.username}${state.online.has(a.username) ? ` · ${gettext("online")}` : ""}`,
-      ),
+      el("option", { value: a.username }, statusLine(a, a.display_name || a.username)),
     ),
   );
   return new Promise((resolve) => {

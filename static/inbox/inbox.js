@@ -32,9 +32,10 @@ import {
 import { applyConversation, applyEvent } from "./live.js";
 import { unlockSound } from "./notify.js";
 import { markRead, openConversation, renderWindow } from "./pane.js";
-import { applyNotice, loadAgents, renderActivity, renderPresence } from "./presence.js";
+import { applyNotice, loadAgents, renderActivity } from "./presence.js";
 import { composerBlock } from "./rules.js";
 import { app, state } from "./state.js";
+import { renderMyStatus, toggleStatus } from "./status.js";
 import { handleConflicts } from "./toasts.js";
 import { upsertMessage } from "./transcript.js";
 import { $, debounce, duration, ms } from "./util.js";
@@ -87,6 +88,8 @@ function start() {
   $("label-filter").addEventListener("change", (event) => selectLabel(event.target.value));
   $("load-more").addEventListener("click", () => loadList({ more: true }));
   $("help-button").addEventListener("click", () => $("help-dialog").showModal());
+  $("my-status").addEventListener("click", toggleStatus);
+  renderMyStatus();
   $("reconnect-now").addEventListener("click", () => socket.reconnectNow());
   $("composer").addEventListener("submit", (event) => {
     event.preventDefault();
@@ -130,8 +133,8 @@ function start() {
   loadCampaigns();
   connect({
     onHello(frame, first) {
-      state.online = new Set(frame.online || []);
-      renderPresence();
+      // The agents (who is online, their status and load) load with the lists; the
+      // presence events that follow, or a reconnect's catch-up, keep them current.
       if (first) reloadAll();
       if (state.openId) socket.send({ type: "viewing", conversation_id: state.openId });
     },

@@ -6,6 +6,7 @@ import { setComposeMode } from "./composer.js";
 import { QUEUES, moveSelection, selectQueue } from "./list.js";
 import { allowedActions, campaignBlocked } from "./rules.js";
 import { state } from "./state.js";
+import { toggleStatus } from "./status.js";
 import { toast } from "./toasts.js";
 import { $ } from "./util.js";
 
@@ -48,6 +49,7 @@ export function onKey(event) {
   else if (event.key === "s") $("search").focus();
   else if (event.key === "l" && !$("label-filter").hidden) $("label-filter").focus();
   else if (event.key === "e") resolveByKey();
+  else if (event.key === "a") toggleStatus();
   else if (actions[event.key]) act(actions[event.key]);
   else return;
   event.preventDefault();

@@ -14,8 +14,9 @@ import {
 } from "./list.js";
 import { beep, notify } from "./notify.js";
 import { applyToOpen, closeConversation, markRead, openConversation, renderContact } from "./pane.js";
-import { renderPresence } from "./presence.js";
+import { applyPresence } from "./presence.js";
 import { ME, forgetConversations, rememberSummary, state } from "./state.js";
+import { applyMyPresence } from "./status.js";
 import { reasonText } from "./thread.js";
 import { toast } from "./toasts.js";
 import { fmt } from "./util.js";
@@ -126,9 +127,8 @@ export function applyEvent(frame) {
       dropConversations(frame.conversation_ids || [], frame.reason);
       break;
     case "presence":
-      if (frame.online) state.online.add(frame.agent);
-      else state.online.delete(frame.agent);
-      renderPresence();
+      applyPresence(frame);
+      applyMyPresence(frame);
       break;
     default:
       break;

@@ -27,9 +27,11 @@ export const state = {
   detail: null, // {conversation, contact, messages: Map, events: [], notes: [], earlier}
   opening: null, // the load in flight: actions asked for meanwhile wait for it
   holding: null, // {id, frames}: socket events for a conversation while it loads
-  // People (presence.js).
-  agents: [],
-  online: new Set(),
+  // People (presence.js): username -> {username, display_name, online, status,
+  // capacity, open_count}, as GET /api/agents/ and `presence` events give them.
+  agents: new Map(),
+  // The status I chose, available or away (status.js); the page starts from the server's.
+  myStatus: app.dataset.status === "away" ? "away" : "available",
   activity: new Map(), // agent -> {conversationId, activity, at}
   // What an agent may send (canned.js, campaigns.js).
   canned: [],

@@ -81,6 +81,8 @@ def server_env(database: dict, braze_url: str, **overrides: str) -> dict[str, st
         "HANDOFF_RETRY_BASE_SECONDS": "0.2",
         "HANDOFF_RETRY_MAX_SECONDS": "1.0",
         "HANDOFF_CLAIM_SECONDS": "5",
+        # An agent whose last socket closed is announced offline about a second later.
+        "HANDOFF_OFFLINE_GRACE_SECONDS": "1",
         "LOG_LEVEL": "WARNING",
         "PYTHONUNBUFFERED": "1",
     }

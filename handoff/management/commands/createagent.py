@@ -1,7 +1,9 @@
-"""Create (or update) an agent: an active user in the "Agents" group.
+"""Create (or update) an agent: an active user in the "Agents" group, optionally with
+a capacity (the most open conversations they hold at once).
 
 A password given or typed must pass AUTH_PASSWORD_VALIDATORS, as in the admin; the
-command never stores a weak one.
+command never stores a weak one. A capacity outside 1-999 is refused before anything
+is changed.
 """
 
 import getpass
@@ -13,7 +15,9 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from handoff.rules.agents import capacity_problem
 from handoff.selectors.agents import user_named
+from handoff.services import seats
 
 
 class Command(BaseCommand):
@@ -27,9 +31,19 @@ class Command(BaseCommand):
             "--password",
             help="Set this password (otherwise asked for; with --no-input, generated and printed).",
         )
+        parser.add_argument(
+            "--capacity",
+            type=int,
+            help=(
+                "The most open conversations this agent holds at once, 1 to 999 "
+                "(otherwise kept, or HANDOFF_DEFAULT_CAPACITY for a new agent)."
+            ),
+        )
         parser.add_argument("--no-input", action="store_true", help="Never prompt.")
 
-    def handle(self, *args, username, email, first_name, password, no_input, **options):
+    def handle(self, *args, username, email, first_name, password, capacity, no_input, **options):
+        if capacity is not None and (problem := capacity_problem(capacity)):
+            raise CommandError(f"--capacity {problem}. Nothing was changed.")
         User = get_user_model()
         try:
             group = Group.objects.get(name="Agents")
@@ -64,6 +78,9 @@ class Command(BaseCommand):
             user.set_password(password)
         user.save()
         user.groups.add(group)
-        self.stdout.write(f"{'Created' if created else 'Updated'} agent {username}.")
+        if capacity is not None:
+            seats.set_capacity(agent_id=user.pk, capacity=capacity)
+        held = f" (capacity {capacity})" if capacity is not None else ""
+        self.stdout.write(f"{'Created' if created else 'Updated'} agent {username}{held}.")
         if generated:
             self.stdout.write(f"Generated password: {password}")

@@ -42,6 +42,23 @@ def required_string(data: dict, name: str, *, multiline: bool = False) -> str:
     return value
 
 
+def required_choice(
+    data: dict, name: str, choices: tuple[str, ...], *, why_not: dict[str, str] | None = None
+) -> str:
+    """One of `choices`, exactly; `why_not` explains a value people are likely to try."""
+    value = data.get(name)
+    if value is None:
+        raise invalid(name, "this field is required.")
+    if not isinstance(value, str):
+        raise invalid(name, f"must be a string, not {_json_type(value)}.")
+    if value not in choices:
+        listed = " or ".join(json.dumps(choice) for choice in choices)
+        reason = (why_not or {}).get(value)
+        problem = f"must be {listed}, not {json.dumps(value[:40])}"
+        raise invalid(name, f"{problem}: {reason}." if reason else f"{problem}.")
+    return value
+
+
 def optional_id(data: dict, name: str) -> int | None:
     value = data.get(name)
     if value is None:

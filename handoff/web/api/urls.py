@@ -40,6 +40,7 @@ app_name = "api"
 conversation = "conversations/<id:conversation_id>/"
 urlpatterns = [
     path("me/", agents.me, name="me"),
+    path("me/status/", agents.my_status, name="my-status"),
     path("agents/", agents.agents, name="agents"),
     path("counts/", queues.counts, name="counts"),
     path("canned-replies/", canned_replies.canned_replies, name="canned-replies"),

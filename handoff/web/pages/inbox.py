@@ -2,7 +2,8 @@
 
 The page holds no conversation data of its own: the script loads everything through
 the JSON API (docs/api.md) and keeps it current through the socket
-(docs/websocket.md). This view only decides who may see the page.
+(docs/websocket.md). This view only decides who may see the page, and tells it the
+status the agent chose (available or away), so that a reload starts from it.
 """
 
 from django.contrib.auth.views import redirect_to_login
@@ -11,6 +12,7 @@ from django.views.decorators.http import require_safe
 
 from handoff.rules.agents import is_agent
 from handoff.rules.payloads import MAX_MESSAGE_CHARS
+from handoff.selectors.agents import chosen_status
 
 
 @require_safe
@@ -20,4 +22,8 @@ def inbox(request):
         return redirect_to_login(request.get_full_path())
     if not is_agent(request.user):
         return render(request, "inbox/forbidden.html", status=403)
-    return render(request, "inbox/inbox.html", {"max_chars": MAX_MESSAGE_CHARS})
+    return render(
+        request,
+        "inbox/inbox.html",
+        {"max_chars": MAX_MESSAGE_CHARS, "status": chosen_status(request.user)},
+    )
