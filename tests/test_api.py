@@ -548,10 +548,12 @@ def test_events_catch_up_returns_what_happened_after_a_sequence_number(api):
     stored = InboxEvent.objects.filter(pk__gt=before).order_by("pk")
     assert [e["seq"] for e in body["events"]] == [row.pk for row in stored]
     assert body["latest"] == stored.last().pk
-    claimed = body["events"][-1]
-    assert claimed["type"] == "conversation.updated"
+    # The claim, then aiko's new load for the other agents.
+    assert [e["type"] for e in body["events"]][-2:] == ["conversation.updated", "presence"]
+    claimed, load = body["events"][-2:]
     assert claimed["event"]["kind"] == "claimed"
     assert claimed["conversation"]["assignee"] == "aiko"
+    assert (load["agent"], load["open_count"]) == ("aiko", 1)
 
 
 @pytest.mark.parametrize("after", [None, "-1", "abc"])
