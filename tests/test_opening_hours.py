@@ -5,6 +5,7 @@ the admin's forms refuse what the rules cannot use; and one hand-over goes throu
 running server to the stand-in Braze, with a schedule that is closed whatever today is.
 """
 
+import re
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -23,6 +24,7 @@ from handoff.models import (
     OpeningInterval,
     Schedule,
 )
+from handoff.rules.business_hours import holiday_names
 from handoff.rules.opening_text import DEFAULT_TEXT
 from handoff.services.conversations import escalate
 from tests.conftest import wait_until
@@ -277,3 +279,19 @@ def test_a_handover_outside_hours_through_the_server_tells_the_customer_at_braze
     assert datetime.fromisoformat(data["opens_at"]) == datetime.combine(
         opening_day, datetime.min.time().replace(hour=9), tzinfo=UTC
     )
+
+
+def test_the_schedule_page_renders_in_japanese_with_holiday_names_in_japanese(admin_client):
+    schedule = Schedule.objects.create(name="東京", time_zone="Asia/Tokyo", holiday_country="JP")
+
+    page = admin_client.get(
+        f"/admin/handoff/schedule/{schedule.pk}/change/", HTTP_ACCEPT_LANGUAGE="ja"
+    )
+
+    assert page.status_code == 200
+    assert '<html lang="ja"' in page.content.decode()
+    # Japan's tables name their holidays in Japanese (元日, 成人の日, ...).
+    today = timezone.now().astimezone(TOKYO).date()
+    [(_day, name)] = holiday_names("JP", "", today, 1, language="ja")
+    assert name in page.content.decode()
+    assert re.search("[\u3040-\u30ff\u4e00-\u9fff]", name)

@@ -25,7 +25,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-import holidays
 from django.utils.translation import gettext as _
 
 LOOKAHEAD_DAYS = 400
@@ -171,6 +170,15 @@ class BusinessHours:
         return total / timedelta(minutes=1)
 
 
+def _holidays():
+    """The `holidays` package, imported when first needed: its tables take tens of
+    milliseconds to import, which every process (the webhook's included) would
+    otherwise pay at start whether or not a schedule names a country."""
+    import holidays
+
+    return holidays
+
+
 @lru_cache(maxsize=256)
 def public_holidays(country: str, subdiv: str, year: int) -> frozenset[date]:
     """The country's (and subdivision's) public holidays in `year`, observed days
@@ -178,6 +186,7 @@ def public_holidays(country: str, subdiv: str, year: int) -> frozenset[date]:
     are computed, and a year's holidays do not change while a process runs."""
     if not country:
         return frozenset()
+    holidays = _holidays()
     table = holidays.country_holidays(country, subdiv=subdiv or None, years=year)
     return frozenset(table.keys())
 
@@ -190,6 +199,7 @@ def holiday_names(
     country's tables have it (Japan's have Japanese), else in the tables' own."""
     if not country:
         return []
+    holidays = _holidays()
     if language not in holidays.list_localized_countries().get(country, ()):
         language = None
     found: list[tuple[date, str]] = []
@@ -231,7 +241,7 @@ def holiday_country_problem(country: str, subdiv: str) -> dict[str, str]:
     """Problems with a holiday country and subdivision, by field name."""
     if not country:
         return {"holiday_subdiv": _("Choose a country first.")} if subdiv else {}
-    supported = holidays.list_supported_countries(include_aliases=False)
+    supported = _holidays().list_supported_countries(include_aliases=False)
     if country not in supported:
         return {
             "holiday_country": _(
