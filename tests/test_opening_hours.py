@@ -295,3 +295,15 @@ def test_the_schedule_page_renders_in_japanese_with_holiday_names_in_japanese(ad
     [(_day, name)] = holiday_names("JP", "", today, 1, language="ja")
     assert name in page.content.decode()
     assert re.search("[\u3040-\u30ff\u4e00-\u9fff]", name)
+
+
+@pytest.mark.django_db
+def test_a_schedule_broken_behind_admins_back_does_not_stop_the_handover(caplog):
+    schedule = tokyo_office()
+    Schedule.objects.filter(pk=schedule.pk).update(holiday_country="XX")
+
+    conversation = hand_over(datetime(2027, 1, 16, 15, 0, tzinfo=TOKYO))
+
+    assert conversation.state == Conversation.State.WAITING
+    assert told(conversation) == [HandoffSettings.load().handover_text]
+    assert "Tokyo office" in caplog.text

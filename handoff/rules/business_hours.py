@@ -131,6 +131,8 @@ class BusinessHours:
     def next_opening(self, at: datetime) -> datetime | None:
         """The first instant at or after `at` when the schedule is open: `at` itself
         while open; None if it does not open within the look-ahead."""
+        if self.is_open(at):  # no need to follow an open period to its end
+            return at
         for opens, _closes in self.spans(at):
             return max(opens, at)
         return None

@@ -12,6 +12,7 @@ Never writes: the escalation service sends the text and records the facts.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -21,6 +22,8 @@ from django.conf import settings
 from handoff.models import Conversation, HandoffSettings, Message, Schedule
 from handoff.rules import business_hours, opening_text
 from handoff.rules.business_hours import BusinessHours, Interval
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -93,9 +96,15 @@ def handover(conversation: Conversation, *, now: datetime) -> Handover:
         return Handover(text=row.handover_text)
     schedule = row.schedule
     hours = business_hours_of(schedule)
-    if hours.is_open(now):
+    try:
+        if hours.is_open(now):
+            return Handover(text=row.handover_text)
+        opens_at = hours.next_opening(now)
+    except (LookupError, ValueError, NotImplementedError):
+        # Admin's forms refuse these; a row changed behind their back (an unknown zone
+        # or country) must not stop the hand-over itself.
+        logger.exception("Opening hours %r cannot be read; handing over as if open", schedule.name)
         return Handover(text=row.handover_text)
-    opens_at = hours.next_opening(now)
     terms = customer_terms(conversation)
     text = opening_text.offline_text(
         template=schedule.offline_text,
