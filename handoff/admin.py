@@ -16,7 +16,6 @@ from django.utils.translation import ngettext
 
 from handoff.bots.trial import try_bot
 from handoff.models import (
-    AgentSeat,
     BotSettings,
     BrazeCampaign,
     CannedReply,
@@ -32,8 +31,7 @@ from handoff.models import (
     TopicRoute,
 )
 from handoff.rules.payloads import MAX_MESSAGE_CHARS
-from handoff.selectors.agents import seat_rows
-from handoff.services import erasure, profile_sync, seats, topics
+from handoff.services import erasure, profile_sync, topics
 from handoff.services.delivery import retry_by_hand
 
 admin.site.site_header = _("handoff administration")
@@ -650,46 +648,3 @@ class ProfileUpdateAdmin(admin.ModelAdmin):
                 % skipped,
                 messages.INFO,
             )
-
-
-@admin.register(AgentSeat)
-class AgentSeatAdmin(admin.ModelAdmin):
-    """Every agent's status and capacity, with how much they hold and whether they are
-    online. Changes go through services.seats, so open inboxes show them at once."""
-
-    list_display = ("agent", "status", "capacity", "load", "online", "status_changed_at")
-    list_editable = ("status", "capacity")
-    list_filter = ("status",)
-    search_fields = ("agent__username", "agent__first_name", "agent__last_name")
-    fields = ("agent", "status", "capacity", "status_changed_at", "last_assigned_at")
-    readonly_fields = ("agent", "status_changed_at", "last_assigned_at")
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[AgentSeat]:
-        return seat_rows()
-
-    def changelist_view(self, request, extra_context=None):
-        # An agent has no row until something is set for them; list them all.
-        seats.ensure_seats()
-        return super().changelist_view(request, extra_context)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # every agent has one: make an agent (Users, or createagent)
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    @admin.display(description=_("open conversations"), ordering="open_count")
-    def load(self, seat: AgentSeat) -> str:
-        capacity = seat.capacity or settings.HANDOFF_DEFAULT_CAPACITY
-        shown = _("%(open)d of %(capacity)d") % {"open": seat.open_count, "capacity": capacity}
-        return shown if seat.capacity else _("%(load)s (default capacity)") % {"load": shown}
-
-    @admin.display(description=_("online"), boolean=True, ordering="online")
-    def online(self, seat: AgentSeat) -> bool:
-        return seat.online
-
-    def save_model(self, request: HttpRequest, obj: AgentSeat, form, change: bool) -> None:
-        if "status" in form.changed_data:
-            seats.set_status(agent=obj.agent, status=obj.status)
-        if "capacity" in form.changed_data:
-            seats.set_capacity(agent_id=obj.agent_id, capacity=obj.capacity)

@@ -11,11 +11,11 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from handoff.rules import user_regex
+from handoff.rules import business_hours, opening_text, user_regex
 from handoff.rules.agents import MAX_CAPACITY, MIN_CAPACITY
 from handoff.rules.campaign_properties import check_campaign_properties
 from handoff.rules.payloads import MAX_MESSAGE_CHARS
@@ -639,6 +639,141 @@ class ProfileUpdate(models.Model):
         return f"{self.contact} {sorted(self.attributes)} ({self.state})"
 
 
+class Schedule(models.Model):
+    """Opening hours: when agents answer. A hand-over while closed tells the customer
+    when the schedule opens again (the conversation still waits for an agent); the
+    bot answers at any hour. The rules themselves are in `rules.business_hours`."""
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    time_zone = models.CharField(
+        _("time zone"),
+        max_length=64,
+        default="UTC",
+        help_text=_(
+            "The time zone the opening hours and closed dates are in, such as Asia/Tokyo. "
+            "Customers are told the next opening in this zone's local time."
+        ),
+    )
+    holiday_country = models.CharField(
+        _("public holidays of"),
+        max_length=3,
+        blank=True,
+        help_text=_(
+            "Two-letter country code (JP, DE, US, ...): that country's public holidays "
+            "are closed days. Empty: no public holidays."
+        ),
+    )
+    holiday_subdiv = models.CharField(
+        _("region"),
+        max_length=40,
+        blank=True,
+        help_text=_(
+            "Optional: the state or region whose holidays also count, such as BY for "
+            "Bavaria. Empty: the country's nationwide holidays only."
+        ),
+    )
+    offline_text = models.TextField(
+        _("text outside opening hours"),
+        max_length=MAX_MESSAGE_CHARS,
+        blank=True,
+        help_text=_(
+            "Sent instead of the hand-over message while closed. {opening} is replaced "
+            "by the next opening in the customer's language, such as “Monday 9:00”. "
+            "Empty: “We are closed now and open again {opening}. ...”, in the "
+            "customer's language (English or Japanese)."
+        ),
+    )
+
+    class Meta:
+        verbose_name = _("opening hours")
+        verbose_name_plural = _("opening hours")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        self.holiday_country = self.holiday_country.strip().upper()
+        self.holiday_subdiv = self.holiday_subdiv.strip().upper()
+        errors: dict[str, str] = {}
+        if problem := business_hours.time_zone_problem(self.time_zone):
+            errors["time_zone"] = problem
+        errors.update(
+            business_hours.holiday_country_problem(self.holiday_country, self.holiday_subdiv)
+        )
+        if problem := opening_text.offline_text_problem(self.offline_text):
+            errors["offline_text"] = problem
+        if errors:
+            raise ValidationError(errors)
+
+
+class OpeningInterval(models.Model):
+    """Open on one weekday from `opens` to `closes` (minutes from local midnight, so a
+    day may close at 24:00); a day may have several, such as a lunch break between."""
+
+    class Weekday(models.IntegerChoices):
+        MONDAY = 0, _("Monday")
+        TUESDAY = 1, _("Tuesday")
+        WEDNESDAY = 2, _("Wednesday")
+        THURSDAY = 3, _("Thursday")
+        FRIDAY = 4, _("Friday")
+        SATURDAY = 5, _("Saturday")
+        SUNDAY = 6, _("Sunday")
+
+    schedule = models.ForeignKey(Schedule, on_delete=models.CASCADE, related_name="intervals")
+    weekday = models.PositiveSmallIntegerField(_("day"), choices=Weekday.choices)
+    opens = models.PositiveSmallIntegerField(_("opens"), help_text=_("Such as 9:00."))
+    closes = models.PositiveSmallIntegerField(
+        _("closes"), help_text=_("Such as 18:00; 24:00 for midnight at the end of the day.")
+    )
+
+    class Meta:
+        verbose_name = _("opening interval")
+        verbose_name_plural = _("opening intervals")
+        ordering = ["weekday", "opens"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(weekday__lte=6), name="opening_interval_weekday_0_to_6"
+            ),
+            models.CheckConstraint(
+                condition=Q(opens__lt=F("closes"), closes__lte=24 * 60),
+                name="opening_interval_opens_before_it_closes",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        clock = business_hours.format_clock
+        return f"{self.get_weekday_display()} {clock(self.opens)}–{clock(self.closes)}"
+
+    def clean(self) -> None:
+        if self.opens is not None and self.closes is not None:
+            interval = business_hours.Interval(self.weekday, self.opens, self.closes)
+            if problems := business_hours.interval_problems([interval]):
+                raise ValidationError({"closes": problems[0]})
+
+
+class ClosedDate(models.Model):
+    """A day the company is closed besides public holidays (a company holiday, an
+    office move), in the schedule's time zone."""
+
+    schedule = models.ForeignKey(Schedule, on_delete=models.CASCADE, related_name="closed_dates")
+    date = models.DateField(_("date"))
+    label = models.CharField(
+        _("label"), max_length=100, blank=True, help_text=_("For admins, such as “Office move”.")
+    )
+
+    class Meta:
+        verbose_name = _("closed date")
+        verbose_name_plural = _("closed dates")
+        ordering = ["date"]
+        constraints = [
+            models.UniqueConstraint(fields=["schedule", "date"], name="one_closed_date_per_day")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.date:%Y-%m-%d} {self.label}".strip()
+
+
 class HandoffSettings(models.Model):
     """The texts sent to customers and the routing numbers admins tune (one row)."""
 
@@ -689,6 +824,21 @@ class HandoffSettings(models.Model):
         help_text=_(
             "Optional. Sent after an agent resolves a conversation; the customer's "
             "answer (1-5) is recorded as the conversation's satisfaction score."
+        ),
+    )
+    # Until teams exist, the opening hours every hand-over follows.
+    schedule = models.ForeignKey(
+        Schedule,
+        verbose_name=_("opening hours"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text=_(
+            "A hand-over outside these hours sends their text outside opening hours "
+            "instead of the hand-over message, naming the next opening; the "
+            "conversation still waits for an agent and the bot keeps answering. "
+            "Empty: always open."
         ),
     )
 

@@ -169,7 +169,9 @@ AXES_SENSITIVE_PARAMETERS: list[str] = []
 AXES_DISABLE_ACCESS_LOG = True
 LOGIN_REDIRECT_URL = "/"
 
-LANGUAGE_CODE = "en"
+# The interface's language when a browser asks for none, and the language customers are
+# written to outside opening hours when their own is not known (docs: README, "Opening hours").
+LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="en")
 LANGUAGES = [("en", "English"), ("ja", "日本語")]
 # Translations of the templates and the inbox script (locale/ja/LC_MESSAGES).
 LOCALE_PATHS = [BASE_DIR / "locale"]

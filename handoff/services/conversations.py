@@ -9,6 +9,7 @@ explanation and the recorded event are the shared pieces in `transitions`.
 """
 
 import logging
+from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -19,6 +20,7 @@ from django.utils.translation import gettext as _
 from handoff.models import Conversation, ConversationEvent, HandoffSettings, Message
 from handoff.rules import service_window
 from handoff.rules.payloads import MAX_MESSAGE_CHARS
+from handoff.selectors import opening_hours
 from handoff.services import campaign_choice, delivery, profile_sync, seats, transitions
 from handoff.services.outbound import queue_outbound
 from handoff.services.transitions import ConversationConflict, WindowClosed
@@ -45,13 +47,17 @@ def escalate(
     detail: str = "",
     actor_kind: str = Author.SYSTEM,
     queue_label: str | None = None,
+    now: datetime | None = None,
 ) -> Conversation | None:
     """Hand a bot conversation to the agents and tell the customer a person is coming.
 
-    `queue_label`, when given, files it under that queue (a topic route's label).
+    Outside the opening hours the customer is told instead when they open again; the
+    conversation waits all the same (an agent may still take it) and the event records
+    it (`outside_hours`, `opens_at`). `queue_label`, when given, files it under that
+    queue (a topic route's label). `now` is the clock (tests pass a fixed one).
     Returns None when the conversation had already left the bot (nothing to do).
     """
-    now = timezone.now()
+    now = now or timezone.now()
     labelled = {} if queue_label is None else {"queue_label": queue_label[:60]}
     conversation = transitions.transition(
         conversation_id,
@@ -65,16 +71,20 @@ def escalate(
     )
     if conversation is None:
         return None
+    handover = opening_hours.handover(conversation, now=now)
     transitions.record_event(
         conversation=conversation,
         kind=Kind.ESCALATED,
         actor_kind=actor_kind,
-        data={"reason": conversation.escalation_reason, "detail": detail[:500]},
+        data={
+            "reason": conversation.escalation_reason,
+            "detail": detail[:500],
+            **handover.event_data(),
+        },
     )
     profile_sync.record_escalation(conversation)
-    text = HandoffSettings.load().handover_text
-    if text.strip():
-        queue_outbound(conversation=conversation, text=text, author_kind=Author.SYSTEM)
+    if handover.text.strip():
+        queue_outbound(conversation=conversation, text=handover.text, author_kind=Author.SYSTEM)
     return conversation
 
 

@@ -8,9 +8,9 @@ import { renderComposerState, updateCounter } from "./composer.js";
 import { socket } from "./connection.js";
 import { renderList } from "./list.js";
 import { renderActivity } from "./presence.js";
-import { allowedActions, windowLeft } from "./rules.js";
+import { allowedActions, closedUntil, windowLeft } from "./rules.js";
 import { rememberSummary, state } from "./state.js";
-import { eventNode, reasonText, stateText } from "./thread.js";
+import { eventNode, outsideHoursText, reasonText, stateText } from "./thread.js";
 import { reportError } from "./toasts.js";
 import {
   appendToTranscript,
@@ -122,6 +122,10 @@ function renderHeader() {
     ? fmt(gettext("Queue label (topic %(topic)s)"), { topic: conversation.topic })
     : gettext("Queue label");
   if (conversation.satisfaction_score) badge.textContent += ` · ${fmt(gettext("satisfaction %(score)s/5"), { score: conversation.satisfaction_score })}`;
+  const closed = closedUntil(state.detail);
+  const hours = $("hours-chip");
+  hours.hidden = !closed;
+  hours.textContent = closed ? outsideHoursText(closed.opensAt) : "";
   const chip = $("reason-chip");
   chip.hidden = !conversation.escalation_reason;
   chip.textContent = conversation.escalation_reason

@@ -1,8 +1,9 @@
 // What the open conversation allows: pure answers from the state and the clock
 // (which actions, whether the reply box or a campaign may be used, how long
-// WhatsApp's window has left). The server decides for real (docs/api.md); these
-// only keep the page from offering what it would refuse. Never touch the page,
-// the network or the state here: read only.
+// WhatsApp's window has left, whether a waiting chat came outside opening hours).
+// The server decides for real (docs/api.md); these only keep the page from
+// offering what it would refuse. Never touch the page, the network or the state
+// here: read only.
 import { ME, STAFF, state } from "./state.js";
 import { fmt, ms } from "./util.js";
 
@@ -18,6 +19,17 @@ export function allowedActions(conversation) {
     release: mine,
     resolve: mine || conversation.state === "waiting" || conversation.state === "bot",
   };
+}
+
+/** A waiting conversation handed over outside opening hours, until they open:
+ * `{ opensAt }` (an ISO time, or null when no opening was in sight), else null. */
+export function closedUntil(detail) {
+  if (!detail || detail.conversation.state !== "waiting") return null;
+  const handover = [...detail.events].reverse().find((event) => event.kind === "escalated");
+  const data = (handover && handover.data) || {};
+  if (!data.outside_hours) return null;
+  if (data.opens_at && ms(data.opens_at) <= Date.now()) return null;
+  return { opensAt: data.opens_at || null };
 }
 
 /** Seconds left in the open contact's 24-hour window, or null when it never opened. */

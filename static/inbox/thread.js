@@ -1,6 +1,6 @@
 // The conversation pane's transcript: messages, private notes, audit events and
 // delivery states. Customer and agent text goes in with text nodes only (see util.el).
-import { el, fmt, when } from "./util.js";
+import { el, fmt, upcoming, when } from "./util.js";
 
 const { gettext } = window;
 
@@ -33,6 +33,13 @@ export function stateText(state) {
   );
 }
 
+/** "Outside opening hours · opens Mon 9:00": the customer was told when, not "shortly". */
+export function outsideHoursText(opensAt) {
+  return opensAt
+    ? fmt(gettext("Outside opening hours · opens %(when)s"), { when: upcoming(opensAt) })
+    : gettext("Outside opening hours");
+}
+
 function actorName(event) {
   if (event.actor) return event.actor;
   return event.actor_kind === "bot" ? gettext("the bot") : gettext("the system");
@@ -44,8 +51,11 @@ export function eventText(event) {
   switch (event.kind) {
     case "opened":
       return gettext("Conversation opened");
-    case "escalated":
-      return fmt(gettext("Escalated: %(reason)s"), { reason: reasonText(data.reason || "") });
+    case "escalated": {
+      const line = fmt(gettext("Escalated: %(reason)s"), { reason: reasonText(data.reason || "") });
+      if (!data.outside_hours) return line;
+      return `${line} · ${outsideHoursText(data.opens_at)}`;
+    }
     case "claimed":
       return fmt(gettext("Claimed by %(who)s"), { who });
     case "transferred":

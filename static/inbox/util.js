@@ -49,6 +49,28 @@ const lang = document.documentElement.lang || undefined;
 const timeFormat = new Intl.DateTimeFormat(lang, { hour: "2-digit", minute: "2-digit" });
 const dateTimeFormat = new Intl.DateTimeFormat(lang, { dateStyle: "medium", timeStyle: "short" });
 
+const weekdayTimeFormat = new Intl.DateTimeFormat(lang, {
+  weekday: "short",
+  hour: "numeric",
+  minute: "2-digit",
+  hourCycle: "h23",
+});
+const dateTimeShortFormat = new Intl.DateTimeFormat(lang, {
+  weekday: "short",
+  month: "short",
+  day: "numeric",
+  hour: "numeric",
+  minute: "2-digit",
+  hourCycle: "h23",
+});
+
+/** A coming moment as "Mon 9:00" within the week, with the date after that. */
+export function upcoming(iso) {
+  const date = new Date(iso);
+  const withinWeek = date.getTime() - Date.now() < 6 * 24 * 3600 * 1000;
+  return (withinWeek ? weekdayTimeFormat : dateTimeShortFormat).format(date);
+}
+
 /** A time of day for today's items, a date and time for older ones. */
 export function when(iso) {
   if (!iso) return "";

@@ -1,0 +1,117 @@
+"""Reads for opening hours: the schedule a hand-over follows, as the plain data
+`rules.business_hours` works on, and the text the customer gets when it is closed.
+
+The schedule is the settings' for now (teams will bring their own); none means always
+open. The customer's language and time zone are what Braze's webhook sent with their
+latest message, when the webhook body carries Braze's `language` and `time_zone`
+profile attributes (README, "Opening hours"); otherwise the site's `LANGUAGE_CODE` and
+no zone of their own.
+
+Never writes: the escalation service sends the text and records the facts.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+
+from handoff.models import Conversation, HandoffSettings, Message, Schedule
+from handoff.rules import business_hours, opening_text
+from handoff.rules.business_hours import BusinessHours, Interval
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Handover:
+    """What a hand-over tells the customer: `text` ("" sends nothing), and whether it
+    happened outside opening hours with the next opening (None: none in sight)."""
+
+    text: str
+    outside_hours: bool = False
+    opens_at: datetime | None = None
+
+    def event_data(self) -> dict:
+        """What the escalation event records, so the inbox can say "opens Mon 9:00"."""
+        if not self.outside_hours:
+            return {}
+        return {
+            "outside_hours": True,
+            "opens_at": self.opens_at.isoformat() if self.opens_at else None,
+        }
+
+
+@dataclass(frozen=True)
+class CustomerTerms:
+    language: str
+    time_zone: ZoneInfo | None
+
+
+def business_hours_of(schedule: Schedule) -> BusinessHours:
+    """A schedule's rows as the rules' plain data (two queries)."""
+    return BusinessHours(
+        time_zone=schedule.time_zone,
+        intervals=tuple(
+            Interval(weekday, opens, closes)
+            for weekday, opens, closes in schedule.intervals.values_list(
+                "weekday", "opens", "closes"
+            )
+        ),
+        holiday_country=schedule.holiday_country,
+        holiday_subdiv=schedule.holiday_subdiv,
+        closed_dates=frozenset(schedule.closed_dates.values_list("date", flat=True)),
+    )
+
+
+def customer_terms(conversation: Conversation) -> CustomerTerms:
+    """The language and time zone to tell this customer a time in."""
+    extra = (
+        Message.objects.filter(conversation=conversation, direction=Message.Direction.INBOUND)
+        .order_by("-id")
+        .values_list("extra", flat=True)
+        .first()
+    ) or {}
+    language = extra.get("language")
+    zone_name = extra.get("time_zone")
+    zone = None
+    if isinstance(zone_name, str) and business_hours.time_zone_problem(zone_name) is None:
+        zone = ZoneInfo(zone_name)
+    return CustomerTerms(
+        language=opening_text.customer_language(
+            language if isinstance(language, str) else "", settings.LANGUAGE_CODE
+        ),
+        time_zone=zone,
+    )
+
+
+def handover(conversation: Conversation, *, now: datetime) -> Handover:
+    """The settings' hand-over text while open (or with no schedule); while closed, the
+    schedule's offline text naming the next opening in the customer's terms."""
+    row = HandoffSettings.load()
+    if row.schedule_id is None:
+        return Handover(text=row.handover_text)
+    schedule = row.schedule
+    hours = business_hours_of(schedule)
+    try:
+        if hours.is_open(now):
+            return Handover(text=row.handover_text)
+        opens_at = hours.next_opening(now)
+    except (LookupError, ValueError, NotImplementedError):
+        # Admin's forms refuse these; a row changed behind their back (an unknown zone
+        # or country) must not stop the hand-over itself.
+        logger.exception("Opening hours %r cannot be read; handing over as if open", schedule.name)
+        return Handover(text=row.handover_text)
+    terms = customer_terms(conversation)
+    text = opening_text.offline_text(
+        template=schedule.offline_text,
+        opening=opens_at,
+        now=now,
+        zone=hours.zone,
+        language=terms.language,
+        customer_zone=terms.time_zone,
+    )
+    return Handover(text=text, outside_hours=True, opens_at=opens_at)
