@@ -10,15 +10,17 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
-from django.utils import formats, timezone
+from django.utils import formats, timezone, translation
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from handoff.bots.trial import try_bot
 from handoff.models import (
+    AgentSeat,
     BotSettings,
     BrazeCampaign,
     CannedReply,
+    ClosedDate,
     Contact,
     Conversation,
     ConversationEvent,
@@ -27,11 +29,16 @@ from handoff.models import (
     FaqEntry,
     HandoffSettings,
     Message,
+    OpeningInterval,
     ProfileUpdate,
+    Schedule,
     TopicRoute,
 )
+from handoff.rules import business_hours, opening_text
 from handoff.rules.payloads import MAX_MESSAGE_CHARS
-from handoff.services import erasure, profile_sync, topics
+from handoff.selectors import opening_hours
+from handoff.selectors.agents import seat_rows
+from handoff.services import erasure, profile_sync, seats, topics
 from handoff.services.delivery import retry_by_hand
 
 admin.site.site_header = _("handoff administration")
@@ -648,3 +655,196 @@ class ProfileUpdateAdmin(admin.ModelAdmin):
                 % skipped,
                 messages.INFO,
             )
+
+
+@admin.register(AgentSeat)
+class AgentSeatAdmin(admin.ModelAdmin):
+    """Every agent's status and capacity, with how much they hold and whether they are
+    online. Changes go through services.seats, so open inboxes show them at once."""
+
+    list_display = ("agent", "status", "capacity", "load", "online", "status_changed_at")
+    list_editable = ("status", "capacity")
+    list_filter = ("status",)
+    search_fields = ("agent__username", "agent__first_name", "agent__last_name")
+    fields = ("agent", "status", "capacity", "status_changed_at", "last_assigned_at")
+    readonly_fields = ("agent", "status_changed_at", "last_assigned_at")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[AgentSeat]:
+        return seat_rows()
+
+    def changelist_view(self, request, extra_context=None):
+        # An agent has no row until something is set for them; list them all.
+        seats.ensure_seats()
+        return super().changelist_view(request, extra_context)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # every agent has one: make an agent (Users, or createagent)
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    @admin.display(description=_("open conversations"), ordering="open_count")
+    def load(self, seat: AgentSeat) -> str:
+        capacity = seat.capacity or settings.HANDOFF_DEFAULT_CAPACITY
+        shown = _("%(open)d of %(capacity)d") % {"open": seat.open_count, "capacity": capacity}
+        return shown if seat.capacity else _("%(load)s (default capacity)") % {"load": shown}
+
+    @admin.display(description=_("online"), boolean=True, ordering="online")
+    def online(self, seat: AgentSeat) -> bool:
+        return seat.online
+
+    def save_model(self, request: HttpRequest, obj: AgentSeat, form, change: bool) -> None:
+        if "status" in form.changed_data:
+            seats.set_status(agent=obj.agent, status=obj.status)
+        if "capacity" in form.changed_data:
+            seats.set_capacity(agent_id=obj.agent_id, capacity=obj.capacity)
+
+
+# --- Opening hours --------------------------------------------------------------------
+
+
+class ClockField(forms.Field):
+    """A time of day written "9:00" (24:00 for the end of the day), kept as minutes
+    from midnight."""
+
+    widget = forms.TextInput(attrs={"size": 6, "placeholder": "09:00"})
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        if isinstance(value, int):
+            return value
+        try:
+            return business_hours.parse_clock(str(value))
+        except ValueError as error:
+            raise forms.ValidationError(str(error)) from error
+
+    def prepare_value(self, value):
+        return business_hours.format_clock(value) if isinstance(value, int) else value
+
+
+class OpeningIntervalForm(forms.ModelForm):
+    opens = ClockField(label=_("opens"), help_text=_("Such as 9:00."))
+    closes = ClockField(
+        label=_("closes"), help_text=_("Such as 18:00; 24:00 for midnight at the end of the day.")
+    )
+
+    class Meta:
+        model = OpeningInterval
+        fields = ("weekday", "opens", "closes")
+
+
+class OpeningIntervalFormSet(forms.BaseInlineFormSet):
+    def clean(self) -> None:
+        """Two intervals of one day must not overlap (one may begin as another ends)."""
+        super().clean()
+        intervals = [
+            business_hours.Interval(
+                form.cleaned_data["weekday"],
+                form.cleaned_data["opens"],
+                form.cleaned_data["closes"],
+            )
+            for form in self.forms
+            if form.is_valid()
+            and form.cleaned_data
+            and not form.cleaned_data.get("DELETE")
+            and all(form.cleaned_data.get(k) is not None for k in ("weekday", "opens", "closes"))
+        ]
+        if problems := business_hours.interval_problems(intervals):
+            raise forms.ValidationError(problems)
+
+
+class OpeningIntervalInline(admin.TabularInline):
+    model = OpeningInterval
+    form = OpeningIntervalForm
+    formset = OpeningIntervalFormSet
+    extra = 1
+    verbose_name = _("opening interval")
+    verbose_name_plural = _(
+        "Opening intervals: several a day are fine (a lunch break between two). "
+        "No intervals: open all day, every day that is not closed."
+    )
+
+
+class ClosedDateInline(admin.TabularInline):
+    model = ClosedDate
+    extra = 1
+    verbose_name_plural = _("Closed dates besides public holidays (in the schedule's time zone)")
+
+
+class ScheduleForm(forms.ModelForm):
+    time_zone = forms.ChoiceField(
+        label=_("time zone"),
+        choices=lambda: [(z, z) for z in business_hours.time_zone_choices()],
+        initial=lambda: settings.TIME_ZONE,
+        help_text=Schedule._meta.get_field("time_zone").help_text,
+    )
+
+    class Meta:
+        model = Schedule
+        fields = ("name", "time_zone", "holiday_country", "holiday_subdiv", "offline_text")
+
+
+@admin.register(Schedule)
+class ScheduleAdmin(admin.ModelAdmin):
+    """Opening hours: weekly intervals, public holidays by country, closed dates. The
+    settings name the schedule hand-overs follow."""
+
+    form = ScheduleForm
+    inlines = [OpeningIntervalInline, ClosedDateInline]
+    list_display = ("name", "time_zone", "holiday_country", "open_now")
+    search_fields = ("name",)
+    readonly_fields = ("open_now", "upcoming_closed_days")
+    fieldsets = (
+        (None, {"fields": ("name", "time_zone", "open_now")}),
+        (
+            _("Closed days"),
+            {"fields": ("holiday_country", "holiday_subdiv", "upcoming_closed_days")},
+        ),
+        (_("What customers are told"), {"fields": ("offline_text",)}),
+    )
+
+    @admin.display(description=_("right now"))
+    def open_now(self, schedule: Schedule) -> str:
+        if schedule.pk is None:
+            return "—"
+        hours = opening_hours.business_hours_of(schedule)
+        moment = timezone.now()
+        if hours.is_open(moment):
+            return _("Open")
+        opening = hours.next_opening(moment)
+        if opening is None:
+            return _("Closed, and not open in the next %(days)s days") % {
+                "days": business_hours.LOOKAHEAD_DAYS
+            }
+        language = opening_text.customer_language(translation.get_language() or "", "en")
+        return _("Closed · opens %(when)s") % {
+            "when": opening_text.format_opening(
+                opening, now=moment, zone=hours.zone, language=language
+            )
+        }
+
+    @admin.display(description=_("next closed days"))
+    def upcoming_closed_days(self, schedule: Schedule) -> str:
+        """What the schedule will treat as closed next: its public holidays and dates."""
+        if schedule.pk is None:
+            return "—"
+        hours = opening_hours.business_hours_of(schedule)
+        today = hours.local_date(timezone.now())
+        days = dict(
+            business_hours.holiday_names(
+                schedule.holiday_country,
+                schedule.holiday_subdiv,
+                today,
+                8,
+                language=translation.get_language(),
+            )
+        )
+        for closed in schedule.closed_dates.filter(date__gte=today):
+            days[closed.date] = closed.label or _("closed date")
+        if not days:
+            return _("None")
+        return "; ".join(
+            f"{formats.date_format(day, 'DATE_FORMAT')} {name}"
+            for day, name in sorted(days.items())[:8]
+        )
