@@ -5,7 +5,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -32,13 +32,14 @@ from handoff.models import (
     OpeningInterval,
     ProfileUpdate,
     Schedule,
+    Team,
     TopicRoute,
 )
 from handoff.rules import business_hours, opening_text
 from handoff.rules.payloads import MAX_MESSAGE_CHARS
 from handoff.selectors import opening_hours
-from handoff.selectors.agents import seat_rows
-from handoff.services import erasure, profile_sync, seats, topics
+from handoff.selectors.agents import agent_users, seat_rows
+from handoff.services import assignment, erasure, profile_sync, seats, topics
 from handoff.services.delivery import retry_by_hand
 
 admin.site.site_header = _("handoff administration")
@@ -203,6 +204,11 @@ class HandoffSettingsAdmin(admin.ModelAdmin):
     def changelist_view(self, request, extra_context=None):
         settings_row = HandoffSettings.load()
         return redirect("admin:handoff_handoffsettings_change", settings_row.pk)
+
+    def save_model(self, request: HttpRequest, obj: HandoffSettings, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if obj.auto_assign:
+            assignment.wake_assigner()  # switched on: the queue may go out at once
 
 
 @admin.register(BotSettings)
@@ -469,15 +475,20 @@ class TopicRouteAdmin(admin.ModelAdmin):
         "topic",
         "destination",
         "queue_label",
+        "team",
         "knowledge_count",
         "is_default",
         "is_active",
     )
-    list_filter = ("destination", "is_active", "is_default")
+    list_filter = ("destination", "is_active", "is_default", "team")
+    list_select_related = ("team",)
     search_fields = ("topic", "queue_label", "bot_instructions")
     filter_horizontal = ("knowledge",)
     fieldsets = (
-        (None, {"fields": ("topic", "destination", "queue_label", "is_default", "is_active")}),
+        (
+            None,
+            {"fields": ("topic", "destination", "queue_label", "team", "is_default", "is_active")},
+        ),
         (_("The keyword campaign in Braze"), {"fields": ("trigger_words",)}),
         (
             _("When the bot answers"),
@@ -698,6 +709,64 @@ class AgentSeatAdmin(admin.ModelAdmin):
             seats.set_status(agent=obj.agent, status=obj.status)
         if "capacity" in form.changed_data:
             seats.set_capacity(agent_id=obj.agent_id, capacity=obj.capacity)
+
+
+# --- Teams -------------------------------------------------------------------------------
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    """Teams, their members, opening hours and reply timer. Saving wakes the assigner:
+    a new member may be free for the team's waiting conversations."""
+
+    list_display = ("name", "member_count", "schedule", "reply_timer_minutes", "waiting")
+    list_select_related = ("schedule",)
+    search_fields = ("name", "members__username")
+    filter_horizontal = ("members",)
+    fieldsets = (
+        (None, {"fields": ("name", "members")}),
+        (
+            _("Hours and timers"),
+            {
+                "fields": ("schedule", "reply_timer_minutes"),
+                "description": _(
+                    "Topic routes name the team whose queue their hand-overs wait in "
+                    "(Topic routes → team). Conversations of no team wait for every agent."
+                ),
+            },
+        ),
+    )
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Team]:
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                members_total=Count("members", distinct=True),
+                waiting_total=Count(
+                    "conversations",
+                    filter=Q(conversations__state=Conversation.State.WAITING),
+                    distinct=True,
+                ),
+            )
+        )
+
+    @admin.display(description=_("members"), ordering="members_total")
+    def member_count(self, team: Team) -> int:
+        return team.members_total
+
+    @admin.display(description=_("waiting now"), ordering="waiting_total")
+    def waiting(self, team: Team) -> int:
+        return team.waiting_total
+
+    def formfield_for_manytomany(self, db_field, request: HttpRequest, **kwargs):
+        if db_field.name == "members":
+            kwargs["queryset"] = agent_users().order_by("username")
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        assignment.wake_assigner()
 
 
 # --- Opening hours --------------------------------------------------------------------

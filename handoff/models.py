@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from handoff.rules import business_hours, opening_text, user_regex
-from handoff.rules.agents import MAX_CAPACITY, MIN_CAPACITY
+from handoff.rules.agents import MAX_CAPACITY, MAX_TIMER_MINUTES, MIN_CAPACITY
 from handoff.rules.campaign_properties import check_campaign_properties
 from handoff.rules.payloads import MAX_MESSAGE_CHARS
 
@@ -84,6 +84,26 @@ class Conversation(models.Model):
     # its route gives agents; both empty on the default route.
     topic = models.CharField(max_length=100, blank=True, default="")
     queue_label = models.CharField(max_length=60, blank=True, default="")
+    # The team whose queue it waits in, from its route; None: everyone's.
+    team = models.ForeignKey(
+        "Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="conversations"
+    )
+    # Since when the customer has waited for an agent's reply (hand-over, or their
+    # first message after the last agent reply); None while nobody owes them one.
+    waiting_since = models.DateTimeField(null=True, blank=True)
+    # When the reply timer takes the conversation from its assignee. Its value is also
+    # the timer's episode: a reply or a new assignment changes it, so a firing that
+    # read the old value matches nothing.
+    reply_due_at = models.DateTimeField(null=True, blank=True)
+    # The agent the reply timer took it from: auto-assignment gives it to someone
+    # else (the agent may still claim it back). Cleared when it is assigned again.
+    passed_over = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
     # Consecutive customer messages the bot could not answer; reset by any answer.
     bot_misses = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
@@ -118,6 +138,8 @@ class Conversation(models.Model):
         indexes = [
             # The inbox's queues: waiting oldest first, mine, bot, resolved newest first.
             models.Index(fields=["state", "escalated_at"], name="conv_state_escalated"),
+            models.Index(fields=["state", "team", "escalated_at"], name="conv_team_queue"),
+            models.Index(fields=["state", "reply_due_at"], name="conv_reply_due"),
             models.Index(fields=["assignee", "state", "last_message_at"], name="conv_assignee"),
             models.Index(fields=["state", "last_message_at"], name="conv_state_recent"),
             models.Index(fields=["contact", "created_at"], name="conv_contact_history"),
@@ -270,6 +292,8 @@ class ConversationEvent(models.Model):
         DUPLICATE_MERGED = "duplicate_merged", _("same message from another campaign merged")
         REOPENED = "reopened", _("reopened")
         SATISFACTION = "satisfaction", _("satisfaction answered")
+        ASSIGNED = "assigned", _("assigned by handoff")
+        RETURNED = "returned", _("returned to the queue")
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=32, choices=Kind.choices)
@@ -581,6 +605,15 @@ class TopicRoute(models.Model):
             "containing one of them wait; empty: every message without a topic waits."
         ),
     )
+    team = models.ForeignKey(
+        "Team",
+        verbose_name=_("team"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="routes",
+        help_text=_("The team whose queue this route's hand-overs wait in. Empty: every agent's."),
+    )
     is_default = models.BooleanField(
         _("default route"),
         default=False,
@@ -774,6 +807,69 @@ class ClosedDate(models.Model):
         return f"{self.date:%Y-%m-%d} {self.label}".strip()
 
 
+class Team(models.Model):
+    """A group of agents with its own queue: the conversations its topic routes hand
+    over wait for its members, and auto-assignment gives them to its members only.
+
+    With no team configured (or a route naming none) a conversation belongs to
+    everyone, as before teams existed. The team's opening hours and reply timer apply
+    to its conversations; empty fields fall back to the settings' ones.
+    """
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("members"),
+        blank=True,
+        related_name="teams",
+        help_text=_(
+            "The agents who see this team's waiting conversations and are assigned them. "
+            "Staff users see every queue whatever their teams."
+        ),
+    )
+    schedule = models.ForeignKey(
+        Schedule,
+        verbose_name=_("opening hours"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="teams",
+        help_text=_("Empty: the opening hours in the settings."),
+    )
+    reply_timer_minutes = models.PositiveSmallIntegerField(
+        _("reply timer (minutes)"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_TIMER_MINUTES)],
+        help_text=_(
+            "An assigned conversation whose customer has waited this many minutes for "
+            "the assignee's reply goes back to the queue (or to another available "
+            "agent), and the agent is told. Empty: never."
+        ),
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("team")
+        verbose_name_plural = _("teams")
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(reply_timer_minutes__isnull=True)
+                | Q(reply_timer_minutes__gte=1, reply_timer_minutes__lte=MAX_TIMER_MINUTES),
+                name="team_reply_timer_1_to_10080",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def auto_assign_at_first() -> bool:
+    """The settings row's first value: HANDOFF_AUTO_ASSIGN (on unless set false)."""
+    return settings.HANDOFF_AUTO_ASSIGN
+
+
 class HandoffSettings(models.Model):
     """The texts sent to customers and the routing numbers admins tune (one row)."""
 
@@ -826,7 +922,17 @@ class HandoffSettings(models.Model):
             "answer (1-5) is recorded as the conversation's satisfaction score."
         ),
     )
-    # Until teams exist, the opening hours every hand-over follows.
+    auto_assign = models.BooleanField(
+        _("assign conversations automatically"),
+        default=auto_assign_at_first,
+        help_text=_(
+            "Each waiting conversation goes, longest waiting first, to the online, "
+            "available agent of its team with the most room (of two alike, the one "
+            "assigned longest ago), never past their capacity. Off: agents claim "
+            "conversations from the Waiting queue themselves."
+        ),
+    )
+    # The opening hours of hand-overs to no team (and to teams without their own).
     schedule = models.ForeignKey(
         Schedule,
         verbose_name=_("opening hours"),

@@ -357,6 +357,9 @@ if not 1 <= HANDOFF_DEFAULT_CAPACITY <= 999:
     raise ImproperlyConfigured(
         f"HANDOFF_DEFAULT_CAPACITY must be from 1 to 999; got {HANDOFF_DEFAULT_CAPACITY}."
     )
+# Whether auto-assignment starts on (admin's Settings switch it afterwards; the switch
+# is what counts once the settings row exists).
+HANDOFF_AUTO_ASSIGN = env.bool("HANDOFF_AUTO_ASSIGN", default=True)
 HANDOFF_OFFLINE_GRACE_SECONDS = env.float("HANDOFF_OFFLINE_GRACE_SECONDS", default=30.0)
 if HANDOFF_OFFLINE_GRACE_SECONDS < 0:
     raise ImproperlyConfigured("HANDOFF_OFFLINE_GRACE_SECONDS must be 0 or more seconds.")

@@ -18,6 +18,9 @@ for name, value in {
     # period's own tests set it (tests/test_agent_status.py), and the app under daphne
     # runs with a short one (tests/support/servers.py).
     "HANDOFF_OFFLINE_GRACE_SECONDS": "0",
+    # Agents claim by hand unless a test turns auto-assignment on (the `auto_assign`
+    # fixture): most tests are about what one agent does to one waiting conversation.
+    "HANDOFF_AUTO_ASSIGN": "false",
 }.items():
     os.environ.setdefault(name, value)
 

@@ -22,6 +22,7 @@ from handoff.models import (
     ConversationRead,
     InboxEvent,
     Message,
+    Team,
 )
 from tests.support.agents import make_agent
 from tests.support.factories import make_conversation
@@ -153,6 +154,9 @@ def test_a_wrong_method_gets_405_with_allow(api):
 def test_me_names_the_agent(api, aiko):
     aiko.first_name = "Aiko"
     aiko.save()
+    for name in ("Tier 2", "Billing"):
+        Team.objects.create(name=name).members.add(aiko)
+    Team.objects.create(name="Sales")
 
     assert api.get("/api/me/").json() == {
         "username": "aiko",
@@ -163,7 +167,27 @@ def test_me_names_the_agent(api, aiko):
         "chosen_status": "available",
         "capacity": 5,
         "open_count": 0,
+        "teams": ["Billing", "Tier 2"],
     }
+
+
+def test_the_waiting_queue_holds_my_teams_and_no_teams_conversations_and_staff_see_all(api, aiko):
+    billing = Team.objects.create(name="Billing")
+    billing.members.add(aiko)
+    sales = Team.objects.create(name="Sales")
+    now = timezone.now()
+    everyone = make_conversation(state="waiting", escalated_at=now - timedelta(minutes=3))
+    mine = make_conversation(state="waiting", escalated_at=now - timedelta(minutes=2), team=billing)
+    make_conversation(state="waiting", escalated_at=now - timedelta(minutes=1), team=sales)
+
+    listed = api.get("/api/conversations/?queue=waiting").json()["conversations"]
+    assert [(c["id"], c["team"]) for c in listed] == [(everyone.pk, None), (mine.pk, "Billing")]
+    assert api.get("/api/counts/").json()["waiting"] == 2
+
+    aiko.is_staff = True
+    aiko.save()
+    assert len(api.get("/api/conversations/?queue=waiting").json()["conversations"]) == 3
+    assert api.get("/api/counts/").json()["waiting"] == 3
 
 
 def test_agents_lists_agents_only_with_their_online_flag_status_and_load(api, aiko, ben):

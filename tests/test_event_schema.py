@@ -447,6 +447,15 @@ def a_day_in_the_inbox(live, session_braze) -> tuple[list[dict], list[dict]]:
             )
             watcher.until(changed("duplicate_merged"))
 
+            # Auto-assignment on, Ben available again: a waiting chat goes to an online agent.
+            settings_row = HandoffSettings.load()
+            settings_row.auto_assign = True
+            settings_row.save()
+            post(ben, live, "me/status/", {"status": "available"})
+            live.post_webhook(webhook_body("cust-5", "I want to talk to an agent"))
+            assigned = watcher.until(changed("assigned"))
+            assert assigned["event"]["data"]["to"] in {"ben", "watcher"}
+
             # Ben closes the conversation, then his inbox; a frame that is not allowed.
             ben_inbox.send({"type": "viewing", "conversation_id": None})
             watcher.until(of("activity", activity="left"))

@@ -22,8 +22,14 @@ logger = logging.getLogger(__name__)
 ROUTING = "routing"
 DELIVERY = "delivery"
 PROFILE = "profile"  # profile updates for Braze's /users/track
+ASSIGNMENT = "assignment"  # a conversation may now go to an agent (services/assignment.py)
 
-_events = {ROUTING: threading.Event(), DELIVERY: threading.Event(), PROFILE: threading.Event()}
+_events = {
+    ROUTING: threading.Event(),
+    DELIVERY: threading.Event(),
+    PROFILE: threading.Event(),
+    ASSIGNMENT: threading.Event(),
+}
 CHANNEL_PREFIX = "handoff_"
 RECONNECT_SECONDS = 2.0
 

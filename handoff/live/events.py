@@ -86,6 +86,7 @@ def conversation_data(conversation: Conversation) -> dict:
         "escalation_detail": conversation.escalation_detail,
         "topic": conversation.topic,
         "queue_label": conversation.queue_label,
+        "team": conversation.team.name if conversation.team_id else None,
         "satisfaction_score": conversation.satisfaction_score,
         "created_at": _iso(conversation.created_at),
         "escalated_at": _iso(conversation.escalated_at),

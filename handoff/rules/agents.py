@@ -16,6 +16,8 @@ CHOSEN_STATUSES = (AVAILABLE, AWAY)
 # The most open conversations an agent can be given; a larger number is a typo.
 MIN_CAPACITY = 1
 MAX_CAPACITY = 999
+# The longest reply timer a team can set: a week (a longer wait is no timer at all).
+MAX_TIMER_MINUTES = 7 * 24 * 60
 
 
 def is_agent(user) -> bool:

@@ -36,6 +36,7 @@ class Route:
     topic: str  # the route's own topic; "" for the built-in default
     destination: str
     queue_label: str = ""
+    team_id: int | None = None  # the team whose queue its hand-overs wait in
     instructions: str = ""
     knowledge_ids: tuple[int, ...] | None = None
     is_default: bool = False
@@ -97,6 +98,7 @@ class Decision:
     action: Action
     topic: str
     queue_label: str
+    team_id: int | None = None
     escalation_kind: str = ""
     detail: str = ""
     actor_kind: str = ""
@@ -139,7 +141,9 @@ def decide(facts: Facts) -> Decision:
     )
 
     def decision(action: Action, **why: str) -> Decision:
-        return Decision(action=action, topic=topic, queue_label=label, **why)
+        return Decision(
+            action=action, topic=topic, queue_label=label, team_id=facts.route.team_id, **why
+        )
 
     if facts.conversation_state != STATE_BOT:
         return decision(Action.LEAVE_TO_PEOPLE)  # the message already reached their inbox

@@ -12,7 +12,7 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
 from handoff.live.presence import fresh, online_agent_ids, seats
-from handoff.models import AgentPresence, AgentSeat, Conversation
+from handoff.models import AgentPresence, AgentSeat, Conversation, Team
 from handoff.rules.agents import ANSWER_PERMISSION, display_name, shown_status
 
 
@@ -52,6 +52,7 @@ def me(user: AbstractBaseUser) -> dict:
         **_agent(user, online=online, seat=seat),
         "is_staff": user.is_staff,
         "chosen_status": seat.status,
+        "teams": team_names(user),
     }
 
 
@@ -95,6 +96,11 @@ def user_named(username: str) -> AbstractBaseUser | None:
     """The user with this username, agent or not (the caller says which it needs), or
     None."""
     return get_user_model().objects.filter(username=username).first()
+
+
+def team_names(user: AbstractBaseUser) -> list[str]:
+    """The teams the agent belongs to, by name: whose waiting queues they see."""
+    return list(Team.objects.filter(members=user).order_by("name").values_list("name", flat=True))
 
 
 def chosen_status(user: AbstractBaseUser) -> str:

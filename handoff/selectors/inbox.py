@@ -32,6 +32,7 @@ from handoff.models import (
     Message,
     Note,
     NoteMention,
+    Team,
     TopicRoute,
 )
 from handoff.rules import service_window
@@ -59,9 +60,18 @@ class Queue:
     nullable: bool = False
 
 
+def my_queues(agent: AbstractBaseUser) -> Q:
+    """The waiting conversations `agent` sees: those of no team (everyone's) and of
+    their teams; staff see every team's."""
+    if agent.is_staff:
+        return Q(state=State.WAITING)
+    mine = Team.objects.filter(members=agent).values("pk")
+    return Q(state=State.WAITING) & (Q(team__isnull=True) | Q(team_id__in=mine))
+
+
 def queue_spec(name: str, agent: AbstractBaseUser) -> Queue:
     return {
-        "waiting": Queue("waiting", Q(state=State.WAITING), "escalated_at", False, nullable=True),
+        "waiting": Queue("waiting", my_queues(agent), "escalated_at", False, nullable=True),
         "mine": Queue(
             "mine", Q(state=State.ASSIGNED, assignee_id=agent.pk), "last_message_at", False
         ),
@@ -158,7 +168,7 @@ def with_summary_facts(rows: QuerySet[Conversation], agent: AbstractBaseUser) ->
         pk__gt=OuterRef("read_to"),
     )
     return (
-        rows.select_related("contact", "assignee")
+        rows.select_related("contact", "assignee", "team")
         .annotate(
             last_message_id=Subquery(last_message.values("pk")[:1]),
             read_to=Coalesce(Subquery(read_to.values("last_read_message_id")[:1]), Value(0)),
@@ -210,7 +220,7 @@ def counts(*, agent: AbstractBaseUser, label: str = "") -> dict[str, int]:
     if label.strip():
         rows = rows.filter(queue_label=label.strip())
     totals = rows.aggregate(
-        waiting=Count("pk", filter=Q(state=State.WAITING)),
+        waiting=Count("pk", filter=my_queues(agent)),
         mine=Count("pk", filter=Q(state=State.ASSIGNED, assignee_id=agent.pk)),
         bot=Count("pk", filter=Q(state=State.BOT)),
         resolved=Count("pk", filter=Q(state=State.RESOLVED)),

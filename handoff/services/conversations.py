@@ -17,11 +17,19 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from handoff.live import presence
 from handoff.models import Conversation, ConversationEvent, HandoffSettings, Message
 from handoff.rules import service_window
 from handoff.rules.payloads import MAX_MESSAGE_CHARS
 from handoff.selectors import opening_hours
-from handoff.services import campaign_choice, delivery, profile_sync, seats, transitions
+from handoff.services import (
+    assignment,
+    campaign_choice,
+    delivery,
+    profile_sync,
+    seats,
+    transitions,
+)
 from handoff.services.outbound import queue_outbound
 from handoff.services.transitions import ConversationConflict, WindowClosed
 
@@ -46,19 +54,16 @@ def escalate(
     kind: str,
     detail: str = "",
     actor_kind: str = Author.SYSTEM,
-    queue_label: str | None = None,
     now: datetime | None = None,
 ) -> Conversation | None:
     """Hand a bot conversation to the agents and tell the customer a person is coming.
 
     Outside the opening hours the customer is told instead when they open again; the
     conversation waits all the same (an agent may still take it) and the event records
-    it (`outside_hours`, `opens_at`). `queue_label`, when given, files it under that
-    queue (a topic route's label). `now` is the clock (tests pass a fixed one).
+    it (`outside_hours`, `opens_at`). `now` is the clock (tests pass a fixed one).
     Returns None when the conversation had already left the bot (nothing to do).
     """
     now = now or timezone.now()
-    labelled = {} if queue_label is None else {"queue_label": queue_label[:60]}
     conversation = transitions.transition(
         conversation_id,
         from_states=[State.BOT],
@@ -66,11 +71,12 @@ def escalate(
         escalation_kind=kind,
         escalation_detail=detail[:500],
         escalated_at=now,
+        waiting_since=now,
         bot_misses=0,
-        **labelled,
     )
     if conversation is None:
         return None
+    assignment.wake_assigner()
     handover = opening_hours.handover(conversation, now=now)
     transitions.record_event(
         conversation=conversation,
@@ -216,6 +222,7 @@ def claim(*, conversation_id: int, agent: AbstractBaseUser) -> Conversation:
     )
     if conversation is None:
         raise transitions.conflict(transitions.current(conversation_id), agent)
+    seats.lock_seat(agent.pk)  # after the conversation row, as the assigner does
     transitions.record_event(
         conversation=conversation, kind=Kind.CLAIMED, actor=agent, actor_kind=Author.AGENT
     )
@@ -236,10 +243,12 @@ def take_over(*, conversation_id: int, agent: AbstractBaseUser) -> Conversation:
         escalated_at=now,
         escalation_kind=Conversation.EscalationKind.AGENT_TAKEOVER,
         escalation_detail="",
+        waiting_since=None,
         bot_misses=0,
     )
     if conversation is None:
         return claim(conversation_id=conversation_id, agent=agent)
+    seats.lock_seat(agent.pk)  # after the conversation row, as the assigner does
     transitions.record_event(
         conversation=conversation,
         kind=Kind.TAKEN_OVER,
@@ -256,7 +265,12 @@ def take_over(*, conversation_id: int, agent: AbstractBaseUser) -> Conversation:
 def transfer(
     *, conversation_id: int, agent: AbstractBaseUser, to_agent: AbstractBaseUser
 ) -> Conversation:
-    """Give a conversation one owns (or one that waits) to another agent."""
+    """Give a conversation one owns (or one that waits) to another agent.
+
+    Not past the receiver's capacity, unless a staff user chooses to (a supervisor
+    balancing the load knows what they are doing; the event records it). Giving one
+    to oneself is claiming, which capacity does not limit either.
+    """
     if not to_agent.is_active or not to_agent.has_perm("handoff.answer_conversations"):
         raise ConversationConflict(
             _("%(who)s is not an active agent.") % {"who": to_agent.get_username()},
@@ -277,17 +291,38 @@ def transfer(
     )
     if conversation is None:
         raise transitions.conflict(transitions.current(conversation_id), agent)
+    data = {
+        "from": current.assignee.get_username() if current.assignee else None,
+        "to": to_agent.get_username(),
+    }
+    seats.lock_seat(to_agent.pk)  # after the conversation row, as the assigner does
+    if to_agent.pk != current.assignee_id:
+        load = presence.seats([to_agent.pk])[to_agent.pk]
+        if load.open_count > load.capacity:  # counted with this conversation
+            if not agent.is_staff and to_agent.pk != agent.pk:
+                raise ConversationConflict(
+                    _(
+                        "%(who)s already has %(open)d of %(capacity)d open conversations; "
+                        "a supervisor can still give them this one."
+                    )
+                    % {
+                        "who": to_agent.get_username(),
+                        "open": load.open_count - 1,
+                        "capacity": load.capacity,
+                    },
+                    conversation=current,
+                )
+            data["over_capacity"] = True
     transitions.record_event(
         conversation=conversation,
         kind=Kind.TRANSFERRED,
         actor=agent,
         actor_kind=Author.AGENT,
-        data={
-            "from": current.assignee.get_username() if current.assignee else None,
-            "to": to_agent.get_username(),
-        },
+        data=data,
     )
     seats.announce_load(current.assignee_id, to_agent.pk)
+    if current.assignee_id is not None:
+        assignment.wake_assigner()  # the giver has room again
     return conversation
 
 
@@ -311,6 +346,7 @@ def release(*, conversation_id: int, agent: AbstractBaseUser) -> Conversation:
         conversation=conversation, kind=Kind.RELEASED, actor=agent, actor_kind=Author.AGENT
     )
     seats.announce_load(current.assignee_id)
+    assignment.wake_assigner()
     return conversation
 
 
@@ -365,6 +401,7 @@ def resolve(*, conversation_id: int, agent: AbstractBaseUser) -> Conversation:
     )
     if current.state == State.ASSIGNED:
         seats.announce_load(current.assignee_id)
+        assignment.wake_assigner()  # the agent has room for the next one
     profile_sync.record_resolution(conversation)
     if send_resolved_text:
         queue_outbound(

@@ -313,7 +313,7 @@ def _record_merge(
     extra = dict(stored.extra or {})
     extra["merged"] = [*_merged_entries(stored), entry]
     Message.objects.filter(pk=stored.pk).update(extra=extra)
-    conversation = Conversation.objects.select_related("contact", "assignee").get(
+    conversation = Conversation.objects.select_related("contact", "assignee", "team").get(
         pk=stored.conversation_id
     )
     record_event(

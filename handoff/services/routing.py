@@ -104,6 +104,7 @@ def _apply(message: Message, decision: Decision, answer: BotAnswer | None) -> No
             conversation=conversation,
             topic=decision.topic,
             queue_label=decision.queue_label,
+            team_id=decision.team_id,
             publish=not escalating,
         )
         if escalating:
@@ -112,7 +113,6 @@ def _apply(message: Message, decision: Decision, answer: BotAnswer | None) -> No
                 kind=decision.escalation_kind,
                 detail=decision.detail,
                 actor_kind=decision.actor_kind,
-                queue_label=decision.queue_label,
             )
             if escalated is None and filed:  # an agent took it over meanwhile
                 topics.publish_filing(conversation.pk)

@@ -14,9 +14,10 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from handoff.jobs import wakeups
 from handoff.live import presence
 from handoff.models import AgentSeat
-from handoff.rules.agents import CHOSEN_STATUSES, capacity_problem
+from handoff.rules.agents import AVAILABLE, CHOSEN_STATUSES, capacity_problem
 from handoff.selectors.agents import agent_users
 
 
@@ -40,6 +41,8 @@ def set_status(*, agent: AbstractBaseUser, status: str) -> AgentSeat:
         seat.status_changed_at = timezone.now()
         seat.save(update_fields=["status", "status_changed_at"])
         presence.announce(agent.pk)
+        if status == AVAILABLE:
+            wakeups.wake_after_commit(wakeups.ASSIGNMENT)
     return seat
 
 
@@ -55,6 +58,7 @@ def set_capacity(*, agent_id: int, capacity: int | None) -> AgentSeat:
         seat.capacity = capacity
         seat.save(update_fields=["capacity"])
         presence.announce(agent_id)
+        wakeups.wake_after_commit(wakeups.ASSIGNMENT)  # raised: room for more
     return seat
 
 

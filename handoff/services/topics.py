@@ -22,6 +22,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from handoff.jobs import wakeups
 from handoff.live.events import publish_conversation_changed
 from handoff.models import Conversation, TopicRoute
 from handoff.rules.routing import Route, normalize_topic
@@ -67,6 +68,7 @@ def _as_route(row: TopicRoute) -> Route:
         topic=row.topic.lower(),
         destination=row.destination,
         queue_label=row.queue_label.strip(),
+        team_id=row.team_id,
         instructions=row.bot_instructions.strip(),
         knowledge_ids=knowledge,
         is_default=row.is_default,
@@ -170,20 +172,33 @@ def hold_seconds(topic: str, specific: frozenset[str], text: str = "") -> float:
 
 @transaction.atomic
 def file_conversation(
-    *, conversation: Conversation, topic: str, queue_label: str, publish: bool = True
+    *,
+    conversation: Conversation,
+    topic: str,
+    queue_label: str,
+    team_id: int | None = None,
+    publish: bool = True,
 ) -> bool:
-    """Bring the conversation's topic and queue label up to date; False if unchanged.
+    """Bring the conversation's topic, queue label and team up to date; False if
+    unchanged.
 
     `publish=False` when a transition in the same transaction publishes the
-    conversation anyway (an escalation right after), so agents get one update.
+    conversation anyway (an escalation right after), so agents get one update. A
+    waiting conversation that moves to another team's queue may now have an agent
+    free for it, so the assigner is woken.
     """
-    if (conversation.topic, conversation.queue_label) == (topic, queue_label):
+    topic, queue_label = topic[:100], queue_label[:60]
+    filed = (conversation.topic, conversation.queue_label, conversation.team_id)
+    if filed == (topic, queue_label, team_id):
         return False
     now = timezone.now()
     Conversation.objects.filter(pk=conversation.pk).update(
-        topic=topic[:100], queue_label=queue_label[:60], updated_at=now
+        topic=topic, queue_label=queue_label, team_id=team_id, updated_at=now
     )
-    conversation.topic, conversation.queue_label = topic[:100], queue_label[:60]
+    conversation.topic, conversation.queue_label = topic, queue_label
+    conversation.team_id = team_id
+    if conversation.team_id != filed[2] and conversation.state == Conversation.State.WAITING:
+        wakeups.wake_after_commit(wakeups.ASSIGNMENT)
     if publish:
         publish_filing(conversation.pk)
     return True
@@ -192,5 +207,7 @@ def file_conversation(
 def publish_filing(conversation_id: int) -> None:
     """Tell the agents' inboxes the conversation's filing changed (no history event:
     the topic and label are shown on the conversation itself)."""
-    fresh = Conversation.objects.select_related("contact", "assignee").get(pk=conversation_id)
+    fresh = Conversation.objects.select_related("contact", "assignee", "team").get(
+        pk=conversation_id
+    )
     publish_conversation_changed(fresh, None)

@@ -52,7 +52,9 @@ def transition(
 
 def current(conversation_id: int) -> Conversation:
     """The conversation as it is now, with what a conflict or an event needs loaded."""
-    return Conversation.objects.select_related("contact", "assignee").get(pk=conversation_id)
+    return Conversation.objects.select_related("contact", "assignee", "team").get(
+        pk=conversation_id
+    )
 
 
 def owned_by(assignee_id: int | None) -> Q:

@@ -25,7 +25,7 @@ from handoff.live.events import latest_seq
 from handoff.live.feed import CatchUp, catch_up
 from handoff.rules.agents import is_agent
 from handoff.selectors.conversations import conversation_exists
-from handoff.services import revocation
+from handoff.services import assignment, revocation
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +54,7 @@ def _open(agent_id: int, channel_name: str, session_key: str | None) -> tuple[in
     # that number is read: a revocation numbered at or below it has committed and is
     # seen by this check; one numbered above it reaches the socket through the feed.
     presence.socket_opened(agent_id, channel_name)
+    assignment.wake_assigner()  # an agent who came online may take a waiting chat
     seq = latest_seq()
     return (
         seq,

@@ -1,5 +1,5 @@
-"""The background threads that route customer messages, deliver replies and record
-chat facts on Braze profiles.
+"""The background threads that route customer messages, deliver replies, record chat
+facts on Braze profiles and assign waiting conversations to agents.
 
 They run inside the web process by default (one process, nothing else to start:
 the in-memory channel layer then reaches every agent's socket) or in `worker`
@@ -21,6 +21,7 @@ from handoff.jobs import wakeups
 from handoff.jobs.pacing import Pacer
 from handoff.live.feed import prune_events
 from handoff.live.presence import forget_stale_sockets, sweep_seconds
+from handoff.services.assignment import assign_next
 from handoff.services.delivery import deliver_next
 from handoff.services.erasure import prune_retention
 from handoff.services.profile_sync import prune_sent, sync_next
@@ -117,7 +118,8 @@ class WorkerThread(threading.Thread):
 
 
 class Workers:
-    """A set of routing, delivery and profile threads that start and stop together.
+    """A set of routing, delivery, profile and assignment threads that start and stop
+    together.
 
     One profile thread is plenty: it sends up to 75 customers' facts per request,
     and Braze allows thousands of /users/track requests a second. None when
@@ -147,6 +149,13 @@ class Workers:
         ]
         if profile_threads is None:
             profile_threads = 1 if settings.BRAZE_PROFILE_SYNC else 0
+        # One assigner per process: it takes one conversation per short transaction,
+        # and the assigners of other processes take others (services/assignment.py).
+        self.threads.append(
+            WorkerThread(
+                "assigner", assign_next, wakeups.event_for(wakeups.ASSIGNMENT), self.stop_event
+            )
+        )
         self._add_braze_threads("delivery", deliver_next, wakeups.DELIVERY, delivery_threads)
         self._add_braze_threads("profile", sync_next, wakeups.PROFILE, profile_threads)
 

@@ -4,7 +4,7 @@
 // the entry point registers (pane.js's openConversation, which imports this module).
 import { api } from "./api.js";
 import { setTitleCount } from "./notify.js";
-import { ME, state } from "./state.js";
+import { ME, inMyQueues, state } from "./state.js";
 import { reasonText, stateText } from "./thread.js";
 import { reportError } from "./toasts.js";
 import { $, duration, el, fmt, ms, throttle, when } from "./util.js";
@@ -118,7 +118,7 @@ function inQueue(summary, queue) {
   if (state.label && summary.queue_label !== state.label) return false;
   switch (queue) {
     case "waiting":
-      return summary.state === "waiting";
+      return summary.state === "waiting" && inMyQueues(summary);
     case "mine":
       return summary.state === "assigned" && summary.assignee === ME;
     case "bot":
@@ -222,6 +222,13 @@ function rowNode(summary) {
             class: "chip small label-chip",
             title: fmt(gettext("Queue label (topic %(topic)s)"), { topic: summary.topic || "—" }),
             text: summary.queue_label,
+          })
+        : null,
+      summary.team
+        ? el("span", {
+            class: "chip small team-chip",
+            title: gettext("The team whose queue it waits in"),
+            text: summary.team,
           })
         : null,
       summary.escalation_reason

@@ -1,5 +1,6 @@
 // Live events (docs/websocket.md) applied to the state and the page: the list, the
-// counts, the open conversation, the waiting alert, a private note's mention of me.
+// counts, the open conversation, the waiting alert, a chat assigned to me, a private
+// note's mention of me.
 // API answers that carry a changed conversation come through applyConversation too,
 // so both paths draw the same.
 // Never call the API or the socket from here: this takes in what happened, and
@@ -15,7 +16,7 @@ import {
 import { beep, notify } from "./notify.js";
 import { applyToOpen, closeConversation, markRead, openConversation, renderContact } from "./pane.js";
 import { applyPresence } from "./presence.js";
-import { ME, forgetConversations, rememberSummary, state } from "./state.js";
+import { ME, forgetConversations, inMyQueues, rememberSummary, state } from "./state.js";
 import { applyMyPresence } from "./status.js";
 import { reasonText } from "./thread.js";
 import { toast } from "./toasts.js";
@@ -34,9 +35,31 @@ export function applyConversation(conversation, event) {
   const startedWaiting =
     conversation.state === "waiting" &&
     (previous ? previous.state !== "waiting" : event && ["escalated", "released"].includes(event.kind));
-  // Not for a chat I released myself: I know it is waiting.
-  if (startedWaiting && event && event.actor !== ME) announceWaiting(conversation);
+  // Not for a chat I released myself (I know it is waiting), nor another team's.
+  if (startedWaiting && event && event.actor !== ME && inMyQueues(conversation)) {
+    announceWaiting(conversation);
+  }
+  if (event && event.kind === "assigned" && (event.data || {}).to === ME) announceAssigned(conversation);
   applyToOpen({ type: "conversation.updated", conversation, event });
+}
+
+/** handoff gave me a chat: a sound, a notification and a toast that opens it. */
+function announceAssigned(conversation) {
+  const contact = conversation.contact || {};
+  const who = contact.name || contact.phone_number || `#${conversation.id}`;
+  beep();
+  notify(
+    fmt(gettext("Assigned to you: %(who)s"), { who }),
+    reasonText(conversation.escalation_reason),
+    `handoff-assigned-${conversation.id}`,
+    () => {
+      selectQueue("mine");
+      openConversation(conversation.id);
+    },
+  );
+  if (state.openId !== conversation.id) {
+    toast(fmt(gettext("handoff assigned you a conversation with %(who)s."), { who }));
+  }
 }
 
 function announceWaiting(conversation) {

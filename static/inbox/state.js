@@ -9,6 +9,13 @@ export const app = document.getElementById("app");
 export const ME = app.dataset.me;
 export const STAFF = app.dataset.staff === "true";
 export const MAX_CHARS = Number(app.dataset.maxChars) || 4096;
+/** The teams I belong to: my Waiting queue shows theirs and the chats of no team. */
+export const MY_TEAMS = JSON.parse(document.getElementById("my-teams").textContent || "[]");
+
+/** Whether a waiting chat is in a queue I see (staff see every team's). */
+export function inMyQueues(summary) {
+  return STAFF || !summary.team || MY_TEAMS.includes(summary.team);
+}
 
 /**
  * Plain data, changed in place by the module named beside each field; the others

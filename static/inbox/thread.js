@@ -45,6 +45,19 @@ function actorName(event) {
   return event.actor_kind === "bot" ? gettext("the bot") : gettext("the system");
 }
 
+/** "Assigned by handoff to ben (3 of 4 open; also free: aiko)": who and why, so
+ * "why me?" and "why not me?" both have an answer in the transcript. */
+export function assignedText(data) {
+  const line = fmt(gettext("Assigned by handoff to %(to)s (%(open)s of %(capacity)s open)"), {
+    to: data.to,
+    open: data.open_count ?? "?",
+    capacity: data.capacity ?? "?",
+  });
+  const others = data.others_free || [];
+  if (!others.length) return line;
+  return `${line} · ${fmt(gettext("also free: %(names)s"), { names: others.join(", ") })}`;
+}
+
 export function eventText(event) {
   const data = event.data || {};
   const who = actorName(event);
@@ -58,14 +71,18 @@ export function eventText(event) {
     }
     case "claimed":
       return fmt(gettext("Claimed by %(who)s"), { who });
-    case "transferred":
-      return data.from
+    case "assigned":
+      return assignedText(data);
+    case "transferred": {
+      const line = data.from
         ? fmt(gettext("Transferred from %(from)s to %(to)s by %(who)s"), {
             from: data.from,
             to: data.to,
             who,
           })
         : fmt(gettext("Assigned to %(to)s by %(who)s"), { to: data.to, who });
+      return data.over_capacity ? `${line} · ${gettext("over their capacity")}` : line;
+    }
     case "released":
       return fmt(gettext("Released to the queue by %(who)s"), { who });
     case "taken_over":

@@ -83,6 +83,8 @@ def server_env(database: dict, braze_url: str, **overrides: str) -> dict[str, st
         "HANDOFF_CLAIM_SECONDS": "5",
         # An agent whose last socket closed is announced offline about a second later.
         "HANDOFF_OFFLINE_GRACE_SECONDS": "1",
+        # As in the test process (tests/settings.py): on only where a test turns it on.
+        "HANDOFF_AUTO_ASSIGN": "false",
         "LOG_LEVEL": "WARNING",
         "PYTHONUNBUFFERED": "1",
     }

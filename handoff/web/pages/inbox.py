@@ -3,7 +3,8 @@
 The page holds no conversation data of its own: the script loads everything through
 the JSON API (docs/api.md) and keeps it current through the socket
 (docs/websocket.md). This view only decides who may see the page, and tells it the
-status the agent chose (available or away), so that a reload starts from it.
+status the agent chose (available or away), so that a reload starts from it, and their
+teams, whose waiting conversations their Waiting queue shows.
 """
 
 from django.contrib.auth.views import redirect_to_login
@@ -12,7 +13,7 @@ from django.views.decorators.http import require_safe
 
 from handoff.rules.agents import is_agent
 from handoff.rules.payloads import MAX_MESSAGE_CHARS
-from handoff.selectors.agents import chosen_status
+from handoff.selectors.agents import chosen_status, team_names
 
 
 @require_safe
@@ -25,5 +26,9 @@ def inbox(request):
     return render(
         request,
         "inbox/inbox.html",
-        {"max_chars": MAX_MESSAGE_CHARS, "status": chosen_status(request.user)},
+        {
+            "max_chars": MAX_MESSAGE_CHARS,
+            "status": chosen_status(request.user),
+            "teams": team_names(request.user),
+        },
     )

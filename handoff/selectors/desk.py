@@ -1,0 +1,89 @@
+"""Reads for assignment: which agents are free right now, and the waiting
+conversations in the order they are served.
+
+"Free" is one definition, read the same way when the assigner looks for candidates
+and when it checks its choice again under the agent's seat lock: an active agent with
+a fresh inbox socket (live/presence.py), who chose available, holding fewer open
+conversations than their capacity. A fixed number of queries whatever the number of
+agents. Never writes.
+"""
+
+from datetime import datetime
+
+from django.db import connection
+from django.db.models import F, Q
+
+from handoff.live.presence import online_agent_ids, seats
+from handoff.models import AgentSeat, Conversation, Team
+from handoff.rules.agents import AVAILABLE
+from handoff.rules.assignment import FreeAgent
+from handoff.selectors.agents import agent_users
+
+State = Conversation.State
+
+# How many waiting conversations, oldest first, the assigner considers in one pass: a
+# conversation it cannot place (its only free agent is the one it was taken from) must
+# not stop the ones behind it.
+LOOKAHEAD = 20
+
+
+def free_agents(*, now: datetime | None = None, only: int | None = None) -> list[FreeAgent]:
+    """The agents free to be given a conversation now (`only`: just that one, if free)."""
+    online = online_agent_ids(now)
+    if only is not None:
+        online &= {only}
+    if not online:
+        return []
+    users = dict(agent_users().filter(pk__in=online).values_list("pk", "username"))
+    if not users:
+        return []
+    seat_of = seats(users)
+    last_assigned = dict(
+        AgentSeat.objects.filter(agent_id__in=users).values_list("agent_id", "last_assigned_at")
+    )
+    teams: dict[int, set[int]] = {}
+    for user_id, team_id in Team.members.through.objects.filter(user_id__in=users).values_list(
+        "user_id", "team_id"
+    ):
+        teams.setdefault(user_id, set()).add(team_id)
+    return [
+        FreeAgent(
+            agent_id=agent_id,
+            username=username,
+            capacity=seat_of[agent_id].capacity,
+            open_count=seat_of[agent_id].open_count,
+            last_assigned_at=last_assigned.get(agent_id),
+            team_ids=frozenset(teams.get(agent_id, ())),
+        )
+        for agent_id, username in users.items()
+        if seat_of[agent_id].status == AVAILABLE
+        and seat_of[agent_id].open_count < seat_of[agent_id].capacity
+    ]
+
+
+def waiting_for(agents: list[FreeAgent]) -> list[tuple[int, int | None, int | None]]:
+    """(id, team id, passed-over agent id) of the waiting conversations some of these
+    agents could take, longest waiting first, at most LOOKAHEAD of them."""
+    team_ids = set().union(*(agent.team_ids for agent in agents))
+    rows = Conversation.objects.filter(state=State.WAITING).filter(
+        Q(team__isnull=True) | Q(team_id__in=team_ids)
+    )
+    return list(
+        rows.order_by(F("escalated_at").asc(nulls_first=True), "pk").values_list(
+            "pk", "team_id", "passed_over_id"
+        )[:LOOKAHEAD]
+    )
+
+
+def lock_waiting(conversation_id: int) -> bool:
+    """Lock the conversation if it still waits and no other assigner holds it (they
+    skip it rather than queue behind it, PostgreSQL); False when it cannot be had."""
+    rows = Conversation.objects.filter(pk=conversation_id, state=State.WAITING)
+    if connection.features.has_select_for_update_skip_locked:
+        rows = rows.select_for_update(skip_locked=True)
+    return bool(list(rows.values_list("pk")))
+
+
+def anything_waiting() -> bool:
+    """One cheap query before the assigner reads the agents at all."""
+    return Conversation.objects.filter(state=State.WAITING).exists()
