@@ -842,9 +842,10 @@ class Team(models.Model):
         blank=True,
         validators=[MinValueValidator(1), MaxValueValidator(MAX_TIMER_MINUTES)],
         help_text=_(
-            "An assigned conversation whose customer has waited this many minutes for "
-            "the assignee's reply goes back to the queue (or to another available "
-            "agent), and the agent is told. Empty: never."
+            "An assigned conversation whose customer has waited this many minutes of "
+            "opening hours for the assignee's reply goes back to the queue (or to "
+            "another available agent), and the agent is told. Empty: the settings' "
+            "reply timer."
         ),
     )
     created_at = models.DateTimeField(default=timezone.now)
@@ -930,6 +931,18 @@ class HandoffSettings(models.Model):
             "available agent of its team with the most room (of two alike, the one "
             "assigned longest ago), never past their capacity. Off: agents claim "
             "conversations from the Waiting queue themselves."
+        ),
+    )
+    reply_timer_minutes = models.PositiveSmallIntegerField(
+        _("reply timer (minutes)"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_TIMER_MINUTES)],
+        help_text=_(
+            "An assigned conversation whose customer has waited this many minutes of "
+            "opening hours for the assignee's reply goes back to the queue (or to "
+            "another available agent), and the agent is told. For conversations of no "
+            "team and of teams without their own. Empty: never."
         ),
     )
     # The opening hours of hand-overs to no team (and to teams without their own).

@@ -450,11 +450,18 @@ def a_day_in_the_inbox(live, session_braze) -> tuple[list[dict], list[dict]]:
             # Auto-assignment on, Ben available again: a waiting chat goes to an online agent.
             settings_row = HandoffSettings.load()
             settings_row.auto_assign = True
+            settings_row.reply_timer_minutes = 5
             settings_row.save()
             post(ben, live, "me/status/", {"status": "available"})
             live.post_webhook(webhook_body("cust-5", "I want to talk to an agent"))
             assigned = watcher.until(changed("assigned"))
             assert assigned["event"]["data"]["to"] in {"ben", "watcher"}
+            assert assigned["conversation"]["reply_due_at"] is not None
+            # Five minutes without a reply (moved in the database): back to the queue.
+            Conversation.objects.filter(pk=assigned["conversation"]["id"]).update(
+                reply_due_at=timezone.now() - timedelta(seconds=1)
+            )
+            watcher.until(changed("returned"))
 
             # Ben closes the conversation, then his inbox; a frame that is not allowed.
             ben_inbox.send({"type": "viewing", "conversation_id": None})

@@ -93,7 +93,10 @@ def conversation_data(conversation: Conversation) -> dict:
         "assigned_at": _iso(conversation.assigned_at),
         "resolved_at": _iso(conversation.resolved_at),
         "last_message_at": _iso(conversation.last_message_at),
-        "waiting_since": _iso(conversation.escalated_at) if waiting else None,
+        "waiting_since": _iso(conversation.waiting_since or conversation.escalated_at)
+        if waiting
+        else _iso(conversation.waiting_since),
+        "reply_due_at": _iso(conversation.reply_due_at),
     }
 
 

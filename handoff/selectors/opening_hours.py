@@ -1,7 +1,7 @@
 """Reads for opening hours: the schedule a hand-over follows, as the plain data
 `rules.business_hours` works on, and the text the customer gets when it is closed.
 
-The schedule is the settings' for now (teams will bring their own); none means always
+The schedule is the conversation's team's, else the settings'; none means always
 open. The customer's language and time zone are what Braze's webhook sent with their
 latest message, when the webhook body carries Braze's `language` and `time_zone`
 profile attributes (README, "Opening hours"); otherwise the site's `LANGUAGE_CODE` and
@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 
-from handoff.models import Conversation, HandoffSettings, Message, Schedule
+from handoff.models import Conversation, HandoffSettings, Message, Schedule, Team
 from handoff.rules import business_hours, opening_text
 from handoff.rules.business_hours import BusinessHours, Interval
 
@@ -88,13 +88,24 @@ def customer_terms(conversation: Conversation) -> CustomerTerms:
     )
 
 
+def schedule_for(team_id: int | None, settings_row: HandoffSettings | None = None):
+    """The opening hours a team's conversations follow: the team's own, else the
+    settings'; None: always open."""
+    if team_id is not None:
+        team = Team.objects.select_related("schedule").filter(pk=team_id).first()
+        if team is not None and team.schedule is not None:
+            return team.schedule
+    row = settings_row or HandoffSettings.load()
+    return row.schedule
+
+
 def handover(conversation: Conversation, *, now: datetime) -> Handover:
     """The settings' hand-over text while open (or with no schedule); while closed, the
     schedule's offline text naming the next opening in the customer's terms."""
     row = HandoffSettings.load()
-    if row.schedule_id is None:
+    schedule = schedule_for(conversation.team_id, row)
+    if schedule is None:
         return Handover(text=row.handover_text)
-    schedule = row.schedule
     hours = business_hours_of(schedule)
     try:
         if hours.is_open(now):

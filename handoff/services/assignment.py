@@ -34,7 +34,7 @@ from handoff.jobs import wakeups
 from handoff.models import AgentSeat, Conversation, ConversationEvent, HandoffSettings
 from handoff.rules.assignment import FreeAgent, eligible, explanation, ranked
 from handoff.selectors import desk
-from handoff.services import seats, transitions
+from handoff.services import reply_timer, seats, transitions
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +94,7 @@ def _give(
     )
     if conversation is None:
         return True  # claimed by hand or moved meanwhile: look again
+    conversation.reply_due_at = reply_timer.restart(conversation_id)
     AgentSeat.objects.filter(agent_id=chosen.agent_id).update(last_assigned_at=now)
     transitions.record_event(
         conversation=conversation,

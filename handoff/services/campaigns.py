@@ -33,7 +33,7 @@ from handoff.rules.campaign_properties import (
     invalid_properties,
     property_errors,
 )
-from handoff.services import conversations, seats, transitions
+from handoff.services import conversations, reply_timer, seats, transitions
 from handoff.services.campaign_choice import find_active, summary_text, window_allows
 from handoff.services.outbound import queue_outbound
 
@@ -104,6 +104,7 @@ def send_campaign(
     )
     if locked is None:
         raise transitions.conflict(transitions.current(conversation_id), agent)
+    reply_timer.answered(conversation_id)
     return queue_outbound(
         conversation=current,
         text=summary_text(campaign, properties),
@@ -146,6 +147,7 @@ def _reopen(
         ) from None
     if reopened is None:  # no longer resolved: someone else acted first
         raise transitions.conflict(transitions.current(conversation.pk), agent)
+    seats.lock_seat(agent.pk)  # after the conversation row, as the assigner does
     transitions.record_event(
         conversation=reopened,
         kind=ConversationEvent.Kind.REOPENED,

@@ -27,6 +27,7 @@ from handoff.services import (
     campaign_choice,
     delivery,
     profile_sync,
+    reply_timer,
     seats,
     transitions,
 )
@@ -223,6 +224,7 @@ def claim(*, conversation_id: int, agent: AbstractBaseUser) -> Conversation:
     if conversation is None:
         raise transitions.conflict(transitions.current(conversation_id), agent)
     seats.lock_seat(agent.pk)  # after the conversation row, as the assigner does
+    conversation.reply_due_at = reply_timer.restart(conversation_id)
     transitions.record_event(
         conversation=conversation, kind=Kind.CLAIMED, actor=agent, actor_kind=Author.AGENT
     )
@@ -249,6 +251,7 @@ def take_over(*, conversation_id: int, agent: AbstractBaseUser) -> Conversation:
     if conversation is None:
         return claim(conversation_id=conversation_id, agent=agent)
     seats.lock_seat(agent.pk)  # after the conversation row, as the assigner does
+    conversation.reply_due_at = reply_timer.restart(conversation_id)
     transitions.record_event(
         conversation=conversation,
         kind=Kind.TAKEN_OVER,
@@ -296,6 +299,8 @@ def transfer(
         "to": to_agent.get_username(),
     }
     seats.lock_seat(to_agent.pk)  # after the conversation row, as the assigner does
+    # The new owner gets the whole timer.
+    conversation.reply_due_at = reply_timer.restart(conversation_id)
     if to_agent.pk != current.assignee_id:
         load = presence.seats([to_agent.pk])[to_agent.pk]
         if load.open_count > load.capacity:  # counted with this conversation
@@ -339,6 +344,7 @@ def release(*, conversation_id: int, agent: AbstractBaseUser) -> Conversation:
         state=State.WAITING,
         assignee=None,
         assigned_at=None,
+        reply_due_at=None,
     )
     if conversation is None:
         raise transitions.conflict(transitions.current(conversation_id), agent)
@@ -371,6 +377,9 @@ def resolve(*, conversation_id: int, agent: AbstractBaseUser) -> Conversation:
         else transitions.owned_by(current.assignee_id),
         state=State.RESOLVED,
         resolved_at=now,
+        waiting_since=None,
+        reply_due_at=None,
+        passed_over=None,
     )
     if conversation is None:
         raise transitions.conflict(transitions.current(conversation_id), agent)
@@ -453,6 +462,7 @@ def send_agent_reply(*, conversation_id: int, agent: AbstractBaseUser, text: str
         is None
     ):
         raise transitions.conflict(transitions.current(conversation_id), agent)
+    reply_timer.answered(conversation_id)
     return queue_outbound(conversation=current, text=text, author_kind=Author.AGENT, author=agent)
 
 

@@ -27,7 +27,7 @@ from handoff.bots import BotAnswer, BotError, BotRequest, get_bot
 from handoff.jobs.claims import claim_head_of_line
 from handoff.models import Message
 from handoff.rules.routing import Action, BotTurn, Decision, Facts, Route, decide
-from handoff.services import conversations, topics
+from handoff.services import conversations, reply_timer, topics
 from handoff.services.escalation import matching_active_rule
 
 logger = logging.getLogger(__name__)
@@ -114,8 +114,10 @@ def _apply(message: Message, decision: Decision, answer: BotAnswer | None) -> No
                 detail=decision.detail,
                 actor_kind=decision.actor_kind,
             )
-            if escalated is None and filed:  # an agent took it over meanwhile
-                topics.publish_filing(conversation.pk)
+            if escalated is None:  # an agent took it over meanwhile: they owe a reply
+                reply_timer.customer_waits(conversation.pk, since=message.created_at)
+                if filed:
+                    topics.publish_filing(conversation.pk)
         elif decision.action is Action.REPLY:
             conversations.queue_bot_reply(
                 conversation=conversation,
@@ -128,7 +130,8 @@ def _apply(message: Message, decision: Decision, answer: BotAnswer | None) -> No
             conversations.record_bot_miss(
                 conversation_id=conversation.pk, error=decision.detail, in_reply_to=message.pk
             )
-        # LEAVE_TO_PEOPLE: filing only; the message already reached their inbox.
+        else:  # LEAVE_TO_PEOPLE: the message already reached their inbox
+            reply_timer.customer_waits(conversation.pk, since=message.created_at)
         _mark_routed(message)
 
 

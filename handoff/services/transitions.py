@@ -57,6 +57,12 @@ def current(conversation_id: int) -> Conversation:
     )
 
 
+def announce(conversation_id: int) -> None:
+    """Show the inboxes the conversation as it is now, with no history event: for
+    changes that are not a step of its own (who owes the customer a reply)."""
+    publish_conversation_changed(current(conversation_id), None)
+
+
 def owned_by(assignee_id: int | None) -> Q:
     """The filter that keeps a transition to the owner the caller checked: a transfer
     committed in between makes the UPDATE match nothing."""

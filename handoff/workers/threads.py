@@ -25,6 +25,7 @@ from handoff.services.assignment import assign_next
 from handoff.services.delivery import deliver_next
 from handoff.services.erasure import prune_retention
 from handoff.services.profile_sync import prune_sent, sync_next
+from handoff.services.reply_timer import return_overdue
 from handoff.services.routing import route_next
 
 logger = logging.getLogger(__name__)
@@ -78,6 +79,11 @@ CHORES = (
 def run_due_chores() -> None:
     for chore in CHORES:
         chore.run_if_due()
+
+
+def assign_or_return() -> bool:
+    """One step of the assigner thread: an assignment, else a reply timer's return."""
+    return assign_next() or return_overdue()
 
 
 class WorkerThread(threading.Thread):
@@ -151,9 +157,11 @@ class Workers:
             profile_threads = 1 if settings.BRAZE_PROFILE_SYNC else 0
         # One assigner per process: it takes one conversation per short transaction,
         # and the assigners of other processes take others (services/assignment.py).
+        # Between assignments it returns chats whose reply is overdue; its poll
+        # interval is the reply timer's resolution.
         self.threads.append(
             WorkerThread(
-                "assigner", assign_next, wakeups.event_for(wakeups.ASSIGNMENT), self.stop_event
+                "assigner", assign_or_return, wakeups.event_for(wakeups.ASSIGNMENT), self.stop_event
             )
         )
         self._add_braze_threads("delivery", deliver_next, wakeups.DELIVERY, delivery_threads)

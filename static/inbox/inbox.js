@@ -22,6 +22,7 @@ import { renderComposerState, send, sendTyping, setComposeMode, updateCounter } 
 import { connect, socket } from "./connection.js";
 import { onKey } from "./keys.js";
 import {
+  dueText,
   loadCounts,
   loadLabels,
   loadList,
@@ -61,6 +62,9 @@ function tick() {
   const now = Date.now();
   for (const node of document.querySelectorAll(".wait[data-since]")) {
     node.textContent = duration((now - ms(node.dataset.since)) / 1000);
+  }
+  for (const node of document.querySelectorAll(".due-chip[data-due]")) {
+    node.textContent = dueText(node.dataset.due);
   }
   if (state.detail) {
     renderWindow();

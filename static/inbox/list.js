@@ -160,12 +160,32 @@ export function placeInList(summary) {
 }
 
 function waitedSince(summary) {
-  if (summary.state === "waiting" && summary.waiting_since) return summary.waiting_since;
+  // The server's: since the hand-over or the customer's first unanswered message.
+  if (["waiting", "assigned"].includes(summary.state) && summary.waiting_since) {
+    return summary.waiting_since;
+  }
   const last = summary.last_message;
   if (summary.state === "assigned" && last && last.author_kind === "customer") {
     return last.created_at;
   }
   return null;
+}
+
+/** The reply timer's chip: how long is left before the chat goes back to the queue. */
+export function dueNode(dueAt) {
+  return el("span", {
+    class: "chip small due-chip",
+    dataset: { due: dueAt },
+    title: fmt(gettext("Goes back to the queue unless answered by %(when)s"), { when: when(dueAt) }),
+    text: dueText(dueAt),
+  });
+}
+
+export function dueText(dueAt) {
+  const left = (ms(dueAt) - Date.now()) / 1000;
+  return left > 0
+    ? fmt(gettext("reply within %(left)s"), { left: duration(left) })
+    : gettext("reply overdue");
 }
 
 function previewText(summary) {
@@ -224,6 +244,7 @@ function rowNode(summary) {
             text: summary.queue_label,
           })
         : null,
+      summary.state === "assigned" && summary.reply_due_at ? dueNode(summary.reply_due_at) : null,
       summary.team
         ? el("span", {
             class: "chip small team-chip",

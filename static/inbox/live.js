@@ -40,7 +40,20 @@ export function applyConversation(conversation, event) {
     announceWaiting(conversation);
   }
   if (event && event.kind === "assigned" && (event.data || {}).to === ME) announceAssigned(conversation);
+  if (event && event.kind === "returned" && (event.data || {}).from === ME) announceReturned(conversation, event.data);
   applyToOpen({ type: "conversation.updated", conversation, event });
+}
+
+/** The reply timer took a chat of mine back: say why, so it is not a mystery. */
+function announceReturned(conversation, data) {
+  const contact = conversation.contact || {};
+  toast(
+    fmt(gettext("%(who)s went back to the queue: the customer waited %(minutes)s min for your reply."), {
+      who: contact.name || contact.phone_number || `#${conversation.id}`,
+      minutes: data.minutes ?? "?",
+    }),
+    "warning",
+  );
 }
 
 /** handoff gave me a chat: a sound, a notification and a toast that opens it. */

@@ -73,6 +73,11 @@ export function eventText(event) {
       return fmt(gettext("Claimed by %(who)s"), { who });
     case "assigned":
       return assignedText(data);
+    case "returned":
+      return fmt(
+        gettext("Back to the queue: the customer waited %(minutes)s min for a reply from %(from)s"),
+        { minutes: data.minutes ?? "?", from: data.from || "?" },
+      );
     case "transferred": {
       const line = data.from
         ? fmt(gettext("Transferred from %(from)s to %(to)s by %(who)s"), {
