@@ -42,6 +42,11 @@ def restart(conversation_id: int) -> datetime | None:
     )
     if row is None:
         return None
+    if row["waiting_since"] is None:  # nobody owes a reply: no timer, nothing to read
+        Conversation.objects.filter(pk=conversation_id, reply_due_at__isnull=False).update(
+            reply_due_at=None
+        )
+        return None
     rules = rules_for(row["team_id"])
     due = reply_due(
         waiting_since=row["waiting_since"],

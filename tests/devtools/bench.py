@@ -77,6 +77,8 @@ from pathlib import Path
 from typing import Any
 
 from tests.devtools import bench_scale
+from tests.devtools.bench_assignment import TARGET_P99_MS as ASSIGN_TARGET_P99_MS
+from tests.devtools.bench_assignment import AssignmentLatency, assignment_phase
 from tests.devtools.bench_figures import (
     HEADERS,
     Comparison,
@@ -209,6 +211,7 @@ class Results:
     flat_drains: list[Drain] = field(default_factory=list)
     open_drains: list[Drain] = field(default_factory=list)
     bot: BotLatency | None = None
+    assignment: AssignmentLatency | None = None
     postgres: bench_scale.PostgresResults | None = None
 
 
@@ -388,7 +391,11 @@ class TargetCheck:
 
 
 def check_targets(
-    flat: Comparison, steady: Comparison, rate: float, bot: BotLatency | None = None
+    flat: Comparison,
+    steady: Comparison,
+    rate: float,
+    bot: BotLatency | None = None,
+    assignment: AssignmentLatency | None = None,
 ) -> list[TargetCheck]:
     throughput_ratio = flat.ratios["throughput"]
     p99 = steady.webhook.p99_ms
@@ -414,6 +421,20 @@ def check_targets(
                 f"{fmt(p50)} ms (p90 {fmt(bot.percentile(0.90))}, "
                 f"p99 {fmt(bot.percentile(0.99))}; {bot.replies}/{bot.messages} answered)",
                 p50 < TARGET_BOT_LATENCY_P50_MS and bot.replies == bot.messages,
+            )
+        )
+    if assignment is not None:
+        p99 = assignment.percentile(assignment.assign_ms, 0.99)
+        handover = assignment.percentile(assignment.handover_ms, 0.99)
+        checks.append(
+            TargetCheck(
+                f"assignment latency (hand-over committed to the agent's socket showing it "
+                f"assigned) p99 under {ASSIGN_TARGET_P99_MS:g} ms at {assignment.rate:g} "
+                f"hand-overs/s",
+                f"{fmt(p99)} ms (p50 {fmt(assignment.percentile(assignment.assign_ms, 0.5))}; "
+                f"the hand-over itself, webhook to its event, p99 {fmt(handover)} ms; "
+                f"{assignment.assigned}/{assignment.handovers} assigned)",
+                p99 < ASSIGN_TARGET_P99_MS and assignment.assigned == assignment.handovers,
             )
         )
     return checks
@@ -651,6 +672,9 @@ def write_json(
         "drain_after_flat_out_webhook": [asdict(drain) for drain in results.flat_drains],
         "drain_after_open_loop_webhook": [asdict(drain) for drain in results.open_drains],
         "bot_latency": results.bot.summary() if results.bot is not None else None,
+        "assignment_latency": (
+            results.assignment.summary() if results.assignment is not None else None
+        ),
         "postgres": (
             bench_scale.summary(results.postgres) if results.postgres is not None else None
         ),
@@ -679,6 +703,7 @@ def measure(children: Subprocesses, wrk: str, options: Options) -> Results:
         if any(leftover.values()):
             raise BenchError(f"the workers left work behind: {leftover}")
         bot_latency_phase(children, stack, options, results)
+        results.assignment = assignment_phase(children, stack, options)
     if options.postgres:
         results.postgres = bench_scale.postgres_phase(children, wrk, options)
     return results
@@ -715,7 +740,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             open_figures(results.open_bare),
         ),
     ]
-    checks = check_targets(*comparisons, rate=options.rate, bot=results.bot)
+    checks = check_targets(
+        *comparisons, rate=options.rate, bot=results.bot, assignment=results.assignment
+    )
     errors, fatal = error_report(results)
     print_report(options, facts, comparisons, checks, results, errors)
     print(

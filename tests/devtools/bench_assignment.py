@@ -1,0 +1,236 @@
+"""`make bench`'s assignment phase: how soon after a hand-over commits its chat shows
+as assigned on the agent's socket, at 50 hand-overs a second on SQLite.
+
+The app is restarted on the SQLite phase's database with every message routed straight
+to the agents, auto-assignment on, five agents with room for everything and a watcher
+who is away (so never assigned). Each has an inbox socket open, as a browser would.
+Customers write on an open-loop schedule (`tests.devtools.loadgen`); each message is a
+new customer's hand-over.
+
+Two times per conversation, both read on this process's monotonic clock as the frames
+arrive: the watcher's socket receiving the `escalated` event (pushed once the
+hand-over committed) and the assignee's own socket receiving the `assigned` event.
+The difference is the assignment latency the issue's target is written in (p99 under
+100 ms). The baseline beside it, from the same run, is the hand-over itself: the
+webhook's scheduled send to the `escalated` event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+import websockets.sync.client as ws_client
+
+from tests.devtools.bench_harness import (
+    WEBHOOK_PATH,
+    WEBHOOK_SECRET,
+    BenchError,
+    Options,
+    Stack,
+    Subprocesses,
+    server_env,
+    start_app,
+)
+from tests.devtools.loadgen import Target, run_open_loop
+
+RATE = 50.0
+AGENTS = 5
+PASSWORD = "quiet-lantern-harbour-7"  # noqa: S105 - a throwaway local installation's
+TARGET_P99_MS = 100.0
+
+SETUP_CODE = """\
+from django.core.management import call_command
+from handoff.models import HandoffSettings, TopicRoute
+TopicRoute.objects.filter(is_default=True).update(is_default=False)
+TopicRoute.objects.update_or_create(
+    topic="bench-desk", defaults={{"destination": "agents", "is_default": True, "is_active": True}}
+)
+HandoffSettings.objects.update_or_create(pk=1, defaults={{"auto_assign": True}})
+for name in {names!r}:
+    call_command("createagent", name, password={password!r}, capacity=999, no_input=True)
+"""
+
+
+def login(base_url: str, username: str, password: str) -> requests.Session:
+    """Sign in as the login page does (this process has no Django settings)."""
+    session = requests.Session()
+    session.get(f"{base_url}/accounts/login/", timeout=10).raise_for_status()
+    answer = session.post(
+        f"{base_url}/accounts/login/",
+        data={
+            "username": username,
+            "password": password,
+            "csrfmiddlewaretoken": session.cookies["csrftoken"],
+        },
+        headers={"Referer": f"{base_url}/accounts/login/"},
+        timeout=10,
+        allow_redirects=False,
+    )
+    if answer.status_code != 302:
+        raise BenchError(f"{username} could not sign in: {answer.status_code}")
+    return session
+
+
+@dataclass(frozen=True)
+class AssignmentLatency:
+    rate: float
+    seconds: float
+    agents: int
+    handovers: int
+    assigned: int
+    webhook_errors: int
+    assign_ms: list[float] = field(repr=False)
+    handover_ms: list[float] = field(repr=False)
+
+    @staticmethod
+    def percentile(values: list[float], fraction: float) -> float:
+        if not values:
+            return math.nan
+        ordered = sorted(values)
+        return ordered[max(math.ceil(fraction * len(ordered)), 1) - 1]
+
+    def summary(self) -> dict[str, Any]:
+        figures = {}
+        for name, values in (("assign", self.assign_ms), ("handover", self.handover_ms)):
+            for label, fraction in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99)):
+                figures[f"{name}_{label}_ms"] = self.percentile(values, fraction)
+            figures[f"{name}_max_ms"] = max(values, default=math.nan)
+        return {
+            "rate": self.rate,
+            "seconds": self.seconds,
+            "agents": self.agents,
+            "handovers": self.handovers,
+            "assigned": self.assigned,
+            "webhook_errors": self.webhook_errors,
+            **figures,
+        }
+
+
+class SocketClock:
+    """Reads one agent's inbox socket on a thread and stamps the frames it cares about."""
+
+    def __init__(self, url: str, session, username: str):
+        headers = {"Cookie": "; ".join(f"{c.name}={c.value}" for c in session.cookies)}
+        self.socket = ws_client.connect(
+            url.replace("http://", "ws://") + "/ws/inbox/",
+            additional_headers=headers,
+            origin=url,
+            open_timeout=10,
+        )
+        self.username = username
+        self.escalated: dict[int, float] = {}
+        self.customer: dict[int, str] = {}  # conversation id -> the customer's external id
+        self.assigned: dict[int, float] = {}
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        try:
+            for raw in self.socket:
+                now = time.monotonic()
+                frame = json.loads(raw)
+                event = frame.get("event") if frame.get("type") == "conversation.updated" else None
+                if not event:
+                    continue
+                conversation_id = frame["conversation"]["id"]
+                if event["kind"] == "escalated":
+                    self.escalated.setdefault(conversation_id, now)
+                    self.customer[conversation_id] = frame["conversation"]["contact"]["external_id"]
+                elif event["kind"] == "assigned" and event["data"].get("to") == self.username:
+                    self.assigned.setdefault(conversation_id, now)
+        except Exception:  # noqa: BLE001 - closed at the end of the phase
+            return
+
+    def close(self) -> None:
+        self.socket.close()
+        self.thread.join(5)
+
+
+def body(number: int) -> bytes:
+    return json.dumps(
+        {
+            "user_id": f"bench-assign-{number}",
+            "phone_number": f"+8192{number:08d}",
+            "message": f"I need a person, please ({number})",
+            "message_id": f"assign-{number}",
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
+def assignment_phase(children: Subprocesses, stack: Stack, options: Options) -> AssignmentLatency:
+    """Restart the app on the same database and time each assignment."""
+    workdir = Path(stack.database).parent
+    children.stop(stack.app.process)
+    env = server_env(f"sqlite:///{stack.database}", stack.standin.url)
+    names = [f"bench-agent-{n}" for n in range(AGENTS)] + ["bench-watcher"]
+    code = SETUP_CODE.format(names=names, password=PASSWORD)
+    children.run([sys.executable, "manage.py", "shell", "-c", code], env=env, timeout=120)
+    app = start_app(children, env, workdir, log_name="daphne-assign.log")
+    sessions = {name: login(app.url, name, PASSWORD) for name in names}
+    watcher_session = sessions["bench-watcher"]
+    answer = watcher_session.post(
+        f"{app.url}/api/me/status/",
+        json={"status": "away"},
+        headers={"X-CSRFToken": watcher_session.cookies["csrftoken"], "Referer": f"{app.url}/"},
+        timeout=10,
+    )
+    if answer.status_code != 200:
+        raise BenchError(f"the watcher could not step away: {answer.status_code}")
+    clocks = [SocketClock(app.url, sessions[name], name) for name in names]
+    try:
+        time.sleep(1.0)  # every socket's hello, and the agents online
+        print(
+            f"  assignment latency: {RATE:g} hand-overs/s for {options.seconds:g} s, "
+            f"{AGENTS} agents ...",
+            flush=True,
+        )
+        target = Target(
+            host="127.0.0.1",
+            port=app.port,
+            path=WEBHOOK_PATH,
+            headers={"Authorization": f"Bearer {WEBHOOK_SECRET}"},
+            body_for=body,
+        )
+        run = asyncio.run(run_open_loop(target, rate=RATE, seconds=options.seconds))
+        watcher = clocks[-1]
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assigned = sum(len(clock.assigned) for clock in clocks[:-1])
+            if assigned >= run.scheduled - run.errors:
+                break
+            time.sleep(0.2)
+        time.sleep(0.5)
+    finally:
+        for clock in clocks:
+            clock.close()
+    assigned_at: dict[int, float] = {}
+    for clock in clocks[:-1]:
+        assigned_at.update(clock.assigned)
+    escalated = watcher.escalated
+    assign_ms = [(assigned_at[c] - escalated[c]) * 1000 for c in assigned_at if c in escalated]
+    # The customer's number says when their message was scheduled to leave.
+    handover_ms = [
+        (moment - run.started_at - int(watcher.customer[c].rsplit("-", 1)[1]) / RATE) * 1000
+        for c, moment in escalated.items()
+        if watcher.customer.get(c, "").startswith("bench-assign-")
+    ]
+    return AssignmentLatency(
+        rate=RATE,
+        seconds=options.seconds,
+        agents=AGENTS,
+        handovers=run.scheduled,
+        assigned=len(assigned_at),
+        webhook_errors=run.errors,
+        assign_ms=assign_ms,
+        handover_ms=handover_ms,
+    )
