@@ -23,7 +23,7 @@ from handoff.models import (
     Team,
     TopicRoute,
 )
-from handoff.rules.assignment import FreeAgent, eligible, explanation, ranked
+from handoff.rules.assignment import FreeAgent, eligible, explanation, ranked, takes_more
 from handoff.selectors import desk
 from handoff.services import assignment, conversations, seats
 from handoff.services.transitions import ConversationConflict
@@ -82,6 +82,18 @@ def test_the_explanation_names_the_agent_their_load_after_and_who_else_was_free(
         "capacity": 4,
         "others_free": ["agent2"],
     }
+
+
+def test_an_agent_takes_more_only_while_available_and_below_capacity():
+    assert takes_more(status="available", open_count=3, capacity=4)
+    assert not takes_more(status="available", open_count=4, capacity=4)
+    assert not takes_more(status="away", open_count=0, capacity=4)
+
+
+def test_the_explanation_never_lists_the_chosen_agent_among_the_others_after_a_recount():
+    chosen = free(1, room=3)
+    recounted = free(1, room=2)  # read again under the seat lock: one more open
+    assert explanation(recounted, [chosen, free(2)])["others_free"] == ["agent2"]
 
 
 # --- The assigner, in process ---------------------------------------------------------------
@@ -278,17 +290,37 @@ def test_an_agent_who_went_away_after_being_chosen_is_not_given_it(
 ):
     aiko = agent("aiko")
     conversation = waiting()
-    real_free = desk.free_agents
+    real_lock = seats.lock_seat
 
-    def aiko_goes_away_when_checked_again(*, now=None, only=None):
-        if only is not None:
-            seats.set_status(agent=aiko, status="away")
-        return real_free(now=now, only=only)
+    def aiko_goes_away_just_before_her_seat_is_locked(agent_id):
+        # What her own set_status would have committed a moment earlier.
+        AgentSeat.objects.filter(agent=aiko).update(status="away")
+        return real_lock(agent_id)
 
-    monkeypatch.setattr(desk, "free_agents", aiko_goes_away_when_checked_again)
+    monkeypatch.setattr(seats, "lock_seat", aiko_goes_away_just_before_her_seat_is_locked)
     assignment.assign_next()
     conversation.refresh_from_db()
     assert conversation.state == State.WAITING
+
+
+def test_an_agent_who_filled_up_after_being_chosen_is_not_given_it(
+    agents_group, auto_assign, monkeypatch
+):
+    aiko = agent("aiko", capacity=1)
+    conversation = waiting(minutes_ago=1)
+    other = make_conversation(state=State.WAITING, escalated_at=timezone.now())
+    real_lock = seats.lock_seat
+
+    def aiko_claims_another_first(agent_id):
+        if not Conversation.objects.filter(assignee=aiko).exists():
+            conversations.claim(conversation_id=other.pk, agent=aiko)
+        return real_lock(agent_id)
+
+    monkeypatch.setattr(seats, "lock_seat", aiko_claims_another_first)
+    assignment.assign_next()
+    conversation.refresh_from_db()
+    assert conversation.state == State.WAITING
+    assert owners() == {"aiko": 1}
 
 
 def test_resolving_makes_room_for_the_longest_waiting_of_the_rest(agents_group, auto_assign):

@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from handoff.rules.agents import AVAILABLE
+
 
 @dataclass(frozen=True)
 class FreeAgent:
@@ -29,6 +31,12 @@ class FreeAgent:
     @property
     def room(self) -> int:
         return self.capacity - self.open_count
+
+
+def takes_more(*, status: str, open_count: int, capacity: int) -> bool:
+    """Whether an online agent may be given another conversation: they chose available
+    and hold fewer than their capacity."""
+    return status == AVAILABLE and open_count < capacity
 
 
 def eligible(agents: Iterable[FreeAgent], *, team_id: int | None, passed_over: int | None):
@@ -58,5 +66,7 @@ def explanation(chosen: FreeAgent, others: Iterable[FreeAgent]) -> dict:
         "to": chosen.username,
         "open_count": chosen.open_count + 1,
         "capacity": chosen.capacity,
-        "others_free": sorted(agent.username for agent in others if agent != chosen),
+        "others_free": sorted(
+            agent.username for agent in others if agent.agent_id != chosen.agent_id
+        ),
     }

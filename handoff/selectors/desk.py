@@ -1,22 +1,23 @@
 """Reads for assignment: which agents are free right now, and the waiting
 conversations in the order they are served.
 
-"Free" is one definition, read the same way when the assigner looks for candidates
-and when it checks its choice again under the agent's seat lock: an active agent with
-a fresh inbox socket (live/presence.py), who chose available, holding fewer open
-conversations than their capacity. A fixed number of queries whatever the number of
-agents. Never writes.
+"Free" is one definition (an active agent with a fresh inbox socket, live/presence.py,
+who chose available and holds fewer open conversations than their capacity:
+`rules.assignment.takes_more`), read for every agent when the assigner looks for
+candidates and for one agent, on the seat row it has just locked, when it checks its
+choice again. A fixed number of queries whatever the number of agents. Never writes.
 """
 
+from dataclasses import replace
 from datetime import datetime
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import F, Q
 
-from handoff.live.presence import online_agent_ids, seats
-from handoff.models import AgentSeat, Conversation, Team
-from handoff.rules.agents import AVAILABLE
-from handoff.rules.assignment import FreeAgent
+from handoff.live.presence import fresh, online_agent_ids, seats
+from handoff.models import AgentPresence, AgentSeat, Conversation, Team
+from handoff.rules.assignment import FreeAgent, takes_more
 from handoff.selectors.agents import agent_users
 
 State = Conversation.State
@@ -27,11 +28,9 @@ State = Conversation.State
 LOOKAHEAD = 20
 
 
-def free_agents(*, now: datetime | None = None, only: int | None = None) -> list[FreeAgent]:
-    """The agents free to be given a conversation now (`only`: just that one, if free)."""
+def free_agents(*, now: datetime | None = None) -> list[FreeAgent]:
+    """The agents free to be given a conversation now."""
     online = online_agent_ids(now)
-    if only is not None:
-        online &= {only}
     if not online:
         return []
     users = dict(agent_users().filter(pk__in=online).values_list("pk", "username"))
@@ -56,9 +55,29 @@ def free_agents(*, now: datetime | None = None, only: int | None = None) -> list
             team_ids=frozenset(teams.get(agent_id, ())),
         )
         for agent_id, username in users.items()
-        if seat_of[agent_id].status == AVAILABLE
-        and seat_of[agent_id].open_count < seat_of[agent_id].capacity
+        if takes_more(
+            status=seat_of[agent_id].status,
+            open_count=seat_of[agent_id].open_count,
+            capacity=seat_of[agent_id].capacity,
+        )
     ]
+
+
+def still_free(chosen: FreeAgent, seat: AgentSeat, *, now: datetime) -> FreeAgent | None:
+    """`chosen` as they are now, if still free, read on their seat row just locked (its
+    status and capacity cannot change before the caller commits) and the two facts kept
+    elsewhere: a fresh socket, and the conversations they hold."""
+    if not agent_users().filter(pk=chosen.agent_id).exists():
+        return None
+    if not AgentPresence.objects.filter(fresh(now), agent_id=chosen.agent_id).exists():
+        return None
+    open_count = Conversation.objects.filter(
+        state=State.ASSIGNED, assignee_id=chosen.agent_id
+    ).count()
+    capacity = seat.capacity or settings.HANDOFF_DEFAULT_CAPACITY
+    if not takes_more(status=seat.status, open_count=open_count, capacity=capacity):
+        return None
+    return replace(chosen, capacity=capacity, open_count=open_count)
 
 
 def waiting_for(agents: list[FreeAgent]) -> list[tuple[int, int | None, int | None]]:

@@ -77,11 +77,10 @@ def _give(
 ) -> bool:
     """Assign to `chosen` if they are still free under their seat lock. Either way the
     caller's transaction ends right after, so no assigner ever holds two seat locks."""
-    seats.lock_seat(chosen.agent_id)
-    still = desk.free_agents(now=now, only=chosen.agent_id)
-    if not still:
+    seat = seats.lock_seat(chosen.agent_id)
+    chosen = desk.still_free(chosen, seat, now=now)
+    if chosen is None:
         return True  # they went away or filled up meanwhile: look again from the start
-    chosen = still[0]
     conversation = transitions.transition(
         conversation_id,
         from_states=[State.WAITING],
