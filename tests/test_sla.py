@@ -377,3 +377,45 @@ def test_at_risk_percent_is_validated(db):
     row = SlaPolicy(name="Odd", at_risk_percent=100)
     with pytest.raises(ValidationError):
         row.full_clean()
+
+
+# --- Admin ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def admin_client(db, client):
+    client.force_login(get_user_model().objects.create_superuser("root", password="pw-123456789"))
+    return client
+
+
+def test_admin_manages_policies_and_names_them_on_teams_and_settings(admin_client):
+    response = admin_client.post(
+        "/admin/handoff/slapolicy/add/",
+        {
+            "name": "Gold",
+            "first_response_minutes": "15",
+            "next_response_minutes": "",
+            "resolution_minutes": "240",
+            "at_risk_percent": "25",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    gold = SlaPolicy.objects.get(name="Gold")
+    assert (gold.first_response_minutes, gold.next_response_minutes, gold.at_risk_percent) == (
+        15,
+        None,
+        25,
+    )
+    refused = admin_client.post(
+        "/admin/handoff/slapolicy/add/", {"name": "Odd", "at_risk_percent": "100"}
+    )
+    assert refused.status_code == 200 and not SlaPolicy.objects.filter(name="Odd").exists()
+    assert b"Gold" in admin_client.get("/admin/handoff/slapolicy/").content
+
+    team = Team.objects.create(name="Billing")
+    page = admin_client.get(f"/admin/handoff/team/{team.pk}/change/").content.decode()
+    assert 'name="sla_policy"' in page
+    settings_page = admin_client.get(
+        f"/admin/handoff/handoffsettings/{HandoffSettings.load().pk}/change/"
+    ).content.decode()
+    assert 'name="sla_policy"' in settings_page
