@@ -32,6 +32,7 @@ from handoff.models import (
     OpeningInterval,
     ProfileUpdate,
     Schedule,
+    SlaPolicy,
     Team,
     TopicRoute,
 )
@@ -270,6 +271,14 @@ class ConversationAdmin(admin.ModelAdmin):
         "escalated_at",
         "assigned_at",
         "resolved_at",
+        # The SLA clocks are the service's to keep (services/sla.py): shown, not edited.
+        "first_reply_at",
+        "sla_due_at",
+        "sla_kind",
+        "sla_state",
+        "sla_check_at",
+        "sla_clocks",
+        "sla_breached",
     )
     inlines = [MessageInline, EventInline]
 
@@ -716,11 +725,18 @@ class AgentSeatAdmin(admin.ModelAdmin):
 
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin):
-    """Teams, their members, opening hours and reply timer. Saving wakes the assigner:
-    a new member may be free for the team's waiting conversations."""
+    """Teams, their members, opening hours, reply timer and SLA policy. Saving wakes
+    the assigner: a new member may be free for the team's waiting conversations."""
 
-    list_display = ("name", "member_count", "schedule", "reply_timer_minutes", "waiting")
-    list_select_related = ("schedule",)
+    list_display = (
+        "name",
+        "member_count",
+        "schedule",
+        "reply_timer_minutes",
+        "sla_policy",
+        "waiting",
+    )
+    list_select_related = ("schedule", "sla_policy")
     search_fields = ("name", "members__username")
     filter_horizontal = ("members",)
     fieldsets = (
@@ -728,7 +744,7 @@ class TeamAdmin(admin.ModelAdmin):
         (
             _("Hours and timers"),
             {
-                "fields": ("schedule", "reply_timer_minutes"),
+                "fields": ("schedule", "reply_timer_minutes", "sla_policy"),
                 "description": _(
                     "Topic routes name the team whose queue their hand-overs wait in "
                     "(Topic routes → team). Conversations of no team wait for every agent."
@@ -767,6 +783,50 @@ class TeamAdmin(admin.ModelAdmin):
     def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
         super().save_related(request, form, formsets, change)
         assignment.wake_assigner()
+
+
+@admin.register(SlaPolicy)
+class SlaPolicyAdmin(admin.ModelAdmin):
+    """Response and resolution targets. A running clock keeps the target it started
+    with, so an edit applies to clocks that start afterwards."""
+
+    list_display = (
+        "name",
+        "first_response_minutes",
+        "next_response_minutes",
+        "resolution_minutes",
+        "at_risk_percent",
+        "used_by",
+    )
+    search_fields = ("name",)
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "name",
+                    "first_response_minutes",
+                    "next_response_minutes",
+                    "resolution_minutes",
+                    "at_risk_percent",
+                ),
+                "description": _(
+                    "Targets count opening hours only (the team's, else the settings'). "
+                    "A team names its policy (Teams → SLA policy); the settings' policy "
+                    "applies to conversations of no team and of teams without one. "
+                    "Editing a policy changes clocks that start afterwards, not those "
+                    "already running."
+                ),
+            },
+        ),
+    )
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[SlaPolicy]:
+        return super().get_queryset(request).annotate(team_total=Count("teams", distinct=True))
+
+    @admin.display(description=_("teams"), ordering="team_total")
+    def used_by(self, policy: SlaPolicy) -> int:
+        return policy.team_total
 
 
 # --- Opening hours --------------------------------------------------------------------

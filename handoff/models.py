@@ -15,7 +15,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from handoff.rules import business_hours, opening_text, user_regex
+from handoff.rules import business_hours, opening_text, sla, user_regex
 from handoff.rules.agents import MAX_CAPACITY, MAX_TIMER_MINUTES, MIN_CAPACITY
 from handoff.rules.campaign_properties import check_campaign_properties
 from handoff.rules.payloads import MAX_MESSAGE_CHARS
@@ -104,6 +104,24 @@ class Conversation(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
+    # The first agent reply to the customer since the hand-over (notes do not count):
+    # it stops the first-response clock. Cleared by a new hand-over.
+    first_reply_at = models.DateTimeField(null=True, blank=True)
+    # SLA clocks (services/sla.py, rules/sla.py). `sla_clocks` holds each running
+    # clock with its target snapshotted when it started, so editing a policy never
+    # rewrites a running clock; `sla_breached` the kinds whose breach is recorded for
+    # their current run. The shown status is the nearest clock (a breached one
+    # first); `sla_check_at` is the next instant it changes (the scanner's key).
+    sla_clocks = models.JSONField(default=dict, blank=True)
+    sla_breached = models.JSONField(default=list, blank=True)
+    sla_due_at = models.DateTimeField(null=True, blank=True)
+    sla_kind = models.CharField(
+        max_length=16, blank=True, default="", choices=[(k.value, k.value) for k in sla.Kind]
+    )
+    sla_state = models.CharField(
+        max_length=10, blank=True, default="", choices=[(s.value, s.value) for s in sla.State]
+    )
+    sla_check_at = models.DateTimeField(null=True, blank=True)
     # Consecutive customer messages the bot could not answer; reset by any answer.
     bot_misses = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
@@ -140,6 +158,7 @@ class Conversation(models.Model):
             models.Index(fields=["state", "escalated_at"], name="conv_state_escalated"),
             models.Index(fields=["state", "team", "escalated_at"], name="conv_team_queue"),
             models.Index(fields=["state", "reply_due_at"], name="conv_reply_due"),
+            models.Index(fields=["sla_check_at"], name="conv_sla_check"),
             models.Index(fields=["assignee", "state", "last_message_at"], name="conv_assignee"),
             models.Index(fields=["state", "last_message_at"], name="conv_state_recent"),
             models.Index(fields=["contact", "created_at"], name="conv_contact_history"),
@@ -294,6 +313,7 @@ class ConversationEvent(models.Model):
         SATISFACTION = "satisfaction", _("satisfaction answered")
         ASSIGNED = "assigned", _("assigned by handoff")
         RETURNED = "returned", _("returned to the queue")
+        SLA_BREACHED = "sla_breached", _("SLA target missed")
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=32, choices=Kind.choices)
@@ -807,6 +827,85 @@ class ClosedDate(models.Model):
         return f"{self.date:%Y-%m-%d} {self.label}".strip()
 
 
+class SlaPolicy(models.Model):
+    """Response and resolution targets in minutes of opening hours, for the teams that
+    name the policy (and, from the settings, for conversations of no team or of a team
+    without one). A clock takes its target when it starts: editing a policy changes
+    the clocks started afterwards, not the running ones."""
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    first_response_minutes = models.PositiveIntegerField(
+        _("first response (minutes)"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(sla.MAX_TARGET_MINUTES)],
+        help_text=_(
+            "From the hand-over to the first agent reply, in minutes of opening hours. "
+            "Empty: not measured."
+        ),
+    )
+    next_response_minutes = models.PositiveIntegerField(
+        _("next response (minutes)"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(sla.MAX_TARGET_MINUTES)],
+        help_text=_(
+            "After the first reply: from the customer's first unanswered message to the "
+            "agent's reply, in minutes of opening hours. Empty: not measured."
+        ),
+    )
+    resolution_minutes = models.PositiveIntegerField(
+        _("resolution (minutes)"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(sla.MAX_TARGET_MINUTES)],
+        help_text=_(
+            "From the hand-over until the conversation is resolved, in minutes of "
+            "opening hours. Empty: not measured."
+        ),
+    )
+    at_risk_percent = models.PositiveSmallIntegerField(
+        _("at risk at (% of the target left)"),
+        default=sla.DEFAULT_AT_RISK_PERCENT,
+        validators=[MinValueValidator(1), MaxValueValidator(99)],
+        help_text=_(
+            "A conversation shows as at risk once this share of a target is left, such "
+            "as 20: the last 12 minutes of an hour."
+        ),
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("SLA policy")
+        verbose_name_plural = _("SLA policies")
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(at_risk_percent__gte=1, at_risk_percent__lte=99),
+                name="sla_policy_at_risk_1_to_99",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(first_response_minutes__isnull=True) | Q(first_response_minutes__gte=1)
+                )
+                & (Q(next_response_minutes__isnull=True) | Q(next_response_minutes__gte=1))
+                & (Q(resolution_minutes__isnull=True) | Q(resolution_minutes__gte=1)),
+                name="sla_policy_targets_positive",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def targets(self) -> sla.Targets:
+        return sla.Targets(
+            first_response=self.first_response_minutes,
+            next_response=self.next_response_minutes,
+            resolution=self.resolution_minutes,
+            at_risk_percent=self.at_risk_percent,
+        )
+
+
 class Team(models.Model):
     """A group of agents with its own queue: the conversations its topic routes hand
     over wait for its members, and auto-assignment gives them to its members only.
@@ -846,6 +945,17 @@ class Team(models.Model):
             "opening hours for the assignee's reply goes back to the queue (or to "
             "another available agent), and the agent is told. Empty: the settings' "
             "reply timer."
+        ),
+    )
+    sla_policy = models.ForeignKey(
+        SlaPolicy,
+        verbose_name=_("SLA policy"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="teams",
+        help_text=_(
+            "The response and resolution targets of its conversations. Empty: the settings' policy."
         ),
     )
     created_at = models.DateTimeField(default=timezone.now)
@@ -958,6 +1068,19 @@ class HandoffSettings(models.Model):
             "instead of the hand-over message, naming the next opening; the "
             "conversation still waits for an agent and the bot keeps answering. "
             "Empty: always open."
+        ),
+    )
+
+    sla_policy = models.ForeignKey(
+        SlaPolicy,
+        verbose_name=_("SLA policy"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text=_(
+            "The response and resolution targets of conversations of no team and of "
+            "teams without their own. Empty: none measured."
         ),
     )
 

@@ -30,6 +30,7 @@ from handoff.models import (
     EscalationRule,
     FaqEntry,
     HandoffSettings,
+    SlaPolicy,
     TopicRoute,
 )
 from handoff.services.erasure import prune_retention
@@ -451,17 +452,33 @@ def a_day_in_the_inbox(live, session_braze) -> tuple[list[dict], list[dict]]:
             settings_row = HandoffSettings.load()
             settings_row.auto_assign = True
             settings_row.reply_timer_minutes = 5
+            settings_row.sla_policy = SlaPolicy.objects.create(
+                name="Standard", first_response_minutes=30
+            )
             settings_row.save()
             post(ben, live, "me/status/", {"status": "available"})
             live.post_webhook(webhook_body("cust-5", "I want to talk to an agent"))
             assigned = watcher.until(changed("assigned"))
             assert assigned["event"]["data"]["to"] in {"ben", "watcher"}
             assert assigned["conversation"]["reply_due_at"] is not None
+            assert assigned["conversation"]["sla"]["kind"] == "first_response"
             # Five minutes without a reply (moved in the database): back to the queue.
             Conversation.objects.filter(pk=assigned["conversation"]["id"]).update(
                 reply_due_at=timezone.now() - timedelta(seconds=1)
             )
             watcher.until(changed("returned"))
+            # Thirty minutes without a first reply (moved in the database): breached.
+            slow = Conversation.objects.get(pk=assigned["conversation"]["id"])
+            past = timezone.now() - timedelta(seconds=1)
+            Conversation.objects.filter(pk=slow.pk).update(
+                sla_clocks={
+                    kind: {**clock, "due_at": past.isoformat(), "at_risk_at": past.isoformat()}
+                    for kind, clock in slow.sla_clocks.items()
+                },
+                sla_check_at=past,
+            )
+            breached = watcher.until(changed("sla_breached"))
+            assert breached["conversation"]["sla"]["state"] == "breached"
 
             # Ben closes the conversation, then his inbox; a frame that is not allowed.
             ben_inbox.send({"type": "viewing", "conversation_id": None})

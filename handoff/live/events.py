@@ -97,6 +97,19 @@ def conversation_data(conversation: Conversation) -> dict:
         if waiting
         else _iso(conversation.waiting_since),
         "reply_due_at": _iso(conversation.reply_due_at),
+        "sla": sla_data(conversation),
+    }
+
+
+def sla_data(conversation: Conversation) -> dict | None:
+    """The nearest SLA clock as stored (services/sla.py keeps it current): when it is
+    due, which clock, and ok / at_risk / breached; None when no clock runs."""
+    if conversation.sla_due_at is None or not conversation.sla_state:
+        return None
+    return {
+        "due_at": _iso(conversation.sla_due_at),
+        "kind": conversation.sla_kind,
+        "state": conversation.sla_state,
     }
 
 

@@ -33,7 +33,7 @@ from handoff.rules.campaign_properties import (
     invalid_properties,
     property_errors,
 )
-from handoff.services import conversations, reply_timer, seats, transitions
+from handoff.services import conversations, reply_timer, seats, sla, transitions
 from handoff.services.campaign_choice import find_active, summary_text, window_allows
 from handoff.services.outbound import queue_outbound
 
@@ -120,14 +120,19 @@ def _reopen(
 ) -> Conversation:
     """Resolved → assigned to `agent`, with a REOPENED event; a conflict if the contact
     has another open conversation (the unique constraint is the judge, not a read)."""
+    now = timezone.now()
     try:
         with transaction.atomic():
+            # A new episode with people: its SLA clocks start now, as at a take-over
+            # (the resolution clock does not count the time it was resolved).
             reopened = transitions.transition(
                 conversation.pk,
                 from_states=[State.RESOLVED],
                 state=State.ASSIGNED,
                 assignee=agent,
-                assigned_at=timezone.now(),
+                assigned_at=now,
+                escalated_at=now,
+                first_reply_at=None,
                 resolved_at=None,
             )
     except IntegrityError:
@@ -148,6 +153,7 @@ def _reopen(
     if reopened is None:  # no longer resolved: someone else acted first
         raise transitions.conflict(transitions.current(conversation.pk), agent)
     seats.lock_seat(agent.pk)  # after the conversation row, as the assigner does
+    sla.refresh(reopened.pk, now, into=reopened)
     transitions.record_event(
         conversation=reopened,
         kind=ConversationEvent.Kind.REOPENED,

@@ -29,6 +29,7 @@ from handoff.services import (
     profile_sync,
     reply_timer,
     seats,
+    sla,
     transitions,
 )
 from handoff.services.outbound import queue_outbound
@@ -73,10 +74,12 @@ def escalate(
         escalation_detail=detail[:500],
         escalated_at=now,
         waiting_since=now,
+        first_reply_at=None,
         bot_misses=0,
     )
     if conversation is None:
         return None
+    sla.refresh(conversation_id, now, into=conversation)  # the clocks start here
     assignment.wake_assigner()
     handover = opening_hours.handover(conversation, now=now)
     transitions.record_event(
@@ -246,12 +249,14 @@ def take_over(*, conversation_id: int, agent: AbstractBaseUser) -> Conversation:
         escalation_kind=Conversation.EscalationKind.AGENT_TAKEOVER,
         escalation_detail="",
         waiting_since=None,
+        first_reply_at=None,
         bot_misses=0,
     )
     if conversation is None:
         return claim(conversation_id=conversation_id, agent=agent)
     seats.lock_seat(agent.pk)  # after the conversation row, as the assigner does
     conversation.reply_due_at = reply_timer.restart(conversation_id)
+    sla.refresh(conversation_id, now, into=conversation)  # a hand-over to this agent
     transitions.record_event(
         conversation=conversation,
         kind=Kind.TAKEN_OVER,
@@ -383,6 +388,7 @@ def resolve(*, conversation_id: int, agent: AbstractBaseUser) -> Conversation:
     )
     if conversation is None:
         raise transitions.conflict(transitions.current(conversation_id), agent)
+    sla.refresh(conversation_id, now, into=conversation)  # every clock stops
     texts = HandoffSettings.load()
     survey = texts.survey_campaign
     if survey is not None and not survey.is_active:

@@ -24,7 +24,7 @@ from handoff.jobs import wakeups
 from handoff.models import Conversation, ConversationEvent
 from handoff.rules.reply_timer import reply_due
 from handoff.selectors.teams import rules_for
-from handoff.services import seats, transitions
+from handoff.services import seats, sla, transitions
 
 logger = logging.getLogger(__name__)
 
@@ -68,17 +68,25 @@ def customer_waits(conversation_id: int, *, since: datetime) -> None:
     ).update(waiting_since=since)
     if started:
         restart(conversation_id)
+        sla.refresh(conversation_id)  # a next-response clock starts
         transitions.announce(conversation_id)
 
 
 def answered(conversation_id: int) -> None:
-    """An agent replied to the customer: nobody owes them one until they write again."""
+    """An agent replied to the customer: nobody owes them one until they write again.
+    The first reply since the hand-over is remembered (`first_reply_at`): it stops
+    the SLA's first-response clock, and later waits run the next-response clock."""
+    now = timezone.now()
     stopped = (
         Conversation.objects.filter(pk=conversation_id)
         .exclude(waiting_since=None, reply_due_at=None)
         .update(waiting_since=None, reply_due_at=None)
     )
-    if stopped:
+    first = Conversation.objects.filter(
+        pk=conversation_id, first_reply_at=None, escalated_at__isnull=False
+    ).update(first_reply_at=now)
+    clocks_changed = sla.refresh(conversation_id, now) if stopped or first else False
+    if stopped or clocks_changed:
         transitions.announce(conversation_id)
 
 

@@ -27,6 +27,7 @@ from handoff.live.events import publish_conversation_changed
 from handoff.models import Conversation, TopicRoute
 from handoff.rules.routing import Route, normalize_topic
 from handoff.rules.text import normalize
+from handoff.services import sla
 
 Destination = TopicRoute.Destination
 
@@ -199,6 +200,12 @@ def file_conversation(
     conversation.team_id = team_id
     if conversation.team_id != filed[2] and conversation.state == Conversation.State.WAITING:
         wakeups.wake_after_commit(wakeups.ASSIGNMENT)
+    if conversation.team_id != filed[2] and conversation.state in (
+        Conversation.State.WAITING,
+        Conversation.State.ASSIGNED,
+    ):
+        # The new team's SLA policy and opening hours apply to the running clocks.
+        sla.refresh(conversation.pk, now, into=conversation, resnapshot=True)
     if publish:
         publish_filing(conversation.pk)
     return True

@@ -27,6 +27,7 @@ from handoff.services.erasure import prune_retention
 from handoff.services.profile_sync import prune_sent, sync_next
 from handoff.services.reply_timer import return_overdue
 from handoff.services.routing import route_next
+from handoff.services.sla import check_due
 
 logger = logging.getLogger(__name__)
 
@@ -82,8 +83,9 @@ def run_due_chores() -> None:
 
 
 def assign_or_return() -> bool:
-    """One step of the assigner thread: an assignment, else a reply timer's return."""
-    return assign_next() or return_overdue()
+    """One step of the assigner thread: an assignment, else a reply timer's return,
+    else an SLA clock turning at risk or breached."""
+    return assign_next() or return_overdue() or check_due()
 
 
 class WorkerThread(threading.Thread):
@@ -157,8 +159,8 @@ class Workers:
             profile_threads = 1 if settings.BRAZE_PROFILE_SYNC else 0
         # One assigner per process: it takes one conversation per short transaction,
         # and the assigners of other processes take others (services/assignment.py).
-        # Between assignments it returns chats whose reply is overdue; its poll
-        # interval is the reply timer's resolution.
+        # Between assignments it returns chats whose reply is overdue and moves SLA
+        # states; its poll interval is the resolution of both.
         self.threads.append(
             WorkerThread(
                 "assigner", assign_or_return, wakeups.event_for(wakeups.ASSIGNMENT), self.stop_event

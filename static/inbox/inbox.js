@@ -36,6 +36,7 @@ import { markRead, openConversation, renderWindow } from "./pane.js";
 import { applyNotice, loadAgents, renderActivity } from "./presence.js";
 import { composerBlock } from "./rules.js";
 import { app, state } from "./state.js";
+import { tickSla } from "./sla.js";
 import { renderMyStatus, toggleStatus } from "./status.js";
 import { handleConflicts } from "./toasts.js";
 import { upsertMessage } from "./transcript.js";
@@ -66,6 +67,7 @@ function tick() {
   for (const node of document.querySelectorAll(".due-chip[data-due]")) {
     node.textContent = dueText(node.dataset.due);
   }
+  tickSla();
   if (state.detail) {
     renderWindow();
     const before = $("reply").disabled;

@@ -6,6 +6,7 @@ import { api } from "./api.js";
 import { setTitleCount } from "./notify.js";
 import { ME, inMyQueues, state } from "./state.js";
 import { reasonText, stateText } from "./thread.js";
+import { slaNode } from "./sla.js";
 import { reportError } from "./toasts.js";
 import { $, duration, el, fmt, ms, throttle, when } from "./util.js";
 
@@ -245,6 +246,7 @@ function rowNode(summary) {
           })
         : null,
       summary.state === "assigned" && summary.reply_due_at ? dueNode(summary.reply_due_at) : null,
+      ["waiting", "assigned"].includes(summary.state) ? slaNode(summary.sla) : null,
       summary.team
         ? el("span", {
             class: "chip small team-chip",

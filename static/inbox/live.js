@@ -17,6 +17,7 @@ import { beep, notify } from "./notify.js";
 import { applyToOpen, closeConversation, markRead, openConversation, renderContact } from "./pane.js";
 import { applyPresence } from "./presence.js";
 import { ME, forgetConversations, inMyQueues, rememberSummary, state } from "./state.js";
+import { breachIsMine, slaKindName } from "./sla.js";
 import { applyMyPresence } from "./status.js";
 import { reasonText } from "./thread.js";
 import { toast } from "./toasts.js";
@@ -41,6 +42,9 @@ export function applyConversation(conversation, event) {
   }
   if (event && event.kind === "assigned" && (event.data || {}).to === ME) announceAssigned(conversation);
   if (event && event.kind === "returned" && (event.data || {}).from === ME) announceReturned(conversation, event.data);
+  if (event && event.kind === "sla_breached" && breachIsMine(conversation, event.data || {})) {
+    announceBreach(conversation, event.data || {});
+  }
   applyToOpen({ type: "conversation.updated", conversation, event });
 }
 
@@ -54,6 +58,23 @@ function announceReturned(conversation, data) {
     }),
     "warning",
   );
+}
+
+/** An SLA target was missed on my chat, or on an unassigned one of my team's queue:
+ * a sound, a notification that opens it, and a toast. */
+function announceBreach(conversation, data) {
+  const contact = conversation.contact || {};
+  const who = contact.name || contact.phone_number || `#${conversation.id}`;
+  const text = fmt(gettext("SLA missed on %(who)s: %(kind)s (target %(minutes)s min)."), {
+    who,
+    kind: slaKindName(data.kind),
+    minutes: data.minutes ?? "?",
+  });
+  beep();
+  notify(text, reasonText(conversation.escalation_reason), `handoff-sla-${conversation.id}-${data.kind}`, () =>
+    openConversation(conversation.id),
+  );
+  toast(text, "warning");
 }
 
 /** handoff gave me a chat: a sound, a notification and a toast that opens it. */

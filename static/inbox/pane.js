@@ -9,6 +9,7 @@ import { socket } from "./connection.js";
 import { renderList } from "./list.js";
 import { renderActivity } from "./presence.js";
 import { allowedActions, closedUntil, windowLeft } from "./rules.js";
+import { renderSlaChip } from "./sla.js";
 import { rememberSummary, state } from "./state.js";
 import { eventNode, outsideHoursText, reasonText, stateText } from "./thread.js";
 import { reportError } from "./toasts.js";
@@ -126,6 +127,8 @@ function renderHeader() {
   const hours = $("hours-chip");
   hours.hidden = !closed;
   hours.textContent = closed ? outsideHoursText(closed.opensAt) : "";
+  const open = ["waiting", "assigned"].includes(conversation.state);
+  renderSlaChip($("sla-chip"), open ? conversation.sla : null);
   const chip = $("reason-chip");
   chip.hidden = !conversation.escalation_reason;
   chip.textContent = conversation.escalation_reason

@@ -1,5 +1,6 @@
 // The conversation pane's transcript: messages, private notes, audit events and
 // delivery states. Customer and agent text goes in with text nodes only (see util.el).
+import { breachText } from "./sla.js";
 import { el, fmt, upcoming, when } from "./util.js";
 
 const { gettext } = window;
@@ -138,6 +139,8 @@ export function eventText(event) {
       return fmt(gettext("Delivery failed: %(error)s"), { error: data.error || "" });
     case "delivery_retried":
       return fmt(gettext("Delivery retried by %(who)s"), { who });
+    case "sla_breached":
+      return breachText(data);
     case "satisfaction":
       return fmt(gettext("The customer rated this conversation %(score)s/5"), { score: data.score ?? "?" });
     default:
