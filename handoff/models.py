@@ -865,7 +865,7 @@ class SlaPolicy(models.Model):
         ),
     )
     at_risk_percent = models.PositiveSmallIntegerField(
-        _("at risk at (% of the target left)"),
+        _("at risk at (percent of the target left)"),
         default=sla.DEFAULT_AT_RISK_PERCENT,
         validators=[MinValueValidator(1), MaxValueValidator(99)],
         help_text=_(
