@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.models import Group, Permission
 from django.core.management import CommandError, call_command
+from django.utils import translation
 
 from tests.devtools.braze_standin import BrazeStandin
 from tests.support.servers import BRAZE_API_KEY, AppServer, server_env
@@ -72,6 +73,15 @@ def release_the_test_database(django_db_setup, django_db_blocker):
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
             "WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
+
+
+@pytest.fixture(autouse=True)
+def back_to_the_default_language():
+    """A request through Django's test client with `Accept-Language: ja` leaves Japanese
+    active in this thread (LocaleMiddleware never switches back); the next test's lazy
+    texts would then be Japanese. Each test starts from LANGUAGE_CODE instead."""
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture
