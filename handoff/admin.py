@@ -252,14 +252,28 @@ class EventInline(admin.TabularInline):
 
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):
-    list_display = ("id", "contact", "state", "escalation_reason", "assignee", "last_message_at")
-    list_filter = ("state", "escalation_kind", "queue_label", "topic")
+    list_display = (
+        "id",
+        "contact",
+        "state",
+        "escalation_reason",
+        "team",
+        "assignee",
+        "last_message_at",
+    )
+    list_filter = ("state", "escalation_kind", "team", "queue_label", "topic")
     search_fields = ("contact__name", "contact__phone_number", "contact__external_id")
-    list_select_related = ("contact", "assignee")
+    list_select_related = ("contact", "assignee", "team")
     readonly_fields = (
         "contact",
         "state",
         "assignee",
+        # Who owns and owes what is the services' to change (assignment, reply timer):
+        # an edit here would skip their locks, events and the inboxes.
+        "team",
+        "waiting_since",
+        "reply_due_at",
+        "passed_over",
         "escalation_kind",
         "escalation_detail",
         "topic",
@@ -682,15 +696,28 @@ class AgentSeatAdmin(admin.ModelAdmin):
     """Every agent's status and capacity, with how much they hold and whether they are
     online. Changes go through services.seats, so open inboxes show them at once."""
 
-    list_display = ("agent", "status", "capacity", "load", "online", "status_changed_at")
+    list_display = (
+        "agent",
+        "status",
+        "capacity",
+        "load",
+        "online",
+        "team_names",
+        "last_assigned_at",
+        "status_changed_at",
+    )
     list_editable = ("status", "capacity")
-    list_filter = ("status",)
+    list_filter = ("status", "agent__teams")
     search_fields = ("agent__username", "agent__first_name", "agent__last_name")
     fields = ("agent", "status", "capacity", "status_changed_at", "last_assigned_at")
     readonly_fields = ("agent", "status_changed_at", "last_assigned_at")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[AgentSeat]:
-        return seat_rows()
+        return seat_rows().prefetch_related("agent__teams")
+
+    @admin.display(description=_("teams"))
+    def team_names(self, seat: AgentSeat) -> str:
+        return ", ".join(sorted(team.name for team in seat.agent.teams.all())) or "—"
 
     def changelist_view(self, request, extra_context=None):
         # An agent has no row until something is set for them; list them all.

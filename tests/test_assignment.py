@@ -441,3 +441,50 @@ def test_ten_hand_overs_fill_two_available_agents_and_a_resolve_takes_the_longes
         wait_until(lambda: Conversation.objects.filter(state=State.WAITING).count() == 1)
         assert list(Conversation.objects.filter(state=State.WAITING)) == [left[1]]
         assert owners() == {"aiko": 4, "ben": 4}
+
+
+# --- Admin ----------------------------------------------------------------------------------
+
+
+def test_admin_lists_teams_with_members_and_waiting_and_agents_with_their_teams(
+    admin_client, agents_group
+):
+    aiko = agent("aiko", online=False)
+    billing = Team.objects.create(name="Billing", reply_timer_minutes=10)
+    billing.members.add(aiko)
+    waiting(team=billing)
+    waiting(team=billing)
+
+    teams = admin_client.get("/admin/handoff/team/").content.decode()
+    assert "Billing" in teams
+    assert '<td class="field-member_count">1</td>' in teams
+    assert '<td class="field-waiting">2</td>' in teams
+    agents_page = admin_client.get("/admin/handoff/agentseat/").content.decode()
+    assert '<td class="field-team_names">Billing</td>' in agents_page
+
+
+def test_admin_saving_a_team_offers_only_agents_and_wakes_the_assigner(
+    admin_client, agents_group, monkeypatch
+):
+    aiko = agent("aiko", online=False)
+    get_user_model().objects.create_user("visitor")
+    woken = []
+    monkeypatch.setattr(assignment, "wake_assigner", lambda: woken.append(True))
+
+    form = admin_client.get("/admin/handoff/team/add/").content.decode()
+    assert "aiko" in form and "visitor" not in form
+    answer = admin_client.post("/admin/handoff/team/add/", {"name": "Tier 2", "members": [aiko.pk]})
+    assert answer.status_code == 302, answer.content.decode()[:2000]
+    assert list(Team.objects.get(name="Tier 2").members.all()) == [aiko]
+    assert woken
+
+
+def test_admin_shows_a_conversations_team_and_clocks_but_never_edits_them(
+    admin_client, agents_group
+):
+    billing = Team.objects.create(name="Billing")
+    conversation = waiting(team=billing)
+    page = admin_client.get(f"/admin/handoff/conversation/{conversation.pk}/change/")
+    html = page.content.decode()
+    assert 'name="team"' not in html and 'name="reply_due_at"' not in html
+    assert "Billing" in html
