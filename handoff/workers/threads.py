@@ -96,16 +96,19 @@ class WorkerThread(threading.Thread):
         wake: threading.Event,
         stop: threading.Event,
         idle: Callable[[], None] = run_due_chores,
+        paced: bool = True,
     ):
         super().__init__(name=name, daemon=True)
         self.step = step
+        self.paced = paced
         self.idle = idle
         self.wake = wake
         self.stop_event = stop
 
     def run(self) -> None:
         poll = settings.HANDOFF_POLL_SECONDS
-        pacer = Pacer()
+        # Unpaced, a thread runs its steps as they come (a share of 1 owes no rest).
+        pacer = Pacer() if self.paced else Pacer(share=1.0)
         try:
             while not self.stop_event.is_set():
                 # Clear before working: a wake-up that lands during the step is kept.
@@ -163,7 +166,11 @@ class Workers:
         # states; its poll interval is the resolution of both.
         self.threads.append(
             WorkerThread(
-                "assigner", assign_or_return, wakeups.event_for(wakeups.ASSIGNMENT), self.stop_event
+                "assigner",
+                assign_or_return,
+                wakeups.event_for(wakeups.ASSIGNMENT),
+                self.stop_event,
+                paced=False,
             )
         )
         self._add_braze_threads("delivery", deliver_next, wakeups.DELIVERY, delivery_threads)

@@ -42,7 +42,8 @@ from tests.devtools.bench_harness import (
 )
 from tests.devtools.loadgen import Target, run_open_loop
 
-RATE = 50.0
+# The target's rate, and a lower one the process sustains, for reference.
+RATES = (10.0, 50.0)
 AGENTS = 5
 PASSWORD = "quiet-lantern-harbour-7"  # noqa: S105 - a throwaway local installation's
 TARGET_P99_MS = 100.0
@@ -155,20 +156,29 @@ class SocketClock:
         self.thread.join(5)
 
 
-def body(number: int) -> bytes:
-    return json.dumps(
-        {
-            "user_id": f"bench-assign-{number}",
-            "phone_number": f"+8192{number:08d}",
-            "message": f"I need a person, please ({number})",
-            "message_id": f"assign-{number}",
-        },
-        separators=(",", ":"),
-    ).encode()
+def body_for(first: int):
+    """Bodies numbered from `first`: each run's customers are new ones."""
+
+    def body(number: int) -> bytes:
+        customer = first + number
+        return json.dumps(
+            {
+                "user_id": f"bench-assign-{customer}",
+                "phone_number": f"+8192{customer:08d}",
+                "message": f"I need a person, please ({customer})",
+                "message_id": f"assign-{customer}",
+            },
+            separators=(",", ":"),
+        ).encode()
+
+    return body
 
 
-def assignment_phase(children: Subprocesses, stack: Stack, options: Options) -> AssignmentLatency:
-    """Restart the app on the same database and time each assignment."""
+def assignment_phase(
+    children: Subprocesses, stack: Stack, options: Options
+) -> list[AssignmentLatency]:
+    """Restart the app on the same database and time each assignment, at a rate the
+    process sustains (the reference) and at the target's rate."""
     workdir = Path(stack.database).parent
     children.stop(stack.app.process)
     env = server_env(f"sqlite:///{stack.database}", stack.standin.url)
@@ -187,50 +197,61 @@ def assignment_phase(children: Subprocesses, stack: Stack, options: Options) -> 
     if answer.status_code != 200:
         raise BenchError(f"the watcher could not step away: {answer.status_code}")
     clocks = [SocketClock(app.url, sessions[name], name) for name in names]
+    results = []
     try:
         time.sleep(1.0)  # every socket's hello, and the agents online
-        print(
-            f"  assignment latency: {RATE:g} hand-overs/s for {options.seconds:g} s, "
-            f"{AGENTS} agents ...",
-            flush=True,
-        )
-        target = Target(
-            host="127.0.0.1",
-            port=app.port,
-            path=WEBHOOK_PATH,
-            headers={"Authorization": f"Bearer {WEBHOOK_SECRET}"},
-            body_for=body,
-        )
-        run = asyncio.run(run_open_loop(target, rate=RATE, seconds=options.seconds))
-        watcher = clocks[-1]
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assigned = sum(len(clock.assigned) for clock in clocks[:-1])
-            if assigned >= run.scheduled - run.errors:
-                break
-            time.sleep(0.2)
-        time.sleep(0.5)
+        for index, rate in enumerate(RATES):
+            results.append(_timed_run(app.port, clocks, rate, options.seconds, first=index * 10**6))
     finally:
         for clock in clocks:
             clock.close()
-    assigned_at: dict[int, float] = {}
-    for clock in clocks[:-1]:
-        assigned_at.update(clock.assigned)
-    escalated = watcher.escalated
-    assign_ms = [(assigned_at[c] - escalated[c]) * 1000 for c in assigned_at if c in escalated]
-    # The customer's number says when their message was scheduled to leave.
-    handover_ms = [
-        (moment - run.started_at - int(watcher.customer[c].rsplit("-", 1)[1]) / RATE) * 1000
-        for c, moment in escalated.items()
-        if watcher.customer.get(c, "").startswith("bench-assign-")
-    ]
+    return results
+
+
+def _timed_run(
+    port: int, clocks: list[SocketClock], rate: float, seconds: float, *, first: int
+) -> AssignmentLatency:
+    print(f"  assignment latency: {rate:g} hand-overs/s for {seconds:g} s, {AGENTS} agents ...")
+    target = Target(
+        host="127.0.0.1",
+        port=port,
+        path=WEBHOOK_PATH,
+        headers={"Authorization": f"Bearer {WEBHOOK_SECRET}"},
+        body_for=body_for(first),
+    )
+    run = asyncio.run(run_open_loop(target, rate=rate, seconds=seconds))
+    watcher, agents = clocks[-1], clocks[:-1]
+
+    def number(conversation_id: int) -> int | None:
+        """The customer's number in this run, or None for another run's."""
+        customer = watcher.customer.get(conversation_id, "")
+        if not customer.startswith("bench-assign-"):
+            return None
+        n = int(customer.rsplit("-", 1)[1]) - first
+        return n if 0 <= n < run.scheduled else None
+
+    def assigned_now() -> dict[int, float]:
+        moments: dict[int, float] = {}
+        for clock in agents:
+            moments.update({c: t for c, t in clock.assigned.items() if number(c) is not None})
+        return moments
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(assigned_now()) < run.scheduled - run.errors:
+        time.sleep(0.2)
+    time.sleep(0.5)
+    assigned_at = assigned_now()
+    escalated = {c: t for c, t in watcher.escalated.items() if number(c) is not None}
     return AssignmentLatency(
-        rate=RATE,
-        seconds=options.seconds,
+        rate=rate,
+        seconds=seconds,
         agents=AGENTS,
         handovers=run.scheduled,
         assigned=len(assigned_at),
         webhook_errors=run.errors,
-        assign_ms=assign_ms,
-        handover_ms=handover_ms,
+        assign_ms=[(assigned_at[c] - escalated[c]) * 1000 for c in assigned_at if c in escalated],
+        # The customer's number says when their message was scheduled to leave.
+        handover_ms=[
+            (moment - run.started_at - number(c) / rate) * 1000 for c, moment in escalated.items()
+        ],
     )
