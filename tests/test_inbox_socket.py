@@ -316,6 +316,23 @@ async def test_a_live_event_that_skips_a_number_brings_the_skipped_one_from_the_
     await socket.disconnect(timeout=TIMEOUT)
 
 
+@in_event_loop
+async def test_an_event_whose_push_was_lost_reaches_the_socket_from_the_feed_within_seconds(
+    aiko, monkeypatch, caplog
+):
+    """No later event is needed to repair a lost push: the per-process feed watch
+    sends a socket what committed a watch ago and never came (logged as a warning)."""
+    socket, hello = await open_inbox(aiko)
+    monkeypatch.setattr("handoff.live.events.send_to_agents", lambda event: None)
+    (lost,) = await publish_updates(1)
+
+    repaired = await receive(socket)  # TIMEOUT is a bound, not the expectation: ~2 s
+    assert (repaired["type"], repaired["seq"]) == ("conversation.updated", lost)
+    await assert_silent(socket)
+    assert "missing events" in caplog.text
+    await socket.disconnect(timeout=TIMEOUT)
+
+
 # Catching up
 
 

@@ -13,6 +13,7 @@ import json
 import logging
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
@@ -73,6 +74,12 @@ class AccessWatch:
     Redis a publisher may fail to send. The next event pushed here would still bring
     the change from the feed first (nothing is sent after it), but with none the
     socket would stay open. Sockets drop the events they already had.
+
+    The same read repairs any other push that never came: a socket still short of an
+    event that had committed by the previous read (a second ago, long past any push in
+    flight) is told to fetch it from the feed, in order with its other messages, so an
+    agent never waits for the next event to see one that was lost (seen on Redis under
+    load: a "gone offline" that never reached the other agents' sockets).
     """
 
     _per_loop: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AccessWatch]" = (
@@ -81,15 +88,21 @@ class AccessWatch:
 
     def __init__(self) -> None:
         self.sockets: dict[str, int] = {}  # channel name -> agent id
+        self.positions: dict[str, Callable[[], int]] = {}  # channel name -> its last sent
         self.after = 0
+        self.committed_before = 0  # the newest number a read ago: committed for a second
         self.task: asyncio.Task | None = None
 
     @classmethod
-    def join(cls, layer, channel_name: str, agent_id: int, seq: int) -> None:
-        """A socket that stands at `seq` opened; it must hear every change above it."""
+    def join(
+        cls, layer, channel_name: str, agent_id: int, seq: int, position: Callable[[], int]
+    ) -> None:
+        """A socket that stands at `seq` opened; it must hear every change above it.
+        `position` tells where it stands later (the number it sent last)."""
         loop = asyncio.get_running_loop()
         watch = cls._per_loop.setdefault(loop, cls())
         watch.sockets[channel_name] = agent_id
+        watch.positions[channel_name] = position
         if watch.task is None or watch.task.done():
             watch.after = seq
             watch.task = loop.create_task(watch._run(layer))
@@ -101,6 +114,7 @@ class AccessWatch:
         watch = cls._per_loop.get(asyncio.get_running_loop())
         if watch is not None:
             watch.sockets.pop(channel_name, None)
+            watch.positions.pop(channel_name, None)
 
     async def _run(self, layer) -> None:
         while self.sockets:
@@ -111,8 +125,15 @@ class AccessWatch:
                     for channel_name, agent_id in list(self.sockets.items()):
                         if revocation.concerns(event, agent_id):
                             await layer.send(channel_name, {"type": "inbox.event", "event": event})
+                await self._repair_lost_pushes(layer)
             except Exception:
                 logger.exception("Could not read access changes from the event feed")
+
+    async def _repair_lost_pushes(self, layer) -> None:
+        committed, self.committed_before = self.committed_before, self.after
+        for channel_name, position in list(self.positions.items()):
+            if 0 < position() < committed:
+                await layer.send(channel_name, {"type": "inbox.behind", "seq": committed})
 
 
 class FrameError(ValueError):
@@ -201,7 +222,9 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         seq, online, allowed = await _open(self.agent_id, self.channel_name, self.session_key)
         self.present = True
         self.access_checked = seq
-        AccessWatch.join(self.channel_layer, self.channel_name, self.agent_id, seq)
+        AccessWatch.join(
+            self.channel_layer, self.channel_name, self.agent_id, seq, lambda: self.last_sent
+        )
         self.watched = True
         if not allowed:
             await self._sign_out()
@@ -250,6 +273,27 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
             self._held.append(message["event"])
         else:
             await self._deliver(message["event"])
+
+    async def inbox_behind(self, message: dict) -> None:
+        """The feed holds events up to `seq` that committed a second ago and never came
+        through the layer (a lost push): fetch and send them, as a skipped number is."""
+        seq = message["seq"]
+        if self.signed_out or self._held is not None or seq <= self.last_sent:
+            return  # caught up meanwhile, or a replay is under way and will bring them
+        logger.warning(
+            "Inbox socket of %s was missing events %s to %s a second after they "
+            "committed; sent from the feed",
+            self.username,
+            self.last_sent + 1,
+            seq,
+        )
+        missed = await _catch_up(self.last_sent, until=seq)
+        if missed.resync:
+            await self.send_json({"type": "resync", "seq": seq})
+        else:
+            for event in missed.events:
+                await self._send_event(event)
+        self.last_sent = max(self.last_sent, seq)
 
     async def _deliver(self, event: dict) -> None:
         seq = event.get("seq")
