@@ -97,20 +97,47 @@ STARTUP_SECONDS = 60.0
 
 def wait_healthy(process: subprocess.Popen, url: str, timeout: float) -> bool:
     """Wait until `url`/healthz answers 200: True then, False if the process exited
-    first; a RuntimeError when it never does within `timeout` seconds."""
+    first; a RuntimeError when it never does within `timeout` seconds, saying what it
+    last answered and, on PostgreSQL, what every session was waiting for."""
     deadline = time.monotonic() + timeout
+    last = "no answer"
     while time.monotonic() < deadline:
         if process.poll() is not None:
             return False
         try:
-            if requests.get(url + "/healthz", timeout=2).status_code == 200:
+            answer = requests.get(url + "/healthz", timeout=2)
+            if answer.status_code == 200:
                 return True
-        except (requests.ConnectionError, requests.Timeout):
+            last = f"{answer.status_code} {answer.text[:300]}"
+        except (requests.ConnectionError, requests.Timeout) as error:
             # A server still starting on a busy machine may accept the
             # connection and answer late: that is "not yet", not a failure.
-            pass
+            last = type(error).__name__
         time.sleep(0.1)
-    raise RuntimeError(f"{url}/healthz did not answer 200 within {timeout:.0f} s")
+    raise RuntimeError(
+        f"{url}/healthz did not answer 200 within {timeout:.0f} s; last: {last}"
+        + database_sessions()
+    )
+
+
+def database_sessions() -> str:
+    """What each PostgreSQL session of the test database is doing and waiting for
+    (seen: a restarted server never healthy in whole-suite PostgreSQL runs)."""
+    try:
+        from django.db import connection
+
+        if connection.vendor != "postgresql":
+            return ""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pid, state, wait_event_type, wait_event, pg_blocking_pids(pid),"
+                " now() - xact_start, left(query, 160) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            rows = cursor.fetchall()
+    except Exception as error:  # noqa: BLE001 - a diagnostic must not hide the failure
+        return f"; sessions unreadable: {error}"
+    return "; sessions:\n" + "\n".join(repr(row) for row in rows)
 
 
 class AppServer:
