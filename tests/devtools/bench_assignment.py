@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import requests
 import websockets.sync.client as ws_client
 
 from tests.devtools.bench_harness import (
@@ -41,6 +40,7 @@ from tests.devtools.bench_harness import (
     start_app,
 )
 from tests.devtools.loadgen import Target, run_open_loop
+from tests.support.agents import login
 
 # The target's rate, and a lower one the process sustains, for reference.
 RATES = (10.0, 50.0)
@@ -59,26 +59,6 @@ HandoffSettings.objects.update_or_create(pk=1, defaults={{"auto_assign": True}})
 for name in {names!r}:
     call_command("createagent", name, password={password!r}, capacity=999, no_input=True)
 """
-
-
-def login(base_url: str, username: str, password: str) -> requests.Session:
-    """Sign in as the login page does (this process has no Django settings)."""
-    session = requests.Session()
-    session.get(f"{base_url}/accounts/login/", timeout=10).raise_for_status()
-    answer = session.post(
-        f"{base_url}/accounts/login/",
-        data={
-            "username": username,
-            "password": password,
-            "csrfmiddlewaretoken": session.cookies["csrftoken"],
-        },
-        headers={"Referer": f"{base_url}/accounts/login/"},
-        timeout=10,
-        allow_redirects=False,
-    )
-    if answer.status_code != 302:
-        raise BenchError(f"{username} could not sign in: {answer.status_code}")
-    return session
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,13 @@ import time
 
 import requests
 import websockets.sync.client as ws_client
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 
 
 def make_agent(username: str, password: str = "agent-password-1") -> None:
+    # Imported here: `login` also serves processes without Django settings (make bench).
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
     user = get_user_model().objects.create_user(username, password=password)
     user.groups.add(Group.objects.get(name="Agents"))
 
