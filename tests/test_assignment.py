@@ -12,8 +12,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import transaction
 from django.utils import timezone
 
+from handoff.jobs import wakeups
 from handoff.models import (
     AgentPresence,
     AgentSeat,
@@ -257,6 +259,62 @@ def test_a_conversation_is_not_given_back_to_the_agent_it_was_taken_from(agents_
     assert assignment.assign_next()
     conversation.refresh_from_db()
     assert (conversation.assignee, conversation.passed_over) == (ben, None)
+
+
+ASSIGNER_WAKE = wakeups._events[wakeups.ASSIGNMENT].set
+
+
+def hand_over(conversation: Conversation) -> Conversation | None:
+    """What routing does: escalate in its own transaction."""
+    with transaction.atomic():
+        return conversations.escalate(conversation_id=conversation.pk, kind="keyword")
+
+
+def test_a_hand_over_is_assigned_in_its_own_commit_with_the_events_in_order(
+    agents_group, auto_assign, django_capture_on_commit_callbacks
+):
+    aiko = agent("aiko")
+    conversation = make_conversation(state=State.BOT)
+    with django_capture_on_commit_callbacks() as wakes:
+        handed = hand_over(conversation)
+
+    assert (handed.state, handed.assignee) == (State.ASSIGNED, aiko)
+    kinds = list(
+        ConversationEvent.objects.filter(conversation=conversation)
+        .order_by("pk")
+        .values_list("kind", flat=True)
+    )
+    assert kinds.index("escalated") < kinds.index("assigned")
+    assert not assignment.assign_next()  # nothing left for the assigner
+    assert ASSIGNER_WAKE not in wakes, "an assigned hand-over does not wake the assigner"
+
+
+def test_a_hand_over_waits_its_turn_behind_an_older_conversation(agents_group, auto_assign):
+    aiko = agent("aiko", capacity=1)
+    older = waiting(minutes_ago=5)
+    newer = make_conversation(state=State.BOT)
+
+    assert hand_over(newer).state == State.WAITING
+    assert assign_all() == 1
+    older.refresh_from_db()
+    assert older.assignee == aiko
+
+
+def test_a_hand_over_with_no_one_free_waits_and_wakes_the_assigner(
+    agents_group, auto_assign, django_capture_on_commit_callbacks
+):
+    agent("aiko", status="away")
+    conversation = make_conversation(state=State.BOT)
+    with django_capture_on_commit_callbacks() as wakes:
+        assert hand_over(conversation).state == State.WAITING
+    assert ASSIGNER_WAKE in wakes
+
+
+def test_a_hand_over_is_not_assigned_while_auto_assignment_is_off(agents_group, auto_assign):
+    agent("aiko")
+    auto_assign.auto_assign = False
+    auto_assign.save()
+    assert hand_over(make_conversation(state=State.BOT)).state == State.WAITING
 
 
 def test_an_agent_claiming_by_hand_first_wins_and_the_assigner_moves_on(

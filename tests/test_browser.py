@@ -155,6 +155,8 @@ def test_agent_claims_a_new_chat_without_reloading_and_sees_the_reply_sent(
     expect(row.locator(".wait")).to_be_visible()
     expect(page.locator('[data-count="waiting"]')).to_have_text("1")
     expect(page).to_have_title(re.compile(r"^\(1\) "))
+    # The alert waits a moment (a chat handoff assigns at once is not worth a sound).
+    page.wait_for_function("() => window.__notes.length > 0")
     assert page.evaluate("() => window.__notes") == ["Sato is waiting / keyword “agent”"]
     row.click()
     expect(page.locator("#reason-chip")).to_have_text("Handed over: keyword “agent”")

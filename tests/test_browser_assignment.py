@@ -27,12 +27,25 @@ def test_a_chat_handoff_assigns_arrives_in_mine_with_a_toast_and_its_reason(
     row.auto_assign = True
     row.save()
     make_agent("aiko")
+    # Record browser notifications instead of showing them, on a clock the test moves.
+    tab.page.add_init_script(
+        "window.__notes = [];"
+        "window.Notification = class { constructor(title, options) {"
+        " window.__notes.push(title + ' / ' + options.body); }"
+        " static get permission() { return 'granted'; }"
+        " static requestPermission() { return Promise.resolve('granted'); } };"
+    )
+    tab.page.clock.install()
     sign_in(tab, live.url, "aiko")
     live.post_webhook(webhook_body("u-auto", "agent please", name="Sato"))
 
     expect(tab.page.locator(".toast")).to_contain_text(
         "handoff assigned you a conversation with Sato.", timeout=10_000
     )
+    # Assigned in the hand-over itself: the "is waiting" alert, which waits a moment
+    # in case of exactly this, never sounds.
+    tab.page.clock.run_for(5_000)
+    assert tab.page.evaluate("() => window.__notes") == ["Assigned to you: Sato / keyword “agent”"]
     tab.page.locator('.queue[data-queue="mine"]').click()
     line = tab.page.locator("#conversation-list .row", has_text="Sato")
     expect(line).to_be_visible()

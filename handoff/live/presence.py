@@ -88,6 +88,7 @@ class Seat:
     status: str  # the agent's choice: available or away (offline is not chosen)
     capacity: int  # admin's number for them, or HANDOFF_DEFAULT_CAPACITY
     open_count: int  # conversations assigned to them now
+    last_assigned_at: datetime | None = None  # when handoff last gave them one
 
 
 def seats(agent_ids: Collection[int]) -> dict[int, Seat]:
@@ -95,10 +96,12 @@ def seats(agent_ids: Collection[int]) -> dict[int, Seat]:
     seat row yet is available with the default capacity, as a new row would say."""
     ids = list(agent_ids)
     chosen = {
-        agent_id: (status, capacity)
-        for agent_id, status, capacity in AgentSeat.objects.filter(agent_id__in=ids)
+        agent_id: (status, capacity, last_assigned_at)
+        for agent_id, status, capacity, last_assigned_at in AgentSeat.objects.filter(
+            agent_id__in=ids
+        )
         .order_by()
-        .values_list("agent_id", "status", "capacity")
+        .values_list("agent_id", "status", "capacity", "last_assigned_at")
     }
     load = dict(
         Conversation.objects.filter(state=Conversation.State.ASSIGNED, assignee_id__in=ids)
@@ -110,8 +113,10 @@ def seats(agent_ids: Collection[int]) -> dict[int, Seat]:
     default = settings.HANDOFF_DEFAULT_CAPACITY
     result = {}
     for agent_id in ids:
-        status, capacity = chosen.get(agent_id, (AVAILABLE, None))
-        result[agent_id] = Seat(status, capacity or default, load.get(agent_id, 0))
+        status, capacity, last_assigned_at = chosen.get(agent_id, (AVAILABLE, None, None))
+        result[agent_id] = Seat(
+            status, capacity or default, load.get(agent_id, 0), last_assigned_at
+        )
     return result
 
 
@@ -130,6 +135,25 @@ def announce(agent_id: int, *, now: datetime | None = None) -> int | None:
         capacity=seat.capacity,
         open_count=seat.open_count,
     )
+
+
+def announce_online_seat(*, agent_id: int, username: str, status: str, capacity: int) -> int:
+    """`announce` for a caller that has just seen the agent online and holds their
+    seat row locked (so `status` and `capacity` are current): only their load is read
+    again, in the caller's transaction, as `announce` would."""
+    return publish_presence(
+        agent=username,
+        online=True,
+        status=shown_status(status, online=True),
+        capacity=capacity,
+        open_count=_open_count(agent_id),
+    )
+
+
+def _open_count(agent_id: int) -> int:
+    return Conversation.objects.filter(
+        state=Conversation.State.ASSIGNED, assignee_id=agent_id
+    ).count()
 
 
 def announce_gone(username: str) -> int:

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import F, Q
+from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
 
 from handoff.live.presence import fresh, online_agent_ids, seats
 from handoff.models import AgentPresence, AgentSeat, Conversation, Team
@@ -37,9 +37,6 @@ def free_agents(*, now: datetime | None = None) -> list[FreeAgent]:
     if not users:
         return []
     seat_of = seats(users)
-    last_assigned = dict(
-        AgentSeat.objects.filter(agent_id__in=users).values_list("agent_id", "last_assigned_at")
-    )
     teams: dict[int, set[int]] = {}
     for user_id, team_id in Team.members.through.objects.filter(user_id__in=users).values_list(
         "user_id", "team_id"
@@ -51,7 +48,7 @@ def free_agents(*, now: datetime | None = None) -> list[FreeAgent]:
             username=username,
             capacity=seat_of[agent_id].capacity,
             open_count=seat_of[agent_id].open_count,
-            last_assigned_at=last_assigned.get(agent_id),
+            last_assigned_at=seat_of[agent_id].last_assigned_at,
             team_ids=frozenset(teams.get(agent_id, ())),
         )
         for agent_id, username in users.items()
@@ -65,15 +62,27 @@ def free_agents(*, now: datetime | None = None) -> list[FreeAgent]:
 
 def still_free(chosen: FreeAgent, seat: AgentSeat, *, now: datetime) -> FreeAgent | None:
     """`chosen` as they are now, if still free, read on their seat row just locked (its
-    status and capacity cannot change before the caller commits) and the two facts kept
-    elsewhere: a fresh socket, and the conversations they hold."""
-    if not agent_users().filter(pk=chosen.agent_id).exists():
-        return None
-    if not AgentPresence.objects.filter(fresh(now), agent_id=chosen.agent_id).exists():
-        return None
-    open_count = Conversation.objects.filter(
-        state=State.ASSIGNED, assignee_id=chosen.agent_id
-    ).count()
+    status and capacity cannot change before the caller commits) and, in one query,
+    the facts kept elsewhere: still an agent, a fresh socket, the conversations held."""
+    facts = (
+        agent_users()
+        .filter(pk=chosen.agent_id)
+        .annotate(
+            online=Exists(AgentPresence.objects.filter(fresh(now), agent_id=OuterRef("pk"))),
+            holds=Subquery(
+                Conversation.objects.filter(state=State.ASSIGNED, assignee_id=OuterRef("pk"))
+                .order_by()
+                .values("assignee_id")
+                .annotate(count=Count("pk"))
+                .values("count")
+            ),
+        )
+        .values_list("online", "holds")
+        .first()
+    )
+    if facts is None or not facts[0]:
+        return None  # no longer an agent, or no longer online
+    open_count = facts[1] or 0
     capacity = seat.capacity or settings.HANDOFF_DEFAULT_CAPACITY
     if not takes_more(status=seat.status, open_count=open_count, capacity=capacity):
         return None

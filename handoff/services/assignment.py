@@ -7,6 +7,12 @@ wakes the assigner thread after its commit (jobs/wakeups.py, NOTIFY on PostgreSQ
 the thread calls `assign_next` until it returns False; its poll interval is the safety
 net. Longest waiting first; the agent by rules/assignment.py's ranking.
 
+A hand-over does not wait for the thread: `assign_at_handover` makes the same choice
+in the hand-over's own transaction, when the new conversation is the one the assigner
+would serve next (Chatwoot assigns in the conversation's own save, too). The agent
+then sees the chat arrive already theirs, in the same push, and under load the
+assignment does not queue behind other work for seconds (docs/benchmarks.md).
+
 Why it is right under races, without Redis locks (Chatwoot's source of double and
 missed assignments):
 - the conversation row is locked first (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so
@@ -31,6 +37,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from handoff.jobs import wakeups
+from handoff.live import presence
 from handoff.models import AgentSeat, Conversation, ConversationEvent, HandoffSettings
 from handoff.rules.assignment import FreeAgent, eligible, explanation, ranked
 from handoff.selectors import desk
@@ -59,28 +66,54 @@ def assign_next(now: datetime | None = None) -> bool:
         return False
     now = now or timezone.now()
     free = desk.free_agents(now=now)
-    if not free:
-        return False
-    for conversation_id, team_id, passed_over in desk.waiting_for(free):
-        candidates = ranked(eligible(free, team_id=team_id, passed_over=passed_over))
-        if not candidates:
-            continue
+    for conversation_id, team_id, candidates in _in_serving_order(free):
         with transaction.atomic():
             if not desk.lock_waiting(conversation_id):
                 continue  # another assigner has it, or it left the queue
-            return _give(conversation_id, team_id, candidates[0], free, now=now)
+            _give(conversation_id, team_id, candidates[0], free, now=now)
+            return True  # given, or the facts changed: look again from the start
     return False
+
+
+def assign_at_handover(conversation: Conversation, *, now: datetime) -> Conversation | None:
+    """In the transaction that has just made `conversation` wait (its row is locked):
+    give it to the agent the assigner would choose, if it is the conversation the
+    assigner would serve next. The assigned conversation, or None when it still waits.
+
+    Longest waiting first holds: when an older conversation comes first for the free
+    agents, nothing happens here and the woken assigner serves the queue in its order.
+    """
+    if not HandoffSettings.load().auto_assign:
+        return None
+    free = desk.free_agents(now=now)
+    for conversation_id, team_id, candidates in _in_serving_order(free):
+        if conversation_id != conversation.pk:
+            return None  # an older conversation goes first
+        return _give(conversation_id, team_id, candidates[0], free, now=now)
+    return None
+
+
+def _in_serving_order(free: list[FreeAgent]):
+    """(conversation id, team id, ranked candidates) of the waiting conversations that
+    some free agent may take, in the order they are served."""
+    if not free:
+        return
+    for conversation_id, team_id, passed_over in desk.waiting_for(free):
+        candidates = ranked(eligible(free, team_id=team_id, passed_over=passed_over))
+        if candidates:
+            yield conversation_id, team_id, candidates
 
 
 def _give(
     conversation_id: int, team_id: int | None, chosen: FreeAgent, free: list[FreeAgent], *, now
-) -> bool:
-    """Assign to `chosen` if they are still free under their seat lock. Either way the
-    caller's transaction ends right after, so no assigner ever holds two seat locks."""
+) -> Conversation | None:
+    """Assign to `chosen` if they are still free under their seat lock; the assigned
+    conversation, or None when the facts changed. Either way the caller's transaction
+    ends right after, so no assigner ever holds two seat locks."""
     seat = seats.lock_seat(chosen.agent_id)
     chosen = desk.still_free(chosen, seat, now=now)
     if chosen is None:
-        return True  # they went away or filled up meanwhile: look again from the start
+        return None  # they went away or filled up meanwhile
     conversation = transitions.transition(
         conversation_id,
         from_states=[State.WAITING],
@@ -92,7 +125,7 @@ def _give(
         passed_over=None,
     )
     if conversation is None:
-        return True  # claimed by hand or moved meanwhile: look again
+        return None  # claimed by hand or moved meanwhile
     conversation.reply_due_at = reply_timer.restart(conversation_id)
     AgentSeat.objects.filter(agent_id=chosen.agent_id).update(last_assigned_at=now)
     transitions.record_event(
@@ -100,9 +133,14 @@ def _give(
         kind=ConversationEvent.Kind.ASSIGNED,
         data={**explanation(chosen, free), "team": _team_name(conversation)},
     )
-    seats.announce_load(chosen.agent_id)
+    presence.announce_online_seat(
+        agent_id=chosen.agent_id,
+        username=chosen.username,
+        status=seat.status,
+        capacity=chosen.capacity,
+    )
     logger.info("Conversation %s assigned to %s", conversation_id, chosen.username)
-    return True
+    return conversation
 
 
 def _team_name(conversation: Conversation) -> str | None:

@@ -80,7 +80,6 @@ def escalate(
     if conversation is None:
         return None
     sla.refresh(conversation_id, now, into=conversation)  # the clocks start here
-    assignment.wake_assigner()
     handover = opening_hours.handover(conversation, now=now)
     transitions.record_event(
         conversation=conversation,
@@ -95,7 +94,10 @@ def escalate(
     profile_sync.record_escalation(conversation)
     if handover.text.strip():
         queue_outbound(conversation=conversation, text=handover.text, author_kind=Author.SYSTEM)
-    return conversation
+    assigned = assignment.assign_at_handover(conversation, now=now)
+    if assigned is None:
+        assignment.wake_assigner()  # it waits: the assigner serves it in turn
+    return assigned or conversation
 
 
 # --- The bot's turns ----------------------------------------------------------------

@@ -25,6 +25,9 @@ def lock_seat(agent_id: int) -> AgentSeat:
     """The agent's seat, made if they had none and locked until the transaction ends:
     the one lock every change to an agent's seat takes, so two changes (two tabs, an
     admin and the agent) apply one after the other, on PostgreSQL as on SQLite."""
+    seat = AgentSeat.objects.select_for_update().filter(agent_id=agent_id).first()
+    if seat is not None:
+        return seat
     AgentSeat.objects.bulk_create([AgentSeat(agent_id=agent_id)], ignore_conflicts=True)
     return AgentSeat.objects.select_for_update().get(agent_id=agent_id)
 

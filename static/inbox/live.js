@@ -96,7 +96,18 @@ function announceAssigned(conversation) {
   }
 }
 
+// How long a chat must stay waiting before the alert sounds: one that handoff assigns
+// at once (in the same push, or a moment later) is not worth a sound for everyone.
+const WAITING_ALERT_DELAY_MS = 1500;
+
 function announceWaiting(conversation) {
+  setTimeout(() => {
+    const now = state.convs.get(conversation.id);
+    if (now && now.state === "waiting" && inMyQueues(now)) alertWaiting(now);
+  }, WAITING_ALERT_DELAY_MS);
+}
+
+function alertWaiting(conversation) {
   const contact = conversation.contact || {};
   const who = contact.name || contact.phone_number || "";
   beep();
