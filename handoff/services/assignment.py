@@ -7,7 +7,7 @@ wakes the assigner thread after its commit (jobs/wakeups.py, NOTIFY on PostgreSQ
 the thread calls `assign_next` until it returns False; its poll interval is the safety
 net. Longest waiting first; the agent by rules/assignment.py's ranking.
 
-A hand-over does not wait for the thread: `assign_at_handover` makes the same choice
+A hand-over does not wait for the thread: `reserve_at_handover` makes the same choice
 in the hand-over's own transaction, when the new conversation is the one the assigner
 would serve next (Chatwoot assigns in the conversation's own save, too). The agent
 then sees the chat arrive already theirs, in the same push, and under load the
@@ -30,6 +30,7 @@ The customer is told nothing: a hand-over already said a person is coming.
 """
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import transaction
@@ -75,11 +76,15 @@ def assign_next(now: datetime | None = None) -> bool:
     return False
 
 
-def assign_at_handover(conversation: Conversation, *, now: datetime) -> Conversation | None:
-    """In the transaction that has just made `conversation` wait (its row is locked):
-    give it to the agent the assigner would choose, if it is the conversation the
-    assigner would serve next. The assigned conversation, or None when it still waits.
+def reserve_at_handover(conversation: Conversation, *, now: datetime) -> "Reservation | None":
+    """In the transaction that has just made `conversation` wait (its row is locked),
+    before it records any event: choose the agent the assigner would, if this is the
+    conversation the assigner would serve next, and lock their seat. Finish with
+    `assign_reserved` once the hand-over's own events are recorded.
 
+    Why in two steps: every transaction takes the seat lock before the feed's
+    numbering lock (record_event's, PostgreSQL), else a hand-over holding the second
+    and an agent's status change holding the first would wait on each other.
     Longest waiting first holds: when an older conversation comes first for the free
     agents, nothing happens here and the woken assigner serves the queue in its order.
     """
@@ -89,7 +94,7 @@ def assign_at_handover(conversation: Conversation, *, now: datetime) -> Conversa
     for conversation_id, team_id, candidates in _in_serving_order(free):
         if conversation_id != conversation.pk:
             return None  # an older conversation goes first
-        return _give(conversation_id, team_id, candidates[0], free, now=now)
+        return _reserve(conversation_id, team_id, candidates[0], free, now=now)
     return None
 
 
@@ -104,42 +109,69 @@ def _in_serving_order(free: list[FreeAgent]):
             yield conversation_id, team_id, candidates
 
 
+@dataclass(frozen=True)
+class Reservation:
+    """An agent chosen for a conversation, their seat locked and their being free
+    checked again under that lock, until the transaction ends."""
+
+    conversation_id: int
+    team_id: int | None
+    chosen: FreeAgent
+    seat_status: str
+    free: list[FreeAgent]
+
+
+def _reserve(
+    conversation_id: int, team_id: int | None, chosen: FreeAgent, free: list[FreeAgent], *, now
+) -> Reservation | None:
+    """Lock `chosen`'s seat and check they are still free; None when they are not."""
+    seat = seats.lock_seat(chosen.agent_id)
+    checked = desk.still_free(chosen, seat, now=now)
+    if checked is None:
+        return None  # they went away or filled up meanwhile
+    return Reservation(conversation_id, team_id, checked, seat.status, free)
+
+
 def _give(
     conversation_id: int, team_id: int | None, chosen: FreeAgent, free: list[FreeAgent], *, now
 ) -> Conversation | None:
     """Assign to `chosen` if they are still free under their seat lock; the assigned
     conversation, or None when the facts changed. Either way the caller's transaction
     ends right after, so no assigner ever holds two seat locks."""
-    seat = seats.lock_seat(chosen.agent_id)
-    chosen = desk.still_free(chosen, seat, now=now)
-    if chosen is None:
-        return None  # they went away or filled up meanwhile
+    reservation = _reserve(conversation_id, team_id, chosen, free, now=now)
+    return assign_reserved(reservation, now=now) if reservation else None
+
+
+def assign_reserved(reservation: Reservation, *, now: datetime) -> Conversation | None:
+    """Make the reserved assignment, in the transaction that reserved it; None when
+    the conversation was claimed by hand or moved meanwhile."""
+    chosen = reservation.chosen
     conversation = transitions.transition(
-        conversation_id,
+        reservation.conversation_id,
         from_states=[State.WAITING],
         # Still the queue it was chosen for, and not the agent it was taken from.
-        extra_filter=Q(team_id=team_id) & ~Q(passed_over_id=chosen.agent_id),
+        extra_filter=Q(team_id=reservation.team_id) & ~Q(passed_over_id=chosen.agent_id),
         state=State.ASSIGNED,
         assignee_id=chosen.agent_id,
         assigned_at=now,
         passed_over=None,
     )
     if conversation is None:
-        return None  # claimed by hand or moved meanwhile
-    conversation.reply_due_at = reply_timer.restart(conversation_id)
+        return None
+    conversation.reply_due_at = reply_timer.restart(conversation.pk)
     AgentSeat.objects.filter(agent_id=chosen.agent_id).update(last_assigned_at=now)
     transitions.record_event(
         conversation=conversation,
         kind=ConversationEvent.Kind.ASSIGNED,
-        data={**explanation(chosen, free), "team": _team_name(conversation)},
+        data={**explanation(chosen, reservation.free), "team": _team_name(conversation)},
     )
     presence.announce_online_seat(
         agent_id=chosen.agent_id,
         username=chosen.username,
-        status=seat.status,
+        status=reservation.seat_status,
         capacity=chosen.capacity,
     )
-    logger.info("Conversation %s assigned to %s", conversation_id, chosen.username)
+    logger.info("Conversation %s assigned to %s", conversation.pk, chosen.username)
     return conversation
 
 

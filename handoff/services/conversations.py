@@ -80,6 +80,8 @@ def escalate(
     if conversation is None:
         return None
     sla.refresh(conversation_id, now, into=conversation)  # the clocks start here
+    # Before any event is recorded: the seat lock comes first (reserve_at_handover).
+    reservation = assignment.reserve_at_handover(conversation, now=now)
     handover = opening_hours.handover(conversation, now=now)
     transitions.record_event(
         conversation=conversation,
@@ -94,7 +96,7 @@ def escalate(
     profile_sync.record_escalation(conversation)
     if handover.text.strip():
         queue_outbound(conversation=conversation, text=handover.text, author_kind=Author.SYSTEM)
-    assigned = assignment.assign_at_handover(conversation, now=now)
+    assigned = assignment.assign_reserved(reservation, now=now) if reservation else None
     if assigned is None:
         assignment.wake_assigner()  # it waits: the assigner serves it in turn
     return assigned or conversation
