@@ -1349,3 +1349,75 @@ class ErasureRecord(models.Model):
 
     def __str__(self) -> str:
         return f"erasure {self.pk} ({self.get_source_display()}, {self.erased_at:%Y-%m-%d})"
+
+
+class ReportFact(models.Model):
+    """One measured interval of a conversation's life with people, written in the
+    transaction that ends it (services/reporting.py): the ground every report, export
+    and SLA attainment figure is computed from.
+
+    Why a table of its own rather than reading conversations: a conversation row holds
+    only its latest episode (a reopen or a reply timer return overwrites the times), no
+    next-response waits, and no record of whether an SLA clock was met. Chatwoot's
+    `reporting_events` has this shape; its faults are designed out here: agent times
+    start at the hand-over, never at creation (the bot's time is its own `handover`
+    fact); one fact per clock run, kept single by a unique constraint, not a read.
+
+    A fact holds no phone number, name or text, and loses its conversation (SET NULL)
+    when the conversation is erased, so past months' figures stay as they were.
+    """
+
+    class Kind(models.TextChoices):
+        HANDOVER = "handover", _("time with the bot before hand-over")
+        ASSIGNMENT = "assignment", _("wait for an agent")
+        FIRST_RESPONSE = "first_response", _("first response")
+        NEXT_RESPONSE = "next_response", _("next response")
+        RESOLUTION = "resolution", _("resolution")
+        SLA_BREACH = "sla_breach", _("SLA target missed")
+
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    conversation = models.ForeignKey(
+        Conversation, null=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
+    started_at = models.DateTimeField(_("started at"))
+    ended_at = models.DateTimeField(_("ended at"))
+    seconds = models.FloatField(_("seconds"))
+    # Within the team's opening hours; None when no opening hours apply (always open).
+    business_seconds = models.FloatField(_("seconds in opening hours"), null=True, blank=True)
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("agent"),
+    )
+    team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    topic = models.CharField(_("topic"), max_length=100, blank=True, default="")
+    queue_label = models.CharField(_("queue label"), max_length=60, blank=True, default="")
+    # The hand-over's kind (Conversation.EscalationKind, or "reopened"), or for a
+    # breach the clock that was missed.
+    reason = models.CharField(_("reason"), max_length=32, blank=True, default="")
+    sla_minutes = models.PositiveIntegerField(_("SLA target (minutes)"), null=True, blank=True)
+    sla_met = models.BooleanField(_("SLA met"), null=True, blank=True)  # None: no clock ran
+    survey_sent = models.BooleanField(_("survey sent"), default=False)
+    satisfaction_score = models.PositiveSmallIntegerField(_("satisfaction"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("report fact")
+        verbose_name_plural = _("report facts")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation", "kind", "reason", "started_at"],
+                name="report_fact_one_per_run",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["kind", "ended_at"], name="report_fact_kind_time"),
+            models.Index(fields=["conversation", "kind"], name="report_fact_conversation"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of conversation {self.conversation_id}: {self.seconds:.0f} s"

@@ -151,7 +151,7 @@ def test_a_reply_committed_before_the_firing_wins(agents_group, five_minutes, mo
     real_current = reply_timer.transitions.current
 
     def aiko_replies_first(conversation_id):
-        reply_timer.answered(conversation_id)
+        reply_timer.answered(conversation_id, agent_id=aiko.pk)
         return real_current(conversation_id)
 
     monkeypatch.setattr(reply_timer.transitions, "current", aiko_replies_first)

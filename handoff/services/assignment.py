@@ -42,7 +42,7 @@ from handoff.live import presence
 from handoff.models import AgentSeat, Conversation, ConversationEvent, HandoffSettings
 from handoff.rules.assignment import FreeAgent, eligible, explanation, ranked
 from handoff.selectors import desk
-from handoff.services import reply_timer, seats, transitions
+from handoff.services import reply_timer, reporting, seats, transitions
 
 logger = logging.getLogger(__name__)
 
@@ -159,6 +159,7 @@ def assign_reserved(reservation: Reservation, *, now: datetime) -> Conversation 
     if conversation is None:
         return None
     conversation.reply_due_at = reply_timer.restart(conversation.pk)
+    reporting.assigned(conversation, agent_id=chosen.agent_id, at=now)
     AgentSeat.objects.filter(agent_id=chosen.agent_id).update(last_assigned_at=now)
     transitions.record_event(
         conversation=conversation,

@@ -33,7 +33,7 @@ from handoff.rules.campaign_properties import (
     invalid_properties,
     property_errors,
 )
-from handoff.services import conversations, reply_timer, seats, sla, transitions
+from handoff.services import conversations, reply_timer, reporting, seats, sla, transitions
 from handoff.services.campaign_choice import find_active, summary_text, window_allows
 from handoff.services.outbound import queue_outbound
 
@@ -104,7 +104,7 @@ def send_campaign(
     )
     if locked is None:
         raise transitions.conflict(transitions.current(conversation_id), agent)
-    reply_timer.answered(conversation_id)
+    reply_timer.answered(conversation_id, agent_id=agent.pk)
     return queue_outbound(
         conversation=current,
         text=summary_text(campaign, properties),
@@ -154,6 +154,10 @@ def _reopen(
         raise transitions.conflict(transitions.current(conversation.pk), agent)
     seats.lock_seat(agent.pk)  # after the conversation row, as the assigner does
     sla.refresh(reopened.pk, now, into=reopened)
+    reporting.handed_over(
+        reopened, at=now, since=conversation.resolved_at, reason=reporting.REOPENED
+    )
+    reporting.assigned(reopened, agent_id=agent.pk, at=now)
     transitions.record_event(
         conversation=reopened,
         kind=ConversationEvent.Kind.REOPENED,

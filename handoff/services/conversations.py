@@ -28,6 +28,7 @@ from handoff.services import (
     delivery,
     profile_sync,
     reply_timer,
+    reporting,
     seats,
     sla,
     transitions,
@@ -80,6 +81,7 @@ def escalate(
     if conversation is None:
         return None
     sla.refresh(conversation_id, now, into=conversation)  # the clocks start here
+    reporting.handed_over(conversation, at=now)
     # Before any event is recorded: the seat lock comes first (reserve_at_handover).
     reservation = assignment.reserve_at_handover(conversation, now=now)
     handover = opening_hours.handover(conversation, now=now)
@@ -232,6 +234,7 @@ def claim(*, conversation_id: int, agent: AbstractBaseUser) -> Conversation:
         raise transitions.conflict(transitions.current(conversation_id), agent)
     seats.lock_seat(agent.pk)  # after the conversation row, as the assigner does
     conversation.reply_due_at = reply_timer.restart(conversation_id)
+    reporting.assigned(conversation, agent_id=agent.pk, at=conversation.assigned_at)
     transitions.record_event(
         conversation=conversation, kind=Kind.CLAIMED, actor=agent, actor_kind=Author.AGENT
     )
@@ -261,6 +264,8 @@ def take_over(*, conversation_id: int, agent: AbstractBaseUser) -> Conversation:
     seats.lock_seat(agent.pk)  # after the conversation row, as the assigner does
     conversation.reply_due_at = reply_timer.restart(conversation_id)
     sla.refresh(conversation_id, now, into=conversation)  # a hand-over to this agent
+    reporting.handed_over(conversation, at=now)
+    reporting.assigned(conversation, agent_id=agent.pk, at=now)
     transitions.record_event(
         conversation=conversation,
         kind=Kind.TAKEN_OVER,
@@ -310,6 +315,7 @@ def transfer(
     seats.lock_seat(to_agent.pk)  # after the conversation row, as the assigner does
     # The new owner gets the whole timer.
     conversation.reply_due_at = reply_timer.restart(conversation_id)
+    reporting.assigned(conversation, agent_id=to_agent.pk, at=conversation.assigned_at)
     if to_agent.pk != current.assignee_id:
         load = presence.seats([to_agent.pk])[to_agent.pk]
         if load.open_count > load.capacity:  # counted with this conversation
@@ -411,6 +417,12 @@ def resolve(*, conversation_id: int, agent: AbstractBaseUser) -> Conversation:
     if send_resolved_text and not service_window.is_open(conversation.contact):
         send_resolved_text = False
         data["resolved_text"] = "not sent: the 24-hour window is closed"
+    reporting.resolved(
+        current,
+        agent_id=agent.pk,
+        at=now,
+        survey_sent=bool(survey_note and survey_note["sent"]),
+    )
     transitions.record_event(
         conversation=conversation,
         kind=Kind.RESOLVED,
@@ -472,7 +484,7 @@ def send_agent_reply(*, conversation_id: int, agent: AbstractBaseUser, text: str
         is None
     ):
         raise transitions.conflict(transitions.current(conversation_id), agent)
-    reply_timer.answered(conversation_id)
+    reply_timer.answered(conversation_id, agent_id=agent.pk)
     return queue_outbound(conversation=current, text=text, author_kind=Author.AGENT, author=agent)
 
 

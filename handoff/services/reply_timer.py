@@ -24,7 +24,7 @@ from handoff.jobs import wakeups
 from handoff.models import Conversation, ConversationEvent
 from handoff.rules.reply_timer import reply_due
 from handoff.selectors.teams import rules_for
-from handoff.services import seats, sla, transitions
+from handoff.services import reporting, seats, sla, transitions
 
 logger = logging.getLogger(__name__)
 
@@ -72,11 +72,16 @@ def customer_waits(conversation_id: int, *, since: datetime) -> None:
         transitions.announce(conversation_id)
 
 
-def answered(conversation_id: int) -> None:
+def answered(conversation_id: int, *, agent_id: int | None) -> None:
     """An agent replied to the customer: nobody owes them one until they write again.
     The first reply since the hand-over is remembered (`first_reply_at`): it stops
-    the SLA's first-response clock, and later waits run the next-response clock."""
+    the SLA's first-response clock, and later waits run the next-response clock.
+    Call with the row locked (the caller's no-op UPDATE): the response is measured
+    from the row as it was just before."""
     now = timezone.now()
+    before = Conversation.objects.filter(pk=conversation_id).first()
+    if before is not None:
+        reporting.replied(before, agent_id=agent_id, at=now)
     stopped = (
         Conversation.objects.filter(pk=conversation_id)
         .exclude(waiting_since=None, reply_due_at=None)

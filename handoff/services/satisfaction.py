@@ -21,7 +21,7 @@ from handoff.live.events import publish_message_created
 from handoff.models import Conversation, ConversationEvent, Message
 from handoff.rules.payloads import InboundPayload
 from handoff.rules.survey_score import parse_score
-from handoff.services import profile_sync
+from handoff.services import profile_sync, reporting
 from handoff.services.transitions import record_event
 
 # How long after the survey went out an answer still counts as one.
@@ -82,6 +82,7 @@ def record_answer(
     ).update(satisfaction_score=score, satisfaction_at=now, updated_at=now, last_message_at=now)
     if not recorded:
         return None
+    reporting.scored(conversation.pk, score)
     message = Message.objects.create(
         conversation=conversation,
         contact_id=contact_id,

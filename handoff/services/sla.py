@@ -31,7 +31,7 @@ from django.utils import timezone
 from handoff.models import Conversation, ConversationEvent
 from handoff.rules import sla as rules
 from handoff.selectors.teams import rules_for
-from handoff.services import transitions
+from handoff.services import reporting, transitions
 
 logger = logging.getLogger(__name__)
 
@@ -157,6 +157,7 @@ def _record_breach(conversation: Conversation, clock: rules.Clock) -> None:
     event): the assignee's inbox tells them, or, unassigned, the inboxes of the
     team's members (everyone's for no team)."""
     assignee = conversation.assignee.get_username() if conversation.assignee_id else None
+    reporting.breached(conversation, clock)
     transitions.record_event(
         conversation=conversation,
         kind=ConversationEvent.Kind.SLA_BREACHED,
