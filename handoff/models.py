@@ -1408,6 +1408,8 @@ class ReportFact(models.Model):
     class Meta:
         verbose_name = _("report fact")
         verbose_name_plural = _("report facts")
+        # Supervisors (staff need not be) read reports and exports and watch the desk.
+        permissions = [("supervise", _("Can read reports and watch the desk live"))]
         constraints = [
             models.UniqueConstraint(
                 fields=["conversation", "kind", "reason", "started_at"],

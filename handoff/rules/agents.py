@@ -6,6 +6,7 @@ socket is open, the capacity set in admin) and get the answer.
 """
 
 ANSWER_PERMISSION = "handoff.answer_conversations"
+SUPERVISE_PERMISSION = "handoff.supervise"
 
 # What an agent chooses in the inbox; `offline` is never chosen: it follows from having
 # no inbox socket open (after a grace period, live/presence.py).
@@ -23,6 +24,17 @@ MAX_TIMER_MINUTES = 7 * 24 * 60
 def is_agent(user) -> bool:
     return bool(
         user and user.is_authenticated and user.is_active and user.has_perm(ANSWER_PERMISSION)
+    )
+
+
+def may_report(user) -> bool:
+    """Staff and supervisors read reports and exports; agents do not (their
+    colleagues' figures are their lead's business)."""
+    return bool(
+        user
+        and user.is_authenticated
+        and user.is_active
+        and (user.is_staff or user.has_perm(SUPERVISE_PERMISSION))
     )
 
 

@@ -124,6 +124,8 @@ def _write(
     clocked: bool = False,
     **fields,
 ) -> None:
+    if kind != Kind.SLA_BREACH and not reason:
+        reason = conversation.escalation_kind  # the episode's hand-over, for breakdowns
     seconds = max((ended_at - started_at).total_seconds(), 0.0)
     business_seconds = None
     if kind in (Kind.FIRST_RESPONSE, Kind.NEXT_RESPONSE, Kind.RESOLUTION):

@@ -11,6 +11,7 @@ from handoff.web.api import (
     events,
     messages,
     queues,
+    reports,
 )
 from handoff.web.json_errors import json_error
 
@@ -59,5 +60,7 @@ urlpatterns = [
     path(conversation + "notes/", conversations.add_note, name="notes"),
     path(conversation + "read/", conversations.read, name="read"),
     path("messages/<id:message_id>/retry/", messages.retry, name="retry"),
+    path("reports/summary/", reports.summary, name="report-summary"),
+    path("reports/conversations.csv", reports.conversations_csv, name="report-conversations"),
     re_path(r"^", unknown_endpoint),
 ]
