@@ -11,6 +11,9 @@ LOCK_TOOLS := .lock-tools
 CHROMIUM := /usr/bin/chromium
 # tests/test_nginx.py runs Debian's nginx with deploy/nginx/handoff.conf in front of the app.
 NGINX := /usr/sbin/nginx
+# tests/test_a11y.py injects axe-core (from npm, pinned by tests/a11y/package-lock.json).
+A11Y := tests/a11y
+A11Y_STAMP := $(A11Y)/node_modules/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # PostgreSQL's server and Redis, from Debian's archive, for test-scale and bench.
@@ -52,6 +55,14 @@ $(NGINX):
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y nginx
 	@test -x $(NGINX) || { echo "error: apt-get install nginx did not provide $(NGINX)" >&2; exit 1; }
 
+# Exactly the axe-core that package-lock.json pins (integrity checked), no install scripts;
+# again whenever the manifest or the lock changes. Without npm the tests cannot check
+# accessibility, so `make test` stops here rather than skip them.
+$(A11Y_STAMP): $(A11Y)/package.json $(A11Y)/package-lock.json
+	@command -v npm >/dev/null || { echo "error: npm is missing: install Node.js 20 or newer with npm to run the accessibility tests (tests/test_a11y.py), then run make test again" >&2; exit 1; }
+	npm ci --prefix $(A11Y) --ignore-scripts --no-audit --no-fund
+	touch $(A11Y_STAMP)
+
 ## run: install, migrate, seed a demo and start every Procfile process on $(PORT)
 run: $(STAMP)
 	DEBUG=true $(PY) manage.py migrate --noinput
@@ -62,11 +73,11 @@ run: $(STAMP)
 test: test-sqlite test-scale
 
 ## test-sqlite: the whole suite on the default engines (SQLite, in-memory channel layer)
-test-sqlite: $(STAMP) $(CHROMIUM) $(NGINX)
+test-sqlite: $(STAMP) $(CHROMIUM) $(NGINX) $(A11Y_STAMP)
 	$(PY) -m pytest -m "not scale"
 
 ## test-scale: the whole suite on throwaway PostgreSQL and Redis, then the multi-process tests
-test-scale: $(STAMP) $(CHROMIUM) $(NGINX) scale-services
+test-scale: $(STAMP) $(CHROMIUM) $(NGINX) $(A11Y_STAMP) scale-services
 	$(THROWAWAY) $(PY) -m pytest -m "not scale"
 	$(THROWAWAY) $(PY) -m pytest -m scale
 
@@ -90,4 +101,4 @@ lint: $(STAMP)
 	$(VENV)/bin/lint-imports
 
 clean:
-	rm -rf $(VENV) handoff.sqlite3* .test-db.sqlite3* test-artifacts
+	rm -rf $(VENV) handoff.sqlite3* .test-db.sqlite3* test-artifacts $(A11Y)/node_modules

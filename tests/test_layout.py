@@ -55,7 +55,7 @@ def test_the_import_contracts_hold():
 @pytest.fixture
 def tree_copy(tmp_path):
     """The package, the development tools and the contracts, copied to change freely."""
-    ignore = shutil.ignore_patterns("__pycache__", "test-artifacts")
+    ignore = shutil.ignore_patterns("__pycache__", "test-artifacts", "node_modules")
     shutil.copytree(ROOT / "handoff", tmp_path / "handoff", ignore=ignore)
     shutil.copytree(ROOT / "tests", tmp_path / "tests", ignore=ignore)
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
