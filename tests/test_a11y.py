@@ -127,3 +127,28 @@ def test_axe_runs_inside_the_page_under_the_policy_it_ships_with(live, chromium)
         tab.assert_clean()
     finally:
         tab.context.close()
+
+
+def test_the_supervisor_view_with_a_queue_and_agents_has_no_serious_accessibility_violation(
+    live, agents_group, localized_tab
+):
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+
+    EscalationRule.objects.get_or_create(phrase="agent", match=EscalationRule.Match.WORD)
+    make_agent("aiko")
+    lead = get_user_model().objects.create_user("lead", password=PASSWORD)
+    lead.user_permissions.add(Permission.objects.get(codename="supervise"))
+    live.post_webhook(webhook_body("u-a11y-3", "agent please", name="Sato"))
+    tab = localized_tab
+    page = tab.page
+    page.goto(live.url + "/supervisor/")
+    page.locator("#id_username").fill("lead")
+    page.locator("#id_password").fill(PASSWORD)
+    page.locator("form.stack button[type=submit]").click()
+    expect(page).to_have_url(live.url + "/supervisor/")
+    expect(page.locator("#desk")).to_have_attribute("data-connection", "online")
+    assert page_language(tab) == expected_language(tab)
+    expect(page.locator("#queues tbody tr")).to_have_count(1, timeout=10_000)
+    expect(page.locator('#agents tr[data-agent="aiko"]')).to_be_visible()
+    a11y.assert_accessible(page, also=ALWAYS_CHECKED)

@@ -38,6 +38,12 @@ def may_report(user) -> bool:
     )
 
 
+def may_watch(user) -> bool:
+    """Who may open the live socket: agents, who also take part (presence, typing),
+    and staff and supervisors, who only watch (the supervisor view)."""
+    return is_agent(user) or may_report(user)
+
+
 def display_name(user) -> str:
     """The name the inbox shows for an agent: the full name, else the username."""
     return user.get_full_name() or user.get_username()

@@ -36,23 +36,25 @@ from django.utils.crypto import constant_time_compare
 from handoff.live import presence
 from handoff.live.events import ACCESS_CHANGED, as_sent, latest_seq, publish_access_changed
 from handoff.models import AgentPresence, InboxEvent
-from handoff.rules.agents import is_agent
+from handoff.rules.agents import is_agent, may_report
 
 # A user's fields whose change can end access: the session auth hash is derived from
-# the password, ModelBackend refuses inactive users, a superuser holds every permission.
-ACCESS_FIELDS = frozenset({"password", "is_active", "is_superuser"})
+# the password, ModelBackend refuses inactive users, a superuser holds every permission,
+# and staff may watch the desk (the supervisor view).
+ACCESS_FIELDS = frozenset({"password", "is_active", "is_superuser", "is_staff"})
 # How long a socket holds events after a `pending` access change whose own event
 # never came (the save failed) before it re-checks and lets them go.
 ACCESS_PENDING_SECONDS = 2.0
 
 
-def socket_may_stay(*, agent_id: int, session_key: str | None) -> bool:
+def socket_may_stay(*, agent_id: int, session_key: str | None, as_agent: bool = True) -> bool:
     """Whether a socket opened for `agent_id` with this session may go on receiving.
 
     The answer an HTTP request with the same session would get now, as Django's
     `get_user` decides it: the session still exists and names this agent, the
     password has not changed since it was signed in (the session auth hash), and the
-    user is still an active agent. Nothing is written (a socket cannot send the
+    user is still an active agent (or, for a watching socket, `as_agent` false, still
+    staff or a supervisor). Nothing is written (a socket cannot send the
     browser a new cookie, so unlike `get_user` it never flushes or cycles a session).
     """
     if not session_key:
@@ -70,7 +72,7 @@ def socket_may_stay(*, agent_id: int, session_key: str | None) -> bool:
     session_hash = data.get(HASH_SESSION_KEY) or ""
     if not constant_time_compare(session_hash, user.get_session_auth_hash()):
         return False
-    return is_agent(user)
+    return is_agent(user) if as_agent else may_report(user)
 
 
 def access_changed(*, agent_ids: Iterable[int]) -> None:
@@ -91,7 +93,7 @@ def concerns(event: dict, agent_id: int) -> bool:
 
 def user_saved_fields_that_end_access(user, *, update_fields: Iterable[str] | None) -> bool:
     """Whether saving `user` (not yet written) changes a field access depends on in a
-    way that can end it: a new password, deactivation, or losing superuser status.
+    way that can end it: a new password, deactivation, or losing superuser or staff status.
     Gaining access needs no event: a socket is only ever opened by a current agent."""
     if user.pk is None or user._state.adding:
         return False
@@ -100,7 +102,7 @@ def user_saved_fields_that_end_access(user, *, update_fields: Iterable[str] | No
     before = (
         get_user_model()
         .objects.filter(pk=user.pk)
-        .values("password", "is_active", "is_superuser")
+        .values("password", "is_active", "is_superuser", "is_staff")
         .first()
     )
     if before is None:
@@ -109,6 +111,7 @@ def user_saved_fields_that_end_access(user, *, update_fields: Iterable[str] | No
         before["password"] != user.password
         or (before["is_active"] and not user.is_active)
         or (before["is_superuser"] and not user.is_superuser)
+        or (before["is_staff"] and not user.is_staff)  # a watching socket's right
     )
 
 

@@ -1,7 +1,9 @@
 """The agents' live inbox socket (docs/websocket.md): parses frames, relays events.
 
 Authentication comes from the session (AuthMiddlewareStack) and the origin check from
-`handoff.web.origins` in asgi.py; here only agents are let in. Every rule about what
+`handoff.web.origins` in asgi.py; here only agents are let in, and staff and
+supervisors as watchers (the supervisor view): a watcher gets every event but has no
+presence (never online, never assigned) and sends no viewing or typing. Every rule about what
 happened, and about who may stay connected (`services.revocation`), lives in the
 services; this module only decides what this one socket has already sent, so that its
 client sees every event number once and in order, and stops sending the moment the
@@ -24,7 +26,7 @@ from handoff.live import presence
 from handoff.live.broadcast import AGENTS_GROUP
 from handoff.live.events import latest_seq
 from handoff.live.feed import CatchUp, catch_up
-from handoff.rules.agents import is_agent
+from handoff.rules.agents import is_agent, may_watch
 from handoff.selectors.conversations import conversation_exists
 from handoff.services import assignment, revocation
 
@@ -37,6 +39,7 @@ CLOSE_SERVER_ERROR = 1011
 TYPING_INTERVAL = 1.0  # seconds; clients send at most every 2 s, faster ones are dropped
 
 _is_agent = database_sync_to_async(is_agent)
+_may_watch = database_sync_to_async(may_watch)
 _catch_up = database_sync_to_async(catch_up)
 _latest = database_sync_to_async(latest_seq)
 _heartbeat = database_sync_to_async(presence.heartbeat)
@@ -49,18 +52,21 @@ ACCESS_WATCH_SECONDS = 1.0
 
 
 @database_sync_to_async
-def _open(agent_id: int, channel_name: str, session_key: str | None) -> tuple[int, list[str], bool]:
+def _open(
+    agent_id: int, channel_name: str, session_key: str | None, *, as_agent: bool
+) -> tuple[int, list[str], bool]:
     # Presence first, then the newest number: the agent's own "online" event is then
     # included in the hello's seq and not sent to it again. Access is checked after
     # that number is read: a revocation numbered at or below it has committed and is
     # seen by this check; one numbered above it reaches the socket through the feed.
-    presence.socket_opened(agent_id, channel_name)
-    assignment.wake_assigner()  # an agent who came online may take a waiting chat
+    if as_agent:
+        presence.socket_opened(agent_id, channel_name)
+        assignment.wake_assigner()  # an agent who came online may take a waiting chat
     seq = latest_seq()
     return (
         seq,
         presence.online_usernames(),
-        revocation.socket_may_stay(agent_id=agent_id, session_key=session_key),
+        revocation.socket_may_stay(agent_id=agent_id, session_key=session_key, as_agent=as_agent),
     )
 
 
@@ -185,6 +191,7 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
     username = ""
     session_key: str | None = None
     joined = False
+    as_agent = True  # False: a watcher (staff or supervisor), see the module docstring
     present = False
     watched = False
     signed_out = False  # access ended: nothing more leaves this socket
@@ -209,7 +216,8 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_ANONYMOUS)
             return
-        if not await _is_agent(user):
+        self.as_agent = await _is_agent(user)
+        if not self.as_agent and not await _may_watch(user):
             await self.close(code=CLOSE_NOT_AN_AGENT)
             return
         self.agent_id, self.username = user.pk, user.get_username()
@@ -219,8 +227,10 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         # is then certain to reach this socket live.
         await self.channel_layer.group_add(AGENTS_GROUP, self.channel_name)
         self.joined = True
-        seq, online, allowed = await _open(self.agent_id, self.channel_name, self.session_key)
-        self.present = True
+        seq, online, allowed = await _open(
+            self.agent_id, self.channel_name, self.session_key, as_agent=self.as_agent
+        )
+        self.present = self.as_agent
         self.access_checked = seq
         AccessWatch.join(
             self.channel_layer, self.channel_name, self.agent_id, seq, lambda: self.last_sent
@@ -369,7 +379,9 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
 
     async def _may_stay(self) -> bool:
         """Ask the service again; sign the socket out when the answer is no."""
-        if await _socket_may_stay(agent_id=self.agent_id, session_key=self.session_key):
+        if await _socket_may_stay(
+            agent_id=self.agent_id, session_key=self.session_key, as_agent=self.as_agent
+        ):
             return True
         await self._sign_out()
         return False
@@ -392,8 +404,12 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
             # changes that no event announces (docs/websocket.md, "Losing access").
             if not await self._may_stay():
                 return
-            await _heartbeat(self.channel_name, agent_id=self.agent_id)
+            if self.present:
+                await _heartbeat(self.channel_name, agent_id=self.agent_id)
             await self.send_json({"type": "pong"})
+            return
+        if not self.as_agent:
+            await self._send_error(f"a watching socket does not send '{frame.type}'")
             return
         if frame.conversation_id is not None and not await self._exists(frame.conversation_id):
             await self._send_error(f"there is no conversation {frame.conversation_id}")

@@ -12,6 +12,7 @@ from handoff.web.api import (
     messages,
     queues,
     reports,
+    supervisor,
 )
 from handoff.web.json_errors import json_error
 
@@ -60,6 +61,7 @@ urlpatterns = [
     path(conversation + "notes/", conversations.add_note, name="notes"),
     path(conversation + "read/", conversations.read, name="read"),
     path("messages/<id:message_id>/retry/", messages.retry, name="retry"),
+    path("supervisor/", supervisor.desk, name="supervisor"),
     path("reports/summary/", reports.summary, name="report-summary"),
     path("reports/conversations.csv", reports.conversations_csv, name="report-conversations"),
     re_path(r"^", unknown_endpoint),

@@ -8,10 +8,10 @@ teams, whose waiting conversations their Waiting queue shows.
 """
 
 from django.contrib.auth.views import redirect_to_login
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_safe
 
-from handoff.rules.agents import is_agent
+from handoff.rules.agents import is_agent, may_report
 from handoff.rules.payloads import MAX_MESSAGE_CHARS
 from handoff.selectors.agents import chosen_status, team_names
 
@@ -22,6 +22,8 @@ def inbox(request):
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path())
     if not is_agent(request.user):
+        if may_report(request.user):  # a supervisor who is not an agent: their page
+            return redirect("supervisor")
         return render(request, "inbox/forbidden.html", status=403)
     return render(
         request,
