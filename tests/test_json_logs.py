@@ -4,7 +4,10 @@ conversation they were about, and no line holds a customer's number, name or tex
 """
 
 import json
+import os
 import re
+import subprocess
+import sys
 import time
 from urllib.parse import quote_plus
 
@@ -17,7 +20,7 @@ from handoff.telemetry.log_context import LogContextFilter, request_id_from, ser
 from tests.conftest import ARTIFACTS, empty_tables_beside_running_workers, wait_until
 from tests.support.agents import login, make_agent
 from tests.support.factories import webhook_body
-from tests.support.servers import AppServer, server_env
+from tests.support.servers import ROOT, AppServer, WorkerProcess, server_env
 
 pytestmark = pytest.mark.server
 
@@ -34,8 +37,13 @@ AGENT_REPLY = "Your kumquat marmalade left the warehouse"
 
 
 @pytest.fixture(scope="module")
-def json_server(django_db_setup, session_braze):
+def json_server(app_server, session_braze):
+    """The app with HANDOFF_LOG_FORMAT=json. The shared server is stopped meanwhile:
+    its embedded workers would otherwise route and send some of these tests' messages,
+    and write about them in its own log."""
     from django.db import connection
+
+    app_server.stop()
 
     ARTIFACTS.mkdir(exist_ok=True)
     log = ARTIFACTS / "daphne-json.log"
@@ -49,6 +57,7 @@ def json_server(django_db_setup, session_braze):
     server = AppServer(env, log).start()
     yield server
     server.stop()
+    app_server.start()
 
 
 @pytest.fixture
@@ -211,6 +220,44 @@ def test_the_canary_customers_number_name_and_text_never_reach_the_log(live_json
     secrets = {CANARY_PHONE, CANARY_PHONE.lstrip("+"), CANARY_NAME, CANARY_TEXT, AGENT_REPLY}
     secrets |= {quote_plus(s) for s in secrets} | {json.dumps(s)[1:-1] for s in secrets}
     assert sorted(s for s in secrets if s in text) == []
+
+
+def test_a_worker_process_says_what_it_does_in_json_lines_too(transactional_db, session_braze):
+    from django.db import connection
+
+    env = server_env(
+        connection.settings_dict,
+        session_braze.url,
+        HANDOFF_EMBEDDED_WORKERS="false",
+        HANDOFF_LOG_FORMAT="json",
+        LOG_LEVEL="INFO",
+    )
+    env.pop("REDIS_URL", None)  # so that it warns, as a process without Redis does
+    worker = WorkerProcess(env, ARTIFACTS / "run_workers-json.log").start()
+    worker.stop()
+
+    text = worker.log_path.read_text()
+    written = [json.loads(line) for line in text.splitlines()]
+    said = [(r["level"], r["message"]) for r in written]
+    assert said[0][0] == "WARNING" and said[0][1].startswith("Warning: no REDIS_URL")
+    assert [m for _, m in said if m.startswith("Workers running (")]
+    assert said[-1] == ("INFO", "Workers stopped.")
+
+
+def test_an_unknown_log_format_stops_the_start_with_a_clear_reason():
+    env = {**os.environ, "DEBUG": "true", "DJANGO_SETTINGS_MODULE": "handoff.settings"}
+    env["HANDOFF_LOG_FORMAT"] = "xml"
+    started = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert started.returncode != 0
+    assert "HANDOFF_LOG_FORMAT must be text or json" in started.stderr
 
 
 # The formatter and the context on their own, for what a server run cannot show.
