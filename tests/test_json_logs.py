@@ -13,12 +13,13 @@ from urllib.parse import quote_plus
 
 import pytest
 import requests
+import websockets.sync.client as ws_client
 
 from handoff.models import Conversation, EscalationRule, Message
 from handoff.telemetry.json_log import JsonLineFormatter, redact_numbers
 from handoff.telemetry.log_context import LogContextFilter, request_id_from, serving, working_on
 from tests.conftest import ARTIFACTS, empty_tables_beside_running_workers, wait_until
-from tests.support.agents import login, make_agent
+from tests.support.agents import login, make_agent, receive_until
 from tests.support.factories import webhook_body
 from tests.support.servers import ROOT, AppServer, WorkerProcess, server_env
 
@@ -146,6 +147,28 @@ def test_a_requests_lines_carry_the_request_id_its_response_echoed(live_json):
         ("django.request", "Not Found: /no-such-page/"),
         ("handoff.access", "GET /no-such-page/ 404"),
     ]
+
+
+def test_a_websocket_connections_lines_carry_its_request_id(live_json, agents_group):
+    make_agent("aiko")
+    agent = login(live_json.url, "aiko")
+    start = log_size(live_json)
+    cookies = "; ".join(f"{c.name}={c.value}" for c in agent.cookies)
+
+    with ws_client.connect(
+        live_json.url.replace("http://", "ws://") + "/ws/inbox/",
+        additional_headers={"Cookie": cookies, "X-Request-ID": "socket-5e2b"},
+        origin=live_json.url,
+        open_timeout=5,
+    ) as socket:
+        receive_until(socket, lambda frame: frame["type"] == "hello")
+
+    # daphne announces the accepted socket from inside the connection's context (its
+    # "connecting" and "disconnected" lines come from outside any connection).
+    connected = wait_until(
+        lambda: [r for r in records(live_json, start) if r["message"] == "WSCONNECT /ws/inbox/"]
+    )
+    assert [r["request_id"] for r in connected] == ["socket-5e2b"]
 
 
 def canary_conversation(server: AppServer) -> int:
