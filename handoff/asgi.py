@@ -20,14 +20,17 @@ from django.conf import settings  # noqa: E402
 
 from handoff.live.broadcast import remember_server_loop  # noqa: E402
 from handoff.web.origins import SameOriginValidator  # noqa: E402
+from handoff.web.request_id import RequestIdMiddleware  # noqa: E402
 from handoff.web.socket_urls import websocket_urlpatterns  # noqa: E402
 from handoff.workers.threads import start_embedded_workers  # noqa: E402
 
-router = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
-    }
+router = RequestIdMiddleware(
+    ProtocolTypeRouter(
+        {
+            "http": django_asgi_app,
+            "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        }
+    )
 )
 
 

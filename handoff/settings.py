@@ -419,13 +419,33 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
+# Log lines for people (`text`, the default) or one JSON object per line for a log store
+# (`json`: time, level, logger, message, request_id, conversation_id; docs/deploy.md, Logs).
+HANDOFF_LOG_FORMAT = env.str("HANDOFF_LOG_FORMAT", default="text")
+if HANDOFF_LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured("HANDOFF_LOG_FORMAT must be text or json.")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "handoff.telemetry.json_log.JsonLineFormatter"},
+    },
+    # The request and conversation a line was logged for (handoff.telemetry.log_context).
+    "filters": {"log_context": {"()": "handoff.telemetry.log_context.LogContextFilter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": HANDOFF_LOG_FORMAT,
+            "filters": ["log_context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
+        # The access log in JSON mode (handoff.web.access_log), kept whatever LOG_LEVEL
+        # says, as daphne's own access log is in text mode.
+        "handoff.access": {"level": "INFO"},
         "django.channels.server": {"level": "WARNING"},
         # django-axes: each failed sign-in and each lockout (WARNING), without its
         # start-up banner and step-by-step notes (INFO) on every command.

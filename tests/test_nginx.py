@@ -110,3 +110,16 @@ def test_the_inbox_websocket_works_through_nginx(live, nginx, agents_group):
 def test_the_admin_and_static_files_work_through_nginx(live, nginx):
     assert requests.get(nginx.url + "/admin/login/", timeout=10).status_code == 200
     assert requests.get(nginx.url + "/static/inbox/socket.js", timeout=10).status_code == 200
+
+
+def test_the_request_id_is_nginxs_own_whatever_the_client_sent(nginx):
+    """handoff answers with the id it logged the request under (handoff.web.request_id):
+    behind nginx that is nginx's `$request_id`, so nginx's access log can carry it too."""
+    plain = requests.get(nginx.url + "/healthz", timeout=10)
+    claimed = requests.get(
+        nginx.url + "/healthz", headers={"X-Request-ID": "client-chose-this"}, timeout=10
+    )
+
+    ids = [plain.headers["X-Request-ID"], claimed.headers["X-Request-ID"]]
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids), ids
+    assert ids[0] != ids[1]

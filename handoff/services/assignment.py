@@ -43,6 +43,7 @@ from handoff.models import AgentSeat, Conversation, ConversationEvent, HandoffSe
 from handoff.rules.assignment import FreeAgent, eligible, explanation, ranked
 from handoff.selectors import desk
 from handoff.services import reply_timer, reporting, seats, transitions
+from handoff.telemetry import log_context
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ def assign_next(now: datetime | None = None) -> bool:
     now = now or timezone.now()
     free = desk.free_agents(now=now)
     for conversation_id, team_id, candidates in _in_serving_order(free):
-        with transaction.atomic():
+        with log_context.working_on(conversation_id), transaction.atomic():
             if not desk.lock_waiting(conversation_id):
                 continue  # another assigner has it, or it left the queue
             _give(conversation_id, team_id, candidates[0], free, now=now)
@@ -172,7 +173,7 @@ def assign_reserved(reservation: Reservation, *, now: datetime) -> Conversation 
         status=reservation.seat_status,
         capacity=chosen.capacity,
     )
-    logger.info("Conversation %s assigned to %s", conversation.pk, chosen.username)
+    logger.info("Conversation %s assigned to agent %s", conversation.pk, chosen.agent_id)
     return conversation
 
 

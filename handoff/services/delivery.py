@@ -27,6 +27,7 @@ from handoff.live.events import publish_delivery_changed
 from handoff.models import BrazeCampaign, ConversationEvent, Message
 from handoff.rules import service_window
 from handoff.services.transitions import record_event
+from handoff.telemetry import log_context
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +56,8 @@ def deliver_next(client: BrazeClient) -> bool:
     message = claim_next_outbound()
     if message is None:
         return False
-    deliver(message, client)
+    with log_context.working_on(message.conversation_id):
+        deliver(message, client)
     return True
 
 
@@ -138,7 +140,9 @@ def record_result(message: Message, result: SendResult) -> None:
         logger.info("Message %s was erased while being sent; its result is dropped", message.pk)
         return
     publish_delivery_changed(message)
-    if message.delivery_state == Delivery.FAILED:
+    if message.delivery_state == Delivery.SENT:
+        logger.info("Message %s sent", message.pk)
+    elif message.delivery_state == Delivery.FAILED:
         logger.warning("Message %s failed: %s", message.pk, message.last_error)
         record_event(
             conversation=message.conversation,

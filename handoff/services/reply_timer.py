@@ -25,6 +25,7 @@ from handoff.models import Conversation, ConversationEvent
 from handoff.rules.reply_timer import reply_due
 from handoff.selectors.teams import rules_for
 from handoff.services import reporting, seats, sla, transitions
+from handoff.telemetry import log_context
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ def return_overdue(now: datetime | None = None) -> bool:
     if row is None:
         return False
     conversation_id, agent_id, due, team_id = row
-    with transaction.atomic():
+    with log_context.working_on(conversation_id), transaction.atomic():
         previous = transitions.current(conversation_id)
         conversation = transitions.transition(
             conversation_id,

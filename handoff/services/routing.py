@@ -29,6 +29,7 @@ from handoff.models import Message
 from handoff.rules.routing import Action, BotTurn, Decision, Facts, Route, decide
 from handoff.services import conversations, reply_timer, topics
 from handoff.services.escalation import matching_active_rule
+from handoff.telemetry import log_context
 
 logger = logging.getLogger(__name__)
 
@@ -53,14 +54,15 @@ def route_next() -> bool:
     message = claim_next_inbound()
     if message is None:
         return False
-    try:
-        route(message)
-    except (ObjectDoesNotExist, IntegrityError):
-        if Message.objects.filter(pk=message.pk).exists():
-            raise
-        # Erased while it was routed (handoff.services.erasure): what the routing wrote
-        # about it was rolled back, and there is nothing left to route.
-        logger.info("Message %s was erased while being routed; dropped", message.pk)
+    with log_context.working_on(message.conversation_id):
+        try:
+            route(message)
+        except (ObjectDoesNotExist, IntegrityError):
+            if Message.objects.filter(pk=message.pk).exists():
+                raise
+            # Erased while it was routed (handoff.services.erasure): what the routing
+            # wrote about it was rolled back, and there is nothing left to route.
+            logger.info("Message %s was erased while being routed; dropped", message.pk)
     return True
 
 
@@ -133,6 +135,7 @@ def _apply(message: Message, decision: Decision, answer: BotAnswer | None) -> No
         else:  # LEAVE_TO_PEOPLE: the message already reached their inbox
             reply_timer.customer_waits(conversation.pk, since=message.created_at)
         _mark_routed(message)
+    logger.info("Message %s routed: %s", message.pk, decision.action.value)
 
 
 def _mark_routed(message: Message) -> None:

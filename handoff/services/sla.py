@@ -32,6 +32,7 @@ from handoff.models import Conversation, ConversationEvent
 from handoff.rules import sla as rules
 from handoff.selectors.teams import rules_for
 from handoff.services import reporting, transitions
+from handoff.telemetry import log_context
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ def check_due(now: datetime | None = None) -> bool:
     if row is None:
         return False
     conversation_id, seen = row
-    with transaction.atomic():
+    with log_context.working_on(conversation_id), transaction.atomic():
         outcome = _recompute(conversation_id, now=now, claim=Q(sla_check_at=seen))
         if outcome is not None and outcome.shown_changed and not outcome.breaches:
             transitions.announce(conversation_id)  # at risk: no history event

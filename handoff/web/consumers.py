@@ -291,9 +291,9 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         if self.signed_out or self._held is not None or seq <= self.last_sent:
             return  # caught up meanwhile, or a replay is under way and will bring them
         logger.warning(
-            "Inbox socket of %s was missing events %s to %s a second after they "
+            "Inbox socket of agent %s was missing events %s to %s a second after they "
             "committed; sent from the feed",
-            self.username,
+            self.agent_id,
             self.last_sent + 1,
             seq,
         )

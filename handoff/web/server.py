@@ -28,7 +28,7 @@ from daphne.server import Server
 from django.conf import settings
 from twisted.web import http
 
-from handoff.web.access_log import access_log_without_queries
+from handoff.web.access_log import access_log_as_records, access_log_without_queries
 
 # After a refusal, the client's remaining bytes are read and dropped for this long (or
 # up to one more body limit's worth), so that a client still sending gets the answer
@@ -203,6 +203,8 @@ class LimitedServer(Server):
 
     def __init__(self, *args, limits: Limits | None = None, action_logger=None, **kwargs):
         self.limits = limits or Limits.from_settings()
+        if action_logger is not None and settings.HANDOFF_LOG_FORMAT == "json":
+            action_logger = access_log_as_records  # JSON lines, like every other line
         super().__init__(*args, action_logger=access_log_without_queries(action_logger), **kwargs)
 
     # Server.run() builds its HTTPFactory and listens with it; this swaps in ours.
