@@ -31,6 +31,7 @@ LAYER_FOLDERS = {
     "rules",
     "selectors",
     "services",
+    "telemetry",
     "web",
     "workers",
 }
