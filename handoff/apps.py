@@ -8,6 +8,10 @@ class HandoffConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        from django.core import checks
+
         from handoff.services import revocation_triggers
+        from handoff.web.metrics import worker_metrics_check
 
         revocation_triggers.connect()
+        checks.register(worker_metrics_check)

@@ -214,6 +214,11 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# GET /metrics for Prometheus (docs/deploy.md, "Metrics"): off (404) while empty; when set,
+# a scrape must send `Authorization: Bearer <this>`. Multiprocess mode is switched on by
+# prometheus-client's own PROMETHEUS_MULTIPROC_DIR, read from the environment.
+HANDOFF_METRICS_TOKEN = env.str("HANDOFF_METRICS_TOKEN", default="")
+
 # Inbound webhook
 HANDOFF_WEBHOOK_SECRET = _required_unless_debug("HANDOFF_WEBHOOK_SECRET", "dev-webhook-secret")
 # During a rotation, the secret being replaced, still accepted until Braze sends the new

@@ -3,13 +3,15 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.i18n import JavaScriptCatalog
 
-from handoff.web import health, webhook
+from handoff.web import health, metrics, webhook
 from handoff.web.pages import braze_setup, inbox, supervisor
 
 urlpatterns = [
     path("webhooks/braze/whatsapp/", webhook.braze_whatsapp, name="braze-webhook"),
     path("webhooks/braze/whatsapp", webhook.braze_whatsapp),
     path("healthz", health.healthz, name="healthz"),
+    # Off (404) unless HANDOFF_METRICS_TOKEN is set; then for that bearer token only.
+    path("metrics", metrics.metrics, name="metrics"),
     # Before admin/ so the admin's catch-all does not take it; admin_view requires staff,
     # the page itself a superuser.
     path(

@@ -22,6 +22,7 @@ from tests.devtools.bot_standin import BotStandin
 from tests.devtools.braze_standin import BrazeStandin
 from tests.support.agents import login, make_agent, open_inbox, receive_until
 from tests.support.factories import webhook_body
+from tests.support.metrics import moved, scrape, scrape_until
 from tests.support.servers import BRAZE_API_KEY, AppServer, WorkerProcess, server_env
 
 # Each test waits up to 180 s for its work (a thousand messages through four processes)
@@ -54,11 +55,15 @@ class Cluster:
 
 
 @pytest.fixture
-def cluster(request, transactional_db, agents_group):
+def cluster(request, transactional_db, agents_group, tmp_path):
     """Braze and bot stand-ins, web A and B, and two worker processes (settings
-    overridden by an indirect parameter, when given)."""
+    overridden by an indirect parameter, when given), their metrics in one fresh
+    multiprocess directory as docs/deploy.md recommends."""
     ARTIFACTS.mkdir(exist_ok=True)
-    overrides = getattr(request, "param", {})
+    metrics_directory = tmp_path / "prometheus"
+    metrics_directory.mkdir()
+    overrides = {"PROMETHEUS_MULTIPROC_DIR": str(metrics_directory)}
+    overrides.update(getattr(request, "param", {}))
     with BrazeStandin(api_key=BRAZE_API_KEY) as braze, BotStandin(BOT_SECRET) as bot:
         env = server_env(
             connection.settings_dict,
@@ -119,6 +124,27 @@ def test_a_message_posted_to_web_a_reaches_an_agent_on_web_b_whose_reply_is_deli
 
     texts = [m["trigger_properties"] for m in cluster.braze.sent_messages()]
     assert {"external_system_msg_body": "It left our warehouse this morning."} in texts
+
+
+def test_the_worker_processes_sends_and_bot_answers_show_on_a_web_processes_metrics(cluster):
+    """Multiprocess mode: the worker processes serve no HTTP, and web B's /metrics sums
+    what web A stored and what the workers asked the bot and sent to Braze."""
+    web_a, web_b = cluster.web
+    before = scrape(web_b.url)
+
+    assert web_a.post_webhook(webhook_body("u-scrape", "Where is my parcel?")).status_code == 200
+    cluster.braze.wait_for(lambda messages: len(messages) >= 1, timeout=30)
+
+    sent = len(cluster.braze.sent_messages())
+    after = scrape_until(
+        web_b.url, before, "handoff_braze_requests_total", sent, endpoint="messages", outcome="sent"
+    )
+    assert moved(before, after, "handoff_webhook_requests_total", code="200") == 1
+    assert moved(before, after, "handoff_bot_seconds_count", bot="http") == 1
+    assert moved(before, after, "handoff_routing_delay_seconds_count") == 1
+    assert moved(before, after, "handoff_braze_request_seconds_count", endpoint="messages") == sent
+    # The queues are read from the shared database, the same from either web process.
+    assert scrape(web_a.url)["handoff_routing_queue_messages", ()] == 0
 
 
 @pytest.mark.parametrize("cluster", [{"HANDOFF_POLL_SECONDS": "60"}], indirect=True)

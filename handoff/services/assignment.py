@@ -44,6 +44,7 @@ from handoff.rules.assignment import FreeAgent, eligible, explanation, ranked
 from handoff.selectors import desk
 from handoff.services import reply_timer, reporting, seats, transitions
 from handoff.telemetry import log_context
+from handoff.telemetry.metrics import ASSIGNMENT_LATENCY_SECONDS, observe_between
 
 logger = logging.getLogger(__name__)
 
@@ -173,6 +174,8 @@ def assign_reserved(reservation: Reservation, *, now: datetime) -> Conversation 
         status=reservation.seat_status,
         capacity=chosen.capacity,
     )
+    escalated_at = conversation.escalated_at
+    transaction.on_commit(lambda: observe_between(ASSIGNMENT_LATENCY_SECONDS, escalated_at, now))
     logger.info("Conversation %s assigned to agent %s", conversation.pk, chosen.agent_id)
     return conversation
 

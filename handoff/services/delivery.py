@@ -11,6 +11,7 @@ before the row says so, the lease lapses and the message is sent again.
 """
 
 import logging
+import time
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -27,7 +28,7 @@ from handoff.live.events import publish_delivery_changed
 from handoff.models import BrazeCampaign, ConversationEvent, Message
 from handoff.rules import service_window
 from handoff.services.transitions import record_event
-from handoff.telemetry import log_context
+from handoff.telemetry import log_context, metrics
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +84,7 @@ def deliver(message: Message, client: BrazeClient) -> None:
     else:
         campaign_id = campaign.campaign_id
         properties = dict(message.campaign_properties)
+    started = time.perf_counter()
     try:
         result = client.trigger_send(
             campaign_id=campaign_id,
@@ -92,6 +94,12 @@ def deliver(message: Message, client: BrazeClient) -> None:
     except BrazeNotConfigured as error:
         # Not the message's fault: keep it, so it goes out once the settings are fixed.
         result = SendResult(Outcome.RETRY, error=str(error))
+    else:
+        metrics.braze_request(
+            endpoint=metrics.MESSAGES,
+            outcome=result.outcome.value,
+            seconds=time.perf_counter() - started,
+        )
     record_result(message, result)
 
 
@@ -123,6 +131,7 @@ def record_result(message: Message, result: SendResult) -> None:
             retry_at = result.retry_at or now + timedelta(seconds=backoff_seconds(message.attempts))
             retry_at = max(retry_at, now)
             _rate_pause.extend(retry_at)
+            metrics.BRAZE_RATE_LIMIT_PAUSES.labels(endpoint=metrics.MESSAGES).inc()
         else:
             retry_at = now + timedelta(seconds=backoff_seconds(message.attempts))
         message.next_attempt_at = retry_at
@@ -142,6 +151,11 @@ def record_result(message: Message, result: SendResult) -> None:
     publish_delivery_changed(message)
     if message.delivery_state == Delivery.SENT:
         logger.info("Message %s sent", message.pk)
+        # Hop 4 for /metrics: queued -> accepted by Braze, retries included.
+        queued_at, sent_at = message.queued_at, message.sent_at
+        transaction.on_commit(
+            lambda: metrics.observe_between(metrics.DELIVERY_DELAY_SECONDS, queued_at, sent_at)
+        )
     elif message.delivery_state == Delivery.FAILED:
         logger.warning("Message %s failed: %s", message.pk, message.last_error)
         record_event(

@@ -27,6 +27,7 @@ from handoff.models import Contact, Conversation, ConversationEvent, Message
 from handoff.rules.payloads import InboundPayload, dedup_key
 from handoff.services import satisfaction, topics
 from handoff.services.transitions import record_event
+from handoff.telemetry.metrics import MESSAGES_STORED
 
 _MAX_RACE_RETRIES = 3
 # How many of the customer's latest messages the merge check looks at: a copy from a
@@ -141,12 +142,20 @@ def _store(payload: InboundPayload, key: str | None) -> Accepted:
         claimed_until=now + timedelta(seconds=hold) if hold else None,
     )
     statements.insert(message)
+    _count_stored_after_commit(message)
     if hold:
         transaction.on_commit(lambda: wakeups.wake_after(wakeups.ROUTING, hold))
     else:
         wakeups.wake_after_commit(wakeups.ROUTING)
     publish_message_created(message)
     return Accepted(message_id=message.pk, conversation_id=conversation_id, duplicate=False)
+
+
+def _count_stored_after_commit(message: Message) -> None:
+    """Count a stored message for `/metrics` once its transaction commits (a rollback,
+    or a repeat caught by the unique constraint, stores nothing)."""
+    stored = MESSAGES_STORED.labels(direction=message.direction, author_kind=message.author_kind)
+    transaction.on_commit(stored.inc)
 
 
 def _upsert_contact(payload: InboundPayload, now) -> tuple[int, datetime | None, dict]:

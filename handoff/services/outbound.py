@@ -1,11 +1,13 @@
 """Queueing messages to the customer: stored first, sent later by delivery."""
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
 from django.utils import timezone
 
 from handoff.jobs import wakeups
 from handoff.live.events import publish_message_created
 from handoff.models import BrazeCampaign, Conversation, Message
+from handoff.telemetry.metrics import MESSAGES_STORED
 
 
 def queue_outbound(
@@ -46,6 +48,10 @@ def queue_outbound(
     if touch_conversation:  # False when the caller's own UPDATE already did
         Conversation.objects.filter(pk=conversation.pk).update(last_message_at=now, updated_at=now)
     conversation.last_message_at = now
+    # Counted for /metrics once stored for good (a rolled-back decision sends nothing).
+    transaction.on_commit(
+        MESSAGES_STORED.labels(direction=message.direction, author_kind=author_kind).inc
+    )
     wakeups.wake_after_commit(wakeups.DELIVERY)
     publish_message_created(message)
     return message

@@ -30,6 +30,7 @@ from handoff.braze.client import BrazeClient, BrazeNotConfigured, Outcome, SendR
 from handoff.braze.rate_pause import RatePause
 from handoff.jobs import wakeups
 from handoff.models import Contact, Conversation, ProfileUpdate
+from handoff.telemetry import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -182,11 +183,18 @@ def send(rows: list[ProfileUpdate], client: BrazeClient) -> None:
     for row in rows:
         groups[row.contact_id].append(row)
     objects = [attributes_object(group[0].contact, group) for group in groups.values()]
+    started = time.perf_counter()
     try:
         answer = client.users_track(attributes=objects)
     except BrazeNotConfigured as error:
         # Not the rows' fault: keep them, so they go out once the settings are fixed.
         answer = TrackResult(SendResult(Outcome.RETRY, error=str(error)))
+    else:
+        metrics.braze_request(
+            endpoint=metrics.USERS_TRACK,
+            outcome=answer.result.outcome.value,
+            seconds=time.perf_counter() - started,
+        )
     record_result(list(groups.values()), answer)
 
 
@@ -249,6 +257,7 @@ def _retry_at(result: SendResult, groups: list[list[ProfileUpdate]], now: dateti
     if result.outcome is Outcome.RATE_LIMITED:
         retry_at = max(result.retry_at or backoff, now)
         _rate_pause.extend(retry_at)
+        metrics.BRAZE_RATE_LIMIT_PAUSES.labels(endpoint=metrics.USERS_TRACK).inc()
         return retry_at
     return backoff
 

@@ -18,18 +18,26 @@ answer arrives is settled by the conditional UPDATE in `services.conversations`.
 """
 
 import logging
+import time
 
+from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from handoff.bots import BotAnswer, BotError, BotRequest, get_bot
+from handoff.bots import BOTS, BotAnswer, BotError, BotRequest, get_bot
 from handoff.jobs.claims import claim_head_of_line
 from handoff.models import Message
 from handoff.rules.routing import Action, BotTurn, Decision, Facts, Route, decide
 from handoff.services import conversations, reply_timer, topics
 from handoff.services.escalation import matching_active_rule
 from handoff.telemetry import log_context
+from handoff.telemetry.metrics import (
+    BOT_ANSWERS,
+    BOT_SECONDS,
+    ROUTING_DELAY_SECONDS,
+    observe_between,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -142,6 +150,16 @@ def _mark_routed(message: Message) -> None:
     Message.objects.filter(pk=message.pk).update(
         routing_state=Message.Routing.DONE, claimed_until=None
     )
+    # Hop 2 for /metrics: stored -> routing committed.
+    transaction.on_commit(
+        lambda: observe_between(ROUTING_DELAY_SECONDS, message.created_at, timezone.now())
+    )
+
+
+def _bot_label() -> str:
+    """The configured bot as a metric label: its short name, or "custom" for a class
+    path (a bounded label, whatever admins configure)."""
+    return settings.HANDOFF_BOT if settings.HANDOFF_BOT in BOTS else "custom"
 
 
 def _ask_bot(message: Message, route: Route, *, topic: str) -> tuple[BotAnswer, str]:
@@ -157,11 +175,27 @@ def _ask_bot(message: Message, route: Route, *, topic: str) -> tuple[BotAnswer, 
         instructions=route.instructions,
         knowledge_ids=route.knowledge_ids,
     )
+    bot = _bot_label()
+    started = time.perf_counter()
     try:
-        return get_bot().answer(request), ""
+        answer = get_bot().answer(request)
     except BotError as error:
         logger.warning("Bot failed on message %s: %s", message.pk, error)
-        return BotAnswer(), str(error) or "bot error"
+        answer, problem = BotAnswer(), str(error) or "bot error"
     except Exception as error:
         logger.exception("Bot crashed on message %s", message.pk)
-        return BotAnswer(), f"{type(error).__name__}: {error}"
+        answer, problem = BotAnswer(), f"{type(error).__name__}: {error}"
+    else:
+        problem = ""
+    # Hop 3 for /metrics, failures included: a bot that times out is slow, too.
+    BOT_SECONDS.labels(bot=bot).observe(time.perf_counter() - started)
+    BOT_ANSWERS.labels(bot=bot, outcome=_bot_outcome(answer, problem)).inc()
+    return answer, problem
+
+
+def _bot_outcome(answer: BotAnswer, problem: str) -> str:
+    if problem:
+        return "error"
+    if answer.handoff:
+        return "handoff"
+    return "answered" if answer.has_answer else "miss"

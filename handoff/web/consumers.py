@@ -29,6 +29,7 @@ from handoff.live.feed import CatchUp, catch_up
 from handoff.rules.agents import is_agent, may_watch
 from handoff.selectors.conversations import conversation_exists
 from handoff.services import assignment, revocation
+from handoff.telemetry.metrics import WEBSOCKET_CONNECTIONS
 
 logger = logging.getLogger(__name__)
 
@@ -194,6 +195,7 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
     as_agent = True  # False: a watcher (staff or supervisor), see the module docstring
     present = False
     watched = False
+    counted = False  # in /metrics' open-websocket gauge
     signed_out = False  # access ended: nothing more leaves this socket
     last_sent = 0  # the highest event number this socket has sent (or hello announced)
     access_checked = 0  # access.changed events up to this number are already accounted for
@@ -221,6 +223,8 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_NOT_AN_AGENT)
             return
         self.agent_id, self.username = user.pk, user.get_username()
+        WEBSOCKET_CONNECTIONS.inc()
+        self.counted = True
         session = self.scope.get("session")
         self.session_key = session.session_key if session is not None else None
         # Join before reading the newest number: an event committed after that read
@@ -443,6 +447,9 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "error", "error": error})
 
     async def disconnect(self, code: int) -> None:
+        if self.counted:
+            WEBSOCKET_CONNECTIONS.dec()
+            self.counted = False
         if self._replay_task is not None:
             self._replay_task.cancel()
         if self._hold_timer is not None:

@@ -23,6 +23,7 @@ from django.views.decorators.csrf import csrf_exempt
 from handoff.jobs.pacing import inbound_request
 from handoff.rules.payloads import InboundPayload, PayloadError, parse_body, validate
 from handoff.services.inbound import Accepted, accept_inbound
+from handoff.telemetry.metrics import WEBHOOK_REQUESTS, WEBHOOK_STORE_SECONDS
 from handoff.web.json_errors import json_error
 from handoff.web.security import client_address
 
@@ -71,10 +72,16 @@ _store_in_writer = sync_to_async(_store, thread_sensitive=False, executor=_inbou
 @csrf_exempt
 async def braze_whatsapp(request: HttpRequest) -> JsonResponse:
     with inbound_request():
-        return await _handle(request)
+        try:
+            response = await _handle(request, arrived=time.perf_counter())
+        except Exception:
+            WEBHOOK_REQUESTS.labels(code="500").inc()  # Django answers it with a 500
+            raise
+    WEBHOOK_REQUESTS.labels(code=str(response.status_code)).inc()
+    return response
 
 
-async def _handle(request: HttpRequest) -> JsonResponse:
+async def _handle(request: HttpRequest, *, arrived: float) -> JsonResponse:
     if request.method != "POST":
         return json_error(405, f"Use POST; {request.method} is not allowed here.", Allow="POST")
     if not _source_allowed(request):
@@ -116,6 +123,7 @@ async def _handle(request: HttpRequest) -> JsonResponse:
         return json_error(
             503, "The message could not be stored right now; retry later.", Retry_After="5"
         )
+    WEBHOOK_STORE_SECONDS.observe(time.perf_counter() - arrived)
     return JsonResponse(
         {
             "status": "accepted",

@@ -21,6 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 WEBHOOK_SECRET = "test-webhook-secret"
 BRAZE_API_KEY = "test-braze-key"
 CAMPAIGN_ID = "test-campaign"
+# GET /metrics is on in the servers tests start (tests/test_metrics.py scrapes it).
+METRICS_TOKEN = "test-metrics-token"
 
 
 def procfile_command(process: str, **variables: str) -> list[str]:
@@ -77,6 +79,7 @@ def server_env(database: dict, braze_url: str, **overrides: str) -> dict[str, st
         "BRAZE_REST_ENDPOINT": braze_url,
         "BRAZE_API_KEY": BRAZE_API_KEY,
         "BRAZE_CAMPAIGN_ID": CAMPAIGN_ID,
+        "HANDOFF_METRICS_TOKEN": METRICS_TOKEN,
         "HANDOFF_POLL_SECONDS": "0.2",
         "HANDOFF_RETRY_BASE_SECONDS": "0.2",
         "HANDOFF_RETRY_MAX_SECONDS": "1.0",
