@@ -4,7 +4,7 @@ from django.urls import include, path
 from django.views.i18n import JavaScriptCatalog
 
 from handoff.web import health, webhook
-from handoff.web.pages import braze_setup, inbox
+from handoff.web.pages import braze_setup, inbox, reports
 
 urlpatterns = [
     path("webhooks/braze/whatsapp/", webhook.braze_whatsapp, name="braze-webhook"),
@@ -35,5 +35,6 @@ urlpatterns = [
     path("api/", include("handoff.web.api.urls")),
     # The inbox script's translations (gettext in JavaScript), in the browser's language.
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
+    path("reports/", reports.reports_page, name="reports"),
     path("", inbox.inbox, name="inbox"),
 ]
