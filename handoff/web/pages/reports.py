@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.dates import WEEKDAYS_ABBR
 from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
 from handoff.rules.agents import is_agent, may_report
@@ -32,10 +33,11 @@ DEFAULT_DAYS = 30
 FIELDS = ("from", "to", "tz", "team", "topic", "agent")
 
 
+@never_cache
 @require_safe
 def reports_page(request):
     """Anonymous users go to the login page; signed-in users who may not read reports
-    get a plain 403 page."""
+    get a plain 403 page. Never cached: agents' figures stay off shared computers."""
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path())
     if not may_report(request.user):
