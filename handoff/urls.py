@@ -4,7 +4,7 @@ from django.urls import include, path
 from django.views.i18n import JavaScriptCatalog
 
 from handoff.web import health, metrics, webhook
-from handoff.web.pages import braze_setup, inbox, supervisor
+from handoff.web.pages import braze_setup, inbox, reports, supervisor
 
 urlpatterns = [
     path("webhooks/braze/whatsapp/", webhook.braze_whatsapp, name="braze-webhook"),
@@ -38,5 +38,6 @@ urlpatterns = [
     # The inbox script's translations (gettext in JavaScript), in the browser's language.
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("supervisor/", supervisor.supervisor, name="supervisor"),
+    path("reports/", reports.reports_page, name="reports"),
     path("", inbox.inbox, name="inbox"),
 ]

@@ -151,6 +151,25 @@ def test_a_bad_query_is_a_400_naming_the_parameter(lead_client, query, field):
     assert field in answer.json()["fields"]
 
 
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"to": "2026-11-30", "from": ""}, "from"),
+        ({"from": "2026-11-31", "to": "2026-12-01"}, "from"),
+        ({"from": "2026-11-30", "to": "2026-11-01"}, "to"),
+        ({**MONTH, "tz": "Mars/Olympus"}, "tz"),
+        ({**MONTH, "team": "999"}, "team"),
+        ({**MONTH, "agent": "nobody"}, "agent"),
+    ],
+)
+def test_the_reports_page_shows_a_bad_query_at_its_field_not_a_500(lead_client, query, field):
+    answer = lead_client.get("/reports/", query)
+    assert answer.status_code == 200
+    assert f'id="error-{field}"' in answer.content.decode()
+    assert "<figure" not in answer.content.decode()
+    assert "no-store" in answer["Cache-Control"]
+
+
 # --- The CSV --------------------------------------------------------------------------
 
 

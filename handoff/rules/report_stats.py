@@ -2,7 +2,7 @@
 and the tests' hand computation: percentiles, rounding, rates, a report's range of
 local dates as instants, and a CSV cell that a spreadsheet will not run.
 
-Pure: no models, no database, no clock.
+Pure: no models, no database, no clock (only gettext, for the page's language).
 """
 
 import math
@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
+
+from django.utils.translation import gettext as _
 
 MAX_RANGE_DAYS = 366
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
@@ -82,9 +84,9 @@ class LocalRange:
 def range_problem(first: date, last: date) -> str | None:
     """Why these dates cannot be a report's range, or None."""
     if last < first:
-        return "'to' must not be before 'from'"
+        return _("'to' must not be before 'from'.")
     if (last - first).days + 1 > MAX_RANGE_DAYS:
-        return f"a range is at most {MAX_RANGE_DAYS} days"
+        return _("a range is at most %(days)d days.") % {"days": MAX_RANGE_DAYS}
     return None
 
 

@@ -17,10 +17,12 @@ from datetime import date, datetime, timedelta
 from django.contrib.auth import get_user_model
 from django.db.models import Q
 from django.db.models.functions import ExtractHour, ExtractIsoWeekDay, TruncDate
+from django.utils.translation import gettext
 
-from handoff.models import Conversation, ReportFact, Team
+from handoff.models import Conversation, ReportFact, Team, TopicRoute
 from handoff.rules import report_stats
 from handoff.rules.report_stats import Durations, LocalRange, rate
+from handoff.selectors.agents import agent_users
 
 Kind = ReportFact.Kind
 State = Conversation.State
@@ -72,6 +74,32 @@ def team_exists(team_id: int) -> bool:
 
 def user_id_named(username: str) -> int | None:
     return get_user_model().objects.filter(username=username).values_list("pk", flat=True).first()
+
+
+@dataclass(frozen=True)
+class FilterChoices:
+    """What the reports page's filters offer: teams (id, name), topics, agents."""
+
+    teams: list[tuple[int, str]]
+    topics: list[str]
+    agents: list[str]
+
+
+def filter_choices() -> FilterChoices:
+    """The teams, the topics routes know and the agents, each sorted: three queries."""
+    return FilterChoices(
+        teams=list(Team.objects.order_by("name").values_list("pk", "name")),
+        topics=list(TopicRoute.objects.order_by("topic").values_list("topic", flat=True)),
+        agents=list(agent_users().order_by("username").values_list("username", flat=True)),
+    )
+
+
+def reason_labels() -> dict[str, str]:
+    """What each hand-over reason in the summary is called, in the page's language."""
+    return {
+        **{value: str(label) for value, label in Conversation.EscalationKind.choices},
+        "reopened": gettext("reopened"),
+    }
 
 
 def summary(report: ReportFilter, *, now: datetime) -> dict:

@@ -13,8 +13,9 @@ from datetime import date
 from zoneinfo import ZoneInfo
 
 from asgiref.sync import sync_to_async
-from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict, StreamingHttpResponse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from handoff.rules.agents import may_report
@@ -25,35 +26,43 @@ from handoff.web.api.errors import ApiError, invalid
 from handoff.web.json_errors import json_error
 
 
-def _date(request: HttpRequest, name: str) -> date:
-    value = request.GET.get(name)
+def _date(query: QueryDict, name: str) -> date:
+    value = query.get(name)
     if not value:
-        raise invalid(name, "this parameter is required (YYYY-MM-DD).")
+        raise invalid(name, _("this parameter is required (YYYY-MM-DD)."))
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise invalid(name, f"{value[:20]!r} is not a date (YYYY-MM-DD).") from None
+        raise invalid(
+            name, _("%(value)s is not a date (YYYY-MM-DD).") % {"value": repr(value[:20])}
+        ) from None
 
 
 def report_filter(request: HttpRequest) -> reports.ReportFilter:
     """The range and filters from the query string, each checked, or an ApiError."""
-    first, last = _date(request, "from"), _date(request, "to")
+    return filter_from_query(request.GET)
+
+
+def filter_from_query(query: QueryDict) -> reports.ReportFilter:
+    """The range and filters of a query (the API's, or the reports page's form with
+    its defaults filled in), each checked, or an ApiError naming the field."""
+    first, last = _date(query, "from"), _date(query, "to")
     if problem := range_problem(first, last):
         raise invalid("to", problem)
-    zone_name = request.GET.get("tz") or timezone.get_default_timezone_name()
+    zone_name = query.get("tz") or timezone.get_default_timezone_name()
     if problem := time_zone_problem(zone_name):
         raise invalid("tz", problem)
     team_id = None
-    if team := request.GET.get("team"):
+    if team := query.get("team"):
         if not team.isdigit() or len(team) > 18 or not reports.team_exists(int(team)):
-            raise invalid("team", "there is no such team.")
+            raise invalid("team", _("there is no such team."))
         team_id = int(team)
     agent_id = None
-    if agent := request.GET.get("agent"):
+    if agent := query.get("agent"):
         agent_id = reports.user_id_named(agent)
         if agent_id is None:
-            raise invalid("agent", "there is no such user.")
-    topic = request.GET.get("topic")
+            raise invalid("agent", _("there is no such user."))
+    topic = query.get("topic")
     return reports.ReportFilter(
         span=LocalRange(first, last, ZoneInfo(zone_name)),
         team_id=team_id,

@@ -4,7 +4,8 @@ The page holds no conversation data of its own: the script loads everything thro
 the JSON API (docs/api.md) and keeps it current through the socket
 (docs/websocket.md). This view only decides who may see the page, and tells it the
 status the agent chose (available or away), so that a reload starts from it, and their
-teams, whose waiting conversations their Waiting queue shows.
+teams, whose waiting conversations their Waiting queue shows; and whether to link
+to the reports page.
 """
 
 from django.contrib.auth.views import redirect_to_login
@@ -32,5 +33,6 @@ def inbox(request):
             "max_chars": MAX_MESSAGE_CHARS,
             "status": chosen_status(request.user),
             "teams": team_names(request.user),
+            "may_report": may_report(request.user),
         },
     )
