@@ -32,7 +32,7 @@ def handed_over(
     conversation: Conversation, *, at: datetime, since: datetime | None = None, reason: str = ""
 ) -> None:
     """The bot's time (or, for a reopen, the time it lay resolved) ended at `at`."""
-    _write(
+    write(
         Kind.HANDOVER,
         conversation,
         started_at=since or conversation.created_at,
@@ -46,7 +46,7 @@ def assigned(conversation: Conversation, *, agent_id: int, at: datetime) -> None
     by the constraint: the wait for an agent is measured once)."""
     if conversation.escalated_at is None:
         return
-    _write(
+    write(
         Kind.ASSIGNMENT,
         conversation,
         started_at=conversation.escalated_at,
@@ -66,7 +66,7 @@ def replied(before: Conversation, *, agent_id: int | None, at: datetime) -> None
         kind, started = Kind.NEXT_RESPONSE, before.waiting_since
     else:
         return  # nobody was owed a reply: a second message in a row
-    _write(kind, before, started_at=started, ended_at=at, agent_id=agent_id, clocked=True)
+    write(kind, before, started_at=started, ended_at=at, agent_id=agent_id, clocked=True)
 
 
 def resolved(
@@ -76,7 +76,7 @@ def resolved(
     contained, from the conversation rows)."""
     if before.escalated_at is None:
         return
-    _write(
+    write(
         Kind.RESOLUTION,
         before,
         started_at=before.escalated_at,
@@ -89,7 +89,7 @@ def resolved(
 
 def breached(conversation: Conversation, clock: sla_rules.Clock) -> None:
     """An SLA clock passed its due time without the reply or resolve it waited for."""
-    _write(
+    write(
         Kind.SLA_BREACH,
         conversation,
         started_at=clock.started_at,
@@ -113,7 +113,7 @@ def scored(conversation_id: int, score: int) -> None:
         ReportFact.objects.filter(pk=latest).update(satisfaction_score=score)
 
 
-def _write(
+def write(
     kind: str,
     conversation: Conversation,
     *,
@@ -124,6 +124,8 @@ def _write(
     clocked: bool = False,
     **fields,
 ) -> None:
+    """One fact (the writers above, and the backfill of history): durations measured
+    here, the team's opening-hours time for the clocked kinds, a repeat dropped."""
     if kind != Kind.SLA_BREACH and not reason:
         reason = conversation.escalation_kind  # the episode's hand-over, for breakdowns
     seconds = max((ended_at - started_at).total_seconds(), 0.0)

@@ -15,7 +15,7 @@ any later one.
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.db.models import Q
@@ -39,6 +39,7 @@ from handoff.services.routing import route_next
 
 DEMO_ADMIN = ("admin", "handoff-admin")
 DEMO_AGENTS = [("aiko", "Aiko", "handoff-agent"), ("ben", "Ben", "handoff-agent")]
+DEMO_SUPERVISOR = ("lead", "Lee", "handoff-lead")  # a team lead: the live desk and reports
 
 DEMO_FAQ = [
     (
@@ -164,6 +165,18 @@ class Command(BaseCommand):
                 user.set_password(password)
                 user.save()
             user.groups.add(agents)
+        username, first_name, password = DEMO_SUPERVISOR
+        lead, created = User.objects.get_or_create(
+            username=username, defaults={"first_name": first_name}
+        )
+        if created:
+            lead.set_password(password)
+            lead.save()
+        supervisors, _ = Group.objects.get_or_create(name="Supervisors")  # made by 0020
+        supervisors.permissions.add(
+            Permission.objects.get(content_type__app_label="handoff", codename="supervise")
+        )
+        lead.groups.add(supervisors)
         if not FaqEntry.objects.exists():
             FaqEntry.objects.bulk_create(FaqEntry(questions=q, answer=a) for q, a in DEMO_FAQ)
         # Only into an empty table, like the FAQ: replies an admin deleted stay deleted.
@@ -177,6 +190,10 @@ class Command(BaseCommand):
         self.stdout.write(f"  admin: {DEMO_ADMIN[0]} / {DEMO_ADMIN[1]}")
         for username, _first, password in DEMO_AGENTS:
             self.stdout.write(f"  agent: {username} / {password}")
+        self.stdout.write(
+            f"  supervisor: {DEMO_SUPERVISOR[0]} / {DEMO_SUPERVISOR[2]} "
+            "(the live desk at /supervisor/, reports at /reports/)"
+        )
 
     def _seed_braze_depth(self) -> None:
         """A billing route (post a message with "topic": "billing" to see it wait with
