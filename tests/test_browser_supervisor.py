@@ -95,7 +95,7 @@ def test_a_supervisor_watches_a_hand_over_wait_and_be_assigned_live(
         )
         conversation_id = assigned["conversation"]["id"]
         aiko_socket.send(json.dumps({"type": "typing", "conversation_id": conversation_id}))
-        expect(aikos_row.locator(".typing-in")).to_have_text(f"#{conversation_id}")
+        expect(aikos_row.locator(".typing-in")).to_have_text(f"#{conversation_id} Sato")
         tab.screenshot("supervisor-assigned")
         tab.assert_clean()
     finally:

@@ -49,6 +49,14 @@ function cell(text, className) {
   return td;
 }
 
+/** "#12 Sato": the id agents quote, and the customer's name when the view knows it. */
+function conversationName(id) {
+  const conversation = state.convs.get(id) || state.bot.get(id);
+  const contact = (conversation && conversation.contact) || {};
+  const who = contact.name || contact.phone_number;
+  return who ? `#${id} ${who}` : `#${id}`;
+}
+
 function statusName(status) {
   return { available: gettext("Available"), away: gettext("Away"), offline: gettext("Offline") }[status] || status;
 }
@@ -207,7 +215,7 @@ function renderAgents() {
         status,
         cell(fmt(gettext("%(open)s / %(capacity)s"), { open: agent.open_count, capacity: agent.capacity }), "num load"),
         cell(agent.since ? since(now() - agent.since) : "—", "since"),
-        cell(typingNow ? `#${typing.conversationId}` : "—", "typing-in"),
+        cell(typingNow ? conversationName(typing.conversationId) : "—", "typing-in"),
       );
       return tr;
     }),
@@ -224,9 +232,10 @@ function renderBot() {
     ...live.slice(0, 10).map((conversation) => {
       const li = document.createElement("li");
       const contact = conversation.contact || {};
-      li.textContent = `${contact.name || contact.phone_number || `#${conversation.id}`} · ${clock(
-        now() - Date.parse(conversation.last_message_at),
-      )}`;
+      li.textContent = fmt(gettext("%(who)s · last message %(ago)s ago"), {
+        who: contact.name || contact.phone_number || `#${conversation.id}`,
+        ago: since(now() - Date.parse(conversation.last_message_at)),
+      });
       return li;
     }),
   );
