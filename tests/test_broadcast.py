@@ -45,3 +45,36 @@ def test_a_thread_whose_own_loop_runs_still_sends_before_returning(layer):
         return list(layer.sent)
 
     assert asyncio.run(caller_inside_a_loop()) == [(broadcast.AGENTS_GROUP, "message.created")]
+
+
+class SlowLayer:
+    """A layer whose sends take a moment (a Redis round trip), recording each message."""
+
+    def __init__(self):
+        self.messages = []
+
+    async def group_send(self, group, message):
+        self.messages.append(message)
+        await asyncio.sleep(0.01)
+
+
+def test_events_that_pile_up_during_a_send_leave_together_in_order(monkeypatch):
+    slow = SlowLayer()
+    monkeypatch.setattr(broadcast, "get_channel_layer", lambda: slow)
+
+    async def publish_on_the_server_loop():
+        loop = asyncio.get_running_loop()
+        monkeypatch.setattr(broadcast, "_server_loop", loop)
+        broadcast.send_to_agents({"type": "conversation.updated", "seq": 1})
+        await asyncio.sleep(0)  # the first send is now in flight
+        for seq in (2, 3, 4):
+            broadcast.send_to_agents({"type": "conversation.updated", "seq": seq})
+        while len(slow.messages) < 2 or broadcast._outboxes[loop].pending:
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(0.02)
+
+    asyncio.run(publish_on_the_server_loop())
+    first, second = slow.messages
+    assert first == {"type": "inbox.event", "event": {"type": "conversation.updated", "seq": 1}}
+    assert second["type"] == "inbox.events"
+    assert [event["seq"] for event in second["events"]] == [2, 3, 4]

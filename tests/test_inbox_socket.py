@@ -317,6 +317,24 @@ async def test_a_live_event_that_skips_a_number_brings_the_skipped_one_from_the_
 
 
 @in_event_loop
+async def test_events_pushed_together_reach_the_socket_in_their_order(aiko, monkeypatch):
+    """live/broadcast.py sends what piled up during a send as one `inbox.events`."""
+    socket, hello = await open_inbox(aiko)
+    monkeypatch.setattr("handoff.live.events.send_to_agents", lambda event: None)
+    numbers = await publish_updates(3)
+    rows = await database_sync_to_async(lambda: [as_sent(e) for e in InboxEvent.objects.all()])()
+    pushed = {row["seq"]: row for row in rows}
+
+    await get_channel_layer().group_send(
+        AGENTS_GROUP, {"type": "inbox.events", "events": [pushed[seq] for seq in numbers]}
+    )
+
+    assert [(await receive(socket))["seq"] for _ in numbers] == list(numbers)
+    await assert_silent(socket)
+    await socket.disconnect(timeout=TIMEOUT)
+
+
+@in_event_loop
 async def test_an_event_whose_push_was_lost_reaches_the_socket_from_the_feed_within_seconds(
     aiko, monkeypatch, caplog
 ):

@@ -288,6 +288,12 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         else:
             await self._deliver(message["event"])
 
+    async def inbox_events(self, message: dict) -> None:
+        """Several events published together (live/broadcast.py batches what piled up
+        while a send was in flight), in their order."""
+        for event in message["events"]:
+            await self.inbox_event({"event": event})
+
     async def inbox_behind(self, message: dict) -> None:
         """The feed holds events up to `seq` that committed a second ago and never came
         through the layer (a lost push): fetch and send them, as a skipped number is."""
