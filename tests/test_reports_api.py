@@ -253,3 +253,26 @@ def test_export_cells_hold_no_customer_data_and_run_no_formula(lead_client, agen
     assert row["assignee"] == "aiko"
     assert row["handover_reason"] == "agent_takeover"
     assert "Secret Name" not in text and conversation.contact.phone_number not in text
+
+
+@pytest.mark.server
+def test_the_export_downloads_through_daphne_in_chunks(live, agents_group):
+    """As a BI tool fetches it: through the server, streamed (chunked, no length)."""
+    import requests
+
+    from tests.support.agents import login
+
+    lead_user = get_user_model().objects.create_user("boss", password="pw-boss-1234567")
+    lead_user.user_permissions.add(Permission.objects.get(codename="supervise"))
+    seed_month(2 * reports.EXPORT_PAGE + 10, start=NOVEMBER, step=timedelta(minutes=8))
+    session = login(live.url, "boss", "pw-boss-1234567")
+
+    with session.get(
+        f"{live.url}/api/reports/conversations.csv", params=MONTH, stream=True, timeout=60
+    ) as answer:
+        assert answer.status_code == 200
+        assert answer.headers["Content-Type"] == "text/csv; charset=utf-8"
+        assert "Content-Length" not in answer.headers
+        text = b"".join(answer.iter_content(chunk_size=None)).decode()
+    assert len(csv_rows(text)) == 2 * reports.EXPORT_PAGE + 10
+    assert requests.get(f"{live.url}/api/reports/conversations.csv", timeout=10).status_code == 401
