@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.devtools import throwaway
-from tests.devtools.bench_figures import TargetCheck, fmt
+from tests.devtools.bench_figures import TargetCheck
 from tests.devtools.bench_harness import ROOT, BenchError, Subprocesses, server_env
 
 CONVERSATIONS = 100_000
@@ -327,7 +327,7 @@ def details(timing: ReportsTiming) -> list[str]:
         f" once): {timing.reference_ms:.0f} ms; the figures "
         + ("are identical" if timing.matches_reference else "DIFFER (!!)"),
         f"Reports CSV export of the month: {timing.export_rows:,} rows in "
-        f"{timing.export_seconds:.1f} s ({fmt(timing.export_rows_per_second)} rows/s)",
+        f"{timing.export_seconds:.1f} s ({timing.export_rows_per_second:,.0f} rows/s)",
     ]
 
 
