@@ -5,8 +5,9 @@ and `rules.report_stats.nearest_rank` applies the same rule. Both give the same 
 `percentile_disc` returns "the first input value whose position in the ordering equals
 or exceeds the specified fraction", the ⌈p·n⌉-th smallest.
 
-Reads only; one query per call on PostgreSQL, two elsewhere (the groups with `also`,
-then the values of the rows matching `when`).
+Reads only; one query per call on PostgreSQL (the ORM's grouping, wrapped in the
+ranking: raw SQL around the ORM's own, as Django has no `FROM (subquery)`), two
+elsewhere (the groups with `also`, then the values of the rows matching `when`).
 """
 
 from collections import defaultdict
@@ -21,18 +22,20 @@ from handoff.rules.report_stats import nearest_rank
 FRACTIONS = {"p50": 0.5, "p90": 0.9}
 
 
-class PercentilesDisc(Aggregate):
-    """`percentile_disc(ARRAY[fractions]) WITHIN GROUP (ORDER BY expression)`, PostgreSQL
-    only: every fraction from one sort of the group's values (one aggregate per
-    fraction would sort them once each)."""
+class ArrayOf(Aggregate):
+    """`array_agg(expression)`: a group's values, collected while hashing the rows into
+    their groups (PostgreSQL; the driver reads the array as a list)."""
 
-    function = "PERCENTILE_DISC"
-    template = "%(function)s(ARRAY[%(fractions)s]) WITHIN GROUP (ORDER BY %(expressions)s)"
-    output_field = Field()  # a list of floats, as the driver reads float8[]
+    function = "ARRAY_AGG"
+    output_field = Field()
 
-    def __init__(self, expression, fractions: Sequence[float], **extra):
-        listed = ", ".join(repr(float(fraction)) for fraction in fractions)
-        super().__init__(expression, fractions=listed, **extra)
+
+# Nearest rank of the values collected for a group: one sort of that group's values
+# gives every fraction.
+RANKS = (
+    "(SELECT PERCENTILE_DISC(ARRAY[{fractions}]) WITHIN GROUP (ORDER BY value) "
+    "FROM UNNEST(grouped.{column}) AS value) AS {alias}"
+)
 
 
 def spread(
@@ -50,20 +53,7 @@ def spread(
     rows = rows.order_by()
     when = when if when is not None else Q()
     if connections[rows.db].vendor == "postgresql":
-        aggregates = {
-            f"_ranks_{name}": PercentilesDisc(
-                _expression(value), list(FRACTIONS.values()), filter=when or None
-            )
-            for name, value in values.items()
-        }
-        aggregates["count"] = Count("pk", filter=when or None)
-        grouped = {}
-        for row in rows.values(*keys).annotate(**aggregates, **(also or {})):
-            for name in values:
-                ranks = row.pop(f"_ranks_{name}") or [None] * len(FRACTIONS)
-                row |= {f"{name}_{rank}": v for rank, v in zip(FRACTIONS, ranks, strict=True)}
-            grouped[tuple(row[key] for key in keys)] = row
-        return grouped
+        return _hashed(rows, keys, values, when, also or {})
     names = list(values)
     found: dict[tuple, dict[str, Any]] = {}
     for row in rows.values(*keys).annotate(**(also or {"_rows": Count("pk")})):
@@ -84,6 +74,46 @@ def spread(
             for rank, fraction in FRACTIONS.items():
                 row[f"{name}_{rank}"] = nearest_rank(column, fraction)
     return found
+
+
+def _hashed(rows, keys, values, when, also) -> dict[tuple, dict[str, Any]]:
+    """Group by hashing, collecting each group's values with array_agg, then rank each
+    group's array. `percentile_disc` over the rows directly would make PostgreSQL sort
+    every row by its group first (an ordered-set aggregate cannot be hashed): on the
+    bench's month that sort was 250 to 360 ms of each breakdown's 450 to 600."""
+    connection = connections[rows.db]
+    quote = connection.ops.quote_name
+    matching = when or None
+    grouped = rows.values(*keys).annotate(
+        count=Count("pk", filter=matching),
+        **{
+            f"_values_{name}": ArrayOf(_expression(value), filter=matching)
+            for name, value in values.items()
+        },
+        **also,
+    )
+    inner, params = grouped.query.sql_with_params()
+    fractions = ", ".join(repr(fraction) for fraction in FRACTIONS.values())
+    columns = [f"grouped.{quote(name)}" for name in (*keys, "count", *also)]
+    columns += [
+        RANKS.format(
+            fractions=fractions, column=quote(f"_values_{name}"), alias=quote(f"_ranks_{name}")
+        )
+        for name in values
+    ]
+    # Our quoted names around the ORM's SQL; every value is one of its parameters.
+    sql = f"SELECT {', '.join(columns)} FROM ({inner}) AS grouped"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        names = [column.name for column in cursor.description]
+        found = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    result = {}
+    for row in found:
+        for name in values:
+            ranks = row.pop(f"_ranks_{name}") or [None] * len(FRACTIONS)
+            row |= {f"{name}_{rank}": v for rank, v in zip(FRACTIONS, ranks, strict=True)}
+        result[tuple(row[key] for key in keys)] = row
+    return result
 
 
 def _expression(value) -> Expression:
