@@ -164,6 +164,8 @@ class Conversation(models.Model):
             models.Index(fields=["contact", "created_at"], name="conv_contact_history"),
             models.Index(fields=["state", "resolved_at"], name="conv_state_resolved"),
             models.Index(fields=["last_message_at"], name="conv_recent"),
+            # Reports: a range's conversations by creation, and the export's keyset.
+            models.Index(fields=["created_at", "id"], name="conv_created"),
         ]
         permissions = [("answer_conversations", _("Can answer conversations"))]
 

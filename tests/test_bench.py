@@ -82,3 +82,49 @@ def test_run_as_a_script_the_bench_reports_a_failed_postgres_phase(monkeypatch, 
 
     assert exit_.value.code == 1
     assert "bench failed: PostgreSQL's server is not installed." in capsys.readouterr().err
+
+
+def reports_timing(**changes):
+    from tests.devtools.bench_reports import ReportsTiming
+
+    figures = {
+        "conversations_in_month": 100_000,
+        "facts_in_month": 750_000,
+        "conversations_total": 140_000,
+        "facts_total": 1_050_000,
+        "seed_seconds": 120.0,
+        "month_summary_ms": [900.0, 700.0, 800.0, 1200.0, 750.0],
+        "day_summary_ms": [40.0, 50.0, 60.0, 45.0, 55.0],
+        "choices_ms": [5.0] * 5,
+        "export_rows": 100_000,
+        "export_seconds": 8.0,
+        "summary_queries": 10,
+        "slowest_query_ms": 300.0,
+        "slowest_query": "SELECT 1",
+        "reference_ms": 4000.0,
+        "matches_reference": True,
+        "explain": "Result",
+    }
+    return ReportsTiming(**(figures | changes))
+
+
+def test_the_reports_target_is_the_page_median_with_the_one_day_ratio_beside_it():
+    from tests.devtools.bench_reports import details, summary, target_check
+
+    check = target_check(reports_timing())
+
+    assert check.passed
+    assert "median 805 ms, slowest 1205 ms (16.0x the same summary over one day)" in (
+        check.measured
+    )
+    assert details(reports_timing())[-1].endswith("100,000 rows in 8.0 s (12,500 rows/s)")
+    assert json.dumps(summary(reports_timing()))
+
+
+def test_reports_figures_that_differ_from_the_reference_miss_the_target():
+    from tests.devtools.bench_reports import target_check
+
+    check = target_check(reports_timing(matches_reference=False))
+
+    assert not check.passed
+    assert "differ" in check.measured

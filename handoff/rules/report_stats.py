@@ -50,11 +50,12 @@ class Durations:
 
     @classmethod
     def of(cls, seconds: Sequence[float]) -> "Durations":
-        return cls(
-            count=len(seconds),
-            p50=whole_seconds(nearest_rank(seconds, 0.5)),
-            p90=whole_seconds(nearest_rank(seconds, 0.9)),
-        )
+        return cls.ranked(len(seconds), nearest_rank(seconds, 0.5), nearest_rank(seconds, 0.9))
+
+    @classmethod
+    def ranked(cls, count: int, p50: float | None, p90: float | None) -> "Durations":
+        """From percentiles already taken by nearest rank (by the database)."""
+        return cls(count=count, p50=whole_seconds(p50), p90=whole_seconds(p90))
 
     def as_dict(self) -> dict:
         return {"count": self.count, "p50_seconds": self.p50, "p90_seconds": self.p90}

@@ -5,23 +5,28 @@ Definitions (docs/api.md, "Reports"): conversations are placed in the range by t
 creation, every interval by its end (a reply, a resolve, an assignment, a hand-over, a
 breach). Agent times come from `ReportFact` rows (services/reporting.py), so they
 start at the hand-over and never include the bot's time. Percentiles are nearest rank
-(rules/report_stats.py), in Python, on every database alike.
+(rules/report_stats.py): PostgreSQL's `percentile_disc`, the same rule in Python on
+SQLite (selectors/percentiles.py).
 
-A fixed number of queries per summary, whatever the range; never writes.
+Counted and ranked in the database, so a month of 100,000 conversations is never read
+into Python (docs/benchmarks.md, "Reports"); a fixed number of queries per summary,
+whatever the range; never writes.
 """
 
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
-from django.db.models import Q
-from django.db.models.functions import ExtractHour, ExtractIsoWeekDay, TruncDate
+from django.db.models import Count, Q, Sum
+from django.db.models.functions import Coalesce, ExtractHour, ExtractIsoWeekDay, TruncDate
 from django.utils.translation import gettext
 
 from handoff.models import Conversation, ReportFact, Team, TopicRoute
 from handoff.rules import report_stats
 from handoff.rules.report_stats import Durations, LocalRange, rate
+from handoff.selectors import percentiles
 from handoff.selectors.agents import agent_users
 
 Kind = ReportFact.Kind
@@ -33,6 +38,9 @@ SETTLED_AFTER = timedelta(hours=24)
 # they measure no customer's wait for a person.
 NOT_CUSTOMER_WAITS = ("agent_takeover", "reopened")
 CLOCKS = (Kind.FIRST_RESPONSE, Kind.NEXT_RESPONSE, Kind.RESOLUTION)
+# The facts response figures rank: all but the first responses of hand-overs people
+# started themselves.
+CUSTOMER_WAITS = ~Q(kind=Kind.FIRST_RESPONSE, reason__in=NOT_CUSTOMER_WAITS)
 EXPORT_PAGE = 2000
 
 
@@ -103,81 +111,95 @@ def reason_labels() -> dict[str, str]:
 
 
 def summary(report: ReportFilter, *, now: datetime) -> dict:
-    """Every figure of the reports page, as JSON-ready data."""
-    zone = report.span.zone
-    volume = _volume(report, now=now)
-    facts = list(
-        report.facts(*CLOCKS, Kind.ASSIGNMENT).values_list(
-            "kind",
-            "seconds",
-            "business_seconds",
+    """Every figure of the reports page, as JSON-ready data: counted and ranked by the
+    database: ten queries on PostgreSQL, eight of them over the range's rows and two
+    for the names of agents and teams (docs/benchmarks.md, "Reports")."""
+    clocks = report.facts(*CLOCKS, Kind.ASSIGNMENT)
+    by_kind = percentiles.spread(
+        clocks,
+        ("kind",),
+        {"wall": "seconds", "business": Coalesce("business_seconds", "seconds")},
+        when=CUSTOMER_WAITS,
+        also={
+            "met": Count("pk", filter=Q(sla_met=True)),
+            "takeovers": Count("pk", filter=~CUSTOMER_WAITS),
+            "sent": Count("pk", filter=Q(survey_sent=True)),
+            "sent_answered": Count(
+                "pk", filter=Q(survey_sent=True, satisfaction_score__isnull=False)
+            ),
+            "answers": Count("satisfaction_score"),
+            "score_sum": Sum("satisfaction_score"),
+            **{
+                f"score_{score}": Count("pk", filter=Q(satisfaction_score=score))
+                for score in range(1, 6)
+            },
+        },
+    )
+    handovers = report.facts(Kind.HANDOVER)
+    bot_time = percentiles.spread(
+        handovers,
+        ("kind",),
+        {"wall": "seconds"},
+        when=~Q(reason__in=NOT_CUSTOMER_WAITS),
+    )
+    heatmap = list(
+        handovers.order_by()
+        .values_list(
             "reason",
-            "agent__username",
-            "team__name",
-            "topic",
-            "sla_met",
-            "survey_sent",
-            "satisfaction_score",
+            ExtractIsoWeekDay("ended_at", tzinfo=report.span.zone),
+            ExtractHour("ended_at", tzinfo=report.span.zone),
         )
+        .annotate(count=Count("pk"))
     )
-    breaches = Counter(report.facts(Kind.SLA_BREACH).values_list("reason", flat=True))
-    handovers = list(
-        report.facts(Kind.HANDOVER)
-        .annotate(
-            weekday=ExtractIsoWeekDay("ended_at", tzinfo=zone),
-            hour=ExtractHour("ended_at", tzinfo=zone),
-        )
-        .values_list("reason", "weekday", "hour", "seconds")
+    breaches = dict(
+        report.facts(Kind.SLA_BREACH).order_by().values_list("reason").annotate(count=Count("pk"))
     )
+    volume = _volume(report, now=now)
+    reasons: Counter = Counter()
+    for reason, _weekday, _hour, count in heatmap:
+        reasons[reason] += count
     return {
         "range": {
             "from": report.span.first.isoformat(),
             "to": report.span.last.isoformat(),
-            "tz": zone.key,
+            "tz": report.span.zone.key,
         },
         "conversations": volume["totals"],
         "by_day": volume["by_day"],
-        "handover_reasons": dict(sorted(Counter(reason for reason, *_ in handovers).items())),
-        "bot_seconds_before_handover": Durations.of(
-            [seconds for reason, _w, _h, seconds in handovers if reason not in NOT_CUSTOMER_WAITS]
-        ).as_dict(),
-        "hour_of_week": _hour_of_week(handovers),
-        **_durations(facts),
-        "sla": _attainment(facts, breaches),
-        "satisfaction": _satisfaction(facts),
-        "agents": _breakdown(facts, by=4),
-        "teams": _breakdown(facts, by=5),
-        "topics": _breakdown(facts, by=6),
+        "handover_reasons": dict(sorted(reasons.items())),
+        "bot_seconds_before_handover": _ranked(bot_time.get((Kind.HANDOVER,)), "wall"),
+        "hour_of_week": _hour_of_week(heatmap),
+        **_durations(by_kind),
+        "sla": _attainment(by_kind, breaches),
+        "satisfaction": _satisfaction(by_kind.get((Kind.RESOLUTION,), {})),
+        "agents": _breakdown(clocks, "agent_id", _usernames),
+        "teams": _breakdown(clocks, "team_id", _team_names),
+        "topics": _breakdown(clocks, "topic", lambda topics: {topic: topic for topic in topics}),
     }
 
 
 def _volume(report: ReportFilter, *, now: datetime) -> dict:
     """Conversations created per local day: handed over, contained, still with the bot."""
-    zone = report.span.zone
     settled = Q(state=State.RESOLVED) | Q(last_message_at__lte=now - SETTLED_AFTER)
-    settled_ids = set(
-        report.conversations()
-        .filter(escalated_at__isnull=True)
-        .filter(settled)
-        .values_list("pk", flat=True)
-    )
-    per_day: dict[date, Counter] = defaultdict(Counter)
-    for conversation_id, day, escalated_at, kind in (
-        report.conversations()
-        .annotate(day=TruncDate("created_at", tzinfo=zone))
-        .values_list("pk", "day", "escalated_at", "escalation_kind")
-    ):
-        counts = per_day[day]
-        counts["conversations"] += 1
-        if escalated_at is not None:
-            counts["handed_over"] += 1
-            if kind == Conversation.EscalationKind.TOPIC:
-                counts["routed_to_agents"] += 1
-        elif conversation_id in settled_ids:
-            counts["contained"] += 1
-        else:
-            counts["still_with_bot"] += 1
-    total = sum(per_day.values(), Counter())
+    handed = Q(escalated_at__isnull=False)
+    per_day = {
+        row["day"]: row
+        for row in report.conversations()
+        .order_by()
+        .values(day=TruncDate("created_at", tzinfo=report.span.zone))
+        .annotate(
+            conversations=Count("pk"),
+            handed_over=Count("pk", filter=handed),
+            routed_to_agents=Count(
+                "pk", filter=handed & Q(escalation_kind=Conversation.EscalationKind.TOPIC)
+            ),
+            contained=Count("pk", filter=~handed & settled),
+        )
+    }
+    total = Counter()
+    for row in per_day.values():
+        total.update({name: count for name, count in row.items() if name != "day"})
+    still_with_bot = total["conversations"] - total["handed_over"] - total["contained"]
     with_bot = total["conversations"] - total["routed_to_agents"]
     return {
         "totals": {
@@ -186,31 +208,29 @@ def _volume(report: ReportFilter, *, now: datetime) -> dict:
             "handover_rate": rate(total["handed_over"], total["conversations"]),
             "contained": total["contained"],
             "containment_rate": rate(total["contained"], with_bot),
-            "still_with_bot": total["still_with_bot"],
+            "still_with_bot": still_with_bot,
             "routed_to_agents": total["routed_to_agents"],
         },
         "by_day": [
             {
                 "date": day.isoformat(),
-                "conversations": per_day[day]["conversations"],
-                "handed_over": per_day[day]["handed_over"],
-                "contained": per_day[day]["contained"],
+                "conversations": per_day.get(day, {}).get("conversations", 0),
+                "handed_over": per_day.get(day, {}).get("handed_over", 0),
+                "contained": per_day.get(day, {}).get("contained", 0),
             }
             for day in report.span.days()
         ],
     }
 
 
-def _durations(facts: list[tuple]) -> dict:
-    wall: dict[str, list[float]] = defaultdict(list)
-    business: dict[str, list[float]] = defaultdict(list)
-    takeovers = 0
-    for kind, seconds, business_seconds, reason, *_ in facts:
-        if kind == Kind.FIRST_RESPONSE and reason in NOT_CUSTOMER_WAITS:
-            takeovers += 1
-            continue
-        wall[kind].append(seconds)
-        business[kind].append(seconds if business_seconds is None else business_seconds)
+def _ranked(row: dict | None, name: str) -> dict:
+    """A group's count and percentiles of `name`, as the summary shows durations."""
+    if row is None:
+        return Durations.of([]).as_dict()
+    return Durations.ranked(row["count"], row[f"{name}_p50"], row[f"{name}_p90"]).as_dict()
+
+
+def _durations(by_kind: dict[tuple, dict]) -> dict:
     result = {}
     for kind, name in (
         (Kind.ASSIGNMENT, "assignment_wait"),
@@ -218,75 +238,84 @@ def _durations(facts: list[tuple]) -> dict:
         (Kind.NEXT_RESPONSE, "next_response"),
         (Kind.RESOLUTION, "resolution"),
     ):
-        figures = Durations.of(wall[kind]).as_dict()
-        in_hours = Durations.of(business[kind])
-        figures["business_p50_seconds"] = in_hours.p50
-        figures["business_p90_seconds"] = in_hours.p90
+        row = by_kind.get((kind,))
+        figures = _ranked(row, "wall")
+        in_hours = _ranked(row, "business")
+        figures["business_p50_seconds"] = in_hours["p50_seconds"]
+        figures["business_p90_seconds"] = in_hours["p90_seconds"]
         result[name] = figures
-    result["first_response"]["not_customer_waits"] = takeovers
+    first = by_kind.get((Kind.FIRST_RESPONSE,))
+    result["first_response"]["not_customer_waits"] = first["takeovers"] if first else 0
     return result
 
 
-def _attainment(facts: list[tuple], breaches: Counter) -> dict:
-    met = Counter(kind for kind, *_, sla_met, _s, _c in facts if sla_met is True)
+def _attainment(by_kind: dict[tuple, dict], breaches: dict[str, int]) -> dict:
     result = {}
     for kind in CLOCKS:
+        met = by_kind.get((kind,), {}).get("met", 0)
         missed = breaches.get(kind.value, 0)
-        result[kind.value] = {
-            "met": met[kind],
-            "missed": missed,
-            "attainment": rate(met[kind], met[kind] + missed),
-        }
+        result[kind.value] = {"met": met, "missed": missed, "attainment": rate(met, met + missed)}
     return result
 
 
-def _satisfaction(facts: list[tuple]) -> dict:
-    resolutions = [row for row in facts if row[0] == Kind.RESOLUTION]
-    sent = [row for row in resolutions if row[8]]
-    scores = [row[9] for row in resolutions if row[9] is not None]
+def _satisfaction(resolutions: dict) -> dict:
+    answers = resolutions.get("answers", 0)
     return {
-        "surveys_sent": len(sent),
-        "answers": len(scores),
-        "response_rate": rate(len([row for row in sent if row[9] is not None]), len(sent)),
-        "average": round(sum(scores) / len(scores), 2) if scores else None,
-        "distribution": {str(score): scores.count(score) for score in range(1, 6)},
+        "surveys_sent": resolutions.get("sent", 0),
+        "answers": answers,
+        "response_rate": rate(resolutions.get("sent_answered", 0), resolutions.get("sent", 0)),
+        "average": _average(resolutions.get("score_sum"), answers),
+        "distribution": {str(score): resolutions.get(f"score_{score}", 0) for score in range(1, 6)},
     }
 
 
-def _breakdown(facts: list[tuple], *, by: int) -> list[dict]:
-    """Per agent, team or topic (the column `by` of the fact rows): response and
-    resolution figures, and satisfaction."""
-    groups: dict[str, list[tuple]] = defaultdict(list)
-    for row in facts:
-        if row[by]:
-            groups[row[by]].append(row)
+def _average(total: int | None, count: int) -> float | None:
+    return round(total / count, 2) if count else None
+
+
+def _breakdown(clocks, by: str, named: Callable[[set], dict]) -> list[dict]:
+    """Per agent, team or topic (the fact's field `by`, named by `named` from the values
+    found): response and resolution figures, and satisfaction; everyone with a fact of
+    the range is listed. Grouped by the id, not the joined name: a join would cost
+    every row of the month."""
+    spread = percentiles.spread(
+        clocks.exclude(**{f"{by}__isnull": True}).exclude(**{by: ""} if by == "topic" else {}),
+        (by, "kind"),
+        {"wall": "seconds"},
+        when=CUSTOMER_WAITS & ~Q(kind=Kind.ASSIGNMENT),
+        also={"answers": Count("satisfaction_score"), "score_sum": Sum("satisfaction_score")},
+    )
+    names = named({key for key, _kind in spread})
     result = []
-    for name in sorted(groups):
-        rows = groups[name]
-        first = [
-            r[1] for r in rows if r[0] == Kind.FIRST_RESPONSE and r[3] not in NOT_CUSTOMER_WAITS
-        ]
-        resolutions = [r[1] for r in rows if r[0] == Kind.RESOLUTION]
-        scores = [r[9] for r in rows if r[0] == Kind.RESOLUTION and r[9] is not None]
+    for key, name in sorted(names.items(), key=lambda item: item[1]):
+        resolutions = spread.get((key, Kind.RESOLUTION), {})
         result.append(
             {
                 "name": name,
-                "first_response": Durations.of(first).as_dict(),
-                "next_response": Durations.of(
-                    [r[1] for r in rows if r[0] == Kind.NEXT_RESPONSE]
-                ).as_dict(),
-                "resolution": Durations.of(resolutions).as_dict(),
-                "satisfaction_average": round(sum(scores) / len(scores), 2) if scores else None,
+                "first_response": _ranked(spread.get((key, Kind.FIRST_RESPONSE)), "wall"),
+                "next_response": _ranked(spread.get((key, Kind.NEXT_RESPONSE)), "wall"),
+                "resolution": _ranked(spread.get((key, Kind.RESOLUTION)), "wall"),
+                "satisfaction_average": _average(
+                    resolutions.get("score_sum"), resolutions.get("answers", 0)
+                ),
             }
         )
     return result
 
 
-def _hour_of_week(handovers: list[tuple]) -> list[list[int]]:
+def _usernames(ids: set) -> dict[int, str]:
+    return dict(get_user_model().objects.filter(pk__in=ids).values_list("pk", "username"))
+
+
+def _team_names(ids: set) -> dict[int, str]:
+    return dict(Team.objects.filter(pk__in=ids).values_list("pk", "name"))
+
+
+def _hour_of_week(heatmap: list[tuple]) -> list[list[int]]:
     """Hand-overs per ISO weekday (rows, Monday first) and local hour (columns)."""
     grid = [[0] * 24 for _ in range(7)]
-    for _reason, weekday, hour, _seconds in handovers:
-        grid[weekday - 1][hour] += 1
+    for _reason, weekday, hour, count in heatmap:
+        grid[weekday - 1][hour] += count
     return grid
 
 

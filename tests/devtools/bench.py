@@ -32,6 +32,10 @@ the Procfile starts it, background workers included):
   and the ratio two/one. `--no-postgres` skips it; without PostgreSQL's server or
   Redis the bench fails and says to run `make scale-services`.
 
+* **Reports on PostgreSQL** (`tests.devtools.bench_reports`): the reports page's
+  queries over a month of 100,000 conversations, against the same summary over one
+  day; `--no-postgres` skips it too, `--explain` prints the slowest query's plan.
+
 Each endpoint receives the same JSON body: 500 customers, texts that the FAQ bot
 answers and texts it cannot answer (never an escalation phrase), a unique message_id
 as Braze's template sends. The baseline is `POST /bench/bare/`, a bare async Django view
@@ -76,12 +80,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from tests.devtools import bench_scale
+from tests.devtools import bench_reports, bench_scale
 from tests.devtools.bench_assignment import TARGET_P99_MS as ASSIGN_TARGET_P99_MS
 from tests.devtools.bench_assignment import AssignmentLatency, assignment_phase
 from tests.devtools.bench_figures import (
     HEADERS,
     Comparison,
+    TargetCheck,
     comparison_rows,
     flat_figures,
     fmt,
@@ -155,7 +160,12 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         "--no-postgres",
         dest="postgres",
         action="store_false",
-        help="skip the phase on PostgreSQL with one and two web processes",
+        help="skip the phases on PostgreSQL (one and two web processes; reports)",
+    )
+    parser.add_argument(
+        "--explain",
+        action="store_true",
+        help="print the EXPLAIN ANALYZE of the reports summary's slowest query",
     )
     args = parser.parse_args(argv)
     seconds = args.seconds if args.seconds is not None else (QUICK_SECONDS if args.quick else 10.0)
@@ -167,6 +177,7 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         rate=args.rate,
         warmup_seconds=1.0 if args.quick else 2.0,
         postgres=args.postgres,
+        explain=args.explain,
     )
 
 
@@ -213,6 +224,7 @@ class Results:
     bot: BotLatency | None = None
     assignment: list[AssignmentLatency] = field(default_factory=list)
     postgres: bench_scale.PostgresResults | None = None
+    reports: bench_reports.ReportsTiming | None = None
 
 
 def flat_out_phase(harness: Harness, results: Results) -> None:
@@ -383,19 +395,13 @@ def bot_latency_phase(
 # -- targets ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class TargetCheck:
-    name: str
-    measured: str
-    passed: bool
-
-
 def check_targets(
     flat: Comparison,
     steady: Comparison,
     rate: float,
     bot: BotLatency | None = None,
     assignment: Sequence[AssignmentLatency] = (),
+    reports: bench_reports.ReportsTiming | None = None,
 ) -> list[TargetCheck]:
     throughput_ratio = flat.ratios["throughput"]
     p99 = steady.webhook.p99_ms
@@ -437,6 +443,8 @@ def check_targets(
                 p99 < ASSIGN_TARGET_P99_MS and run.assigned == run.handovers,
             )
         )
+    if reports is not None:
+        checks.append(bench_reports.target_check(reports))
     return checks
 
 
@@ -573,6 +581,8 @@ def run_details(results: Results) -> list[str]:
             f"{fmt(bot.percentile(0.99))} ms, max {fmt(max(bot.added_ms, default=math.nan))} ms"
         )
     pg_lines = bench_scale.details(results.postgres) if results.postgres is not None else []
+    if results.reports is not None:
+        pg_lines += bench_reports.details(results.reports)
     return [
         *bot_lines,
         *pg_lines,
@@ -676,6 +686,9 @@ def write_json(
         "postgres": (
             bench_scale.summary(results.postgres) if results.postgres is not None else None
         ),
+        "reports": (
+            bench_reports.summary(results.reports) if results.reports is not None else None
+        ),
         "errors": list(errors),
     }
     RESULTS_PATH.parent.mkdir(exist_ok=True)
@@ -704,6 +717,7 @@ def measure(children: Subprocesses, wrk: str, options: Options) -> Results:
         results.assignment = assignment_phase(children, stack, options)
     if options.postgres:
         results.postgres = bench_scale.postgres_phase(children, wrk, options)
+        results.reports = bench_reports.reports_phase(children, explain=options.explain)
     return results
 
 
@@ -739,7 +753,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         ),
     ]
     checks = check_targets(
-        *comparisons, rate=options.rate, bot=results.bot, assignment=results.assignment
+        *comparisons,
+        rate=options.rate,
+        bot=results.bot,
+        assignment=results.assignment,
+        reports=results.reports,
     )
     errors, fatal = error_report(results)
     print_report(options, facts, comparisons, checks, results, errors)

@@ -17,6 +17,15 @@ from tests.devtools.loadgen import OpenLoopResult
 
 
 @dataclass(frozen=True)
+class TargetCheck:
+    """One of the issues' targets: what it asks, what was measured, met or not."""
+
+    name: str
+    measured: str
+    passed: bool
+
+
+@dataclass(frozen=True)
 class Figures:
     """One side of one mode, as the table shows it."""
 

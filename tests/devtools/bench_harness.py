@@ -97,6 +97,7 @@ class Options:
     rate: float
     warmup_seconds: float
     postgres: bool = True
+    explain: bool = False
 
 
 # -- the request bodies ----------------------------------------------------------------
