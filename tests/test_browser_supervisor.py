@@ -55,8 +55,7 @@ def test_a_supervisor_watches_a_hand_over_wait_and_be_assigned_live(
     seats.set_status(agent=aiko, status="away")
     make_supervisor()
     aiko_session = login(live.url, "aiko")
-    aiko_socket = open_inbox(live.url, aiko_session)
-    try:
+    with open_inbox(live.url, aiko_session) as aiko_socket:
         assert json.loads(aiko_socket.recv(timeout=10))["type"] == "hello"
         sign_in_supervisor(tab, live.url)
         page = tab.page
@@ -98,8 +97,6 @@ def test_a_supervisor_watches_a_hand_over_wait_and_be_assigned_live(
         expect(aikos_row.locator(".typing-in")).to_have_text(f"#{conversation_id} Sato")
         tab.screenshot("supervisor-assigned")
         tab.assert_clean()
-    finally:
-        aiko_socket.close()
 
 
 def test_a_watching_socket_is_never_online_sends_no_activity_and_closes_with_the_permission(
@@ -107,8 +104,7 @@ def test_a_watching_socket_is_never_online_sends_no_activity_and_closes_with_the
 ):
     lead = make_supervisor()
     session = login(live.url, "lead", LEAD_PASSWORD)
-    socket = open_inbox(live.url, session)
-    try:
+    with open_inbox(live.url, session) as socket:
         hello = json.loads(socket.recv(timeout=10))
         assert hello["type"] == "hello"
         assert "lead" not in hello["online"]
@@ -124,8 +120,6 @@ def test_a_watching_socket_is_never_online_sends_no_activity_and_closes_with_the
             receive_until(socket, lambda frame: False, timeout=10)
         assert getattr(closed.value, "rcvd", None) is not None
         assert closed.value.rcvd.code == 4410
-    finally:
-        socket.close()
 
 
 @pytest.mark.parametrize(("who", "status"), [("lead", 200), ("aiko", 403), (None, 401)])
