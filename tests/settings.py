@@ -25,3 +25,14 @@ for name, value in {
     os.environ.setdefault(name, value)
 
 from handoff.settings import *  # noqa: E402,F403
+
+if "postgresql" in DATABASES["default"]["ENGINE"]:  # noqa: F405
+    # The test process's sessions (in-process tests, and the flush that empties the
+    # database after each server test) look for a deadlock only after 10 s, the app's
+    # after PostgreSQL's 1 s: when the flush's TRUNCATE and a server's background worker
+    # wait on each other, PostgreSQL then aborts the worker's transaction, which the
+    # workers retry, not the flush (seen once beside a CPU hog: "deadlock detected" at
+    # the teardown of tests/test_webhook_bad_input.py, AccessExclusiveLock against
+    # AccessShareLock). The throwaway server's `postgres` user may set it.
+    options = DATABASES["default"].setdefault("OPTIONS", {})  # noqa: F405
+    options["options"] = (options.get("options", "") + " -c deadlock_timeout=10s").strip()

@@ -777,6 +777,32 @@ async def test_an_event_whose_push_overtakes_the_access_change_is_not_sent_to_th
 
 
 @in_event_loop
+async def test_an_access_change_in_a_gap_too_long_to_replay_still_closes_the_socket(
+    aiko, monkeypatch
+):
+    """A resync skips the events of its gap, so the socket asks again at once instead
+    of at its next ping (seen on PostgreSQL: a flushed feed whose numbers went on)."""
+    from handoff.live.feed import MAX_REPLAY
+
+    monkeypatch.setattr(consumers, "ACCESS_WATCH_SECONDS", 3600)  # no repair meanwhile
+    socket, hello = await open_inbox(aiko)
+    real_send = events.send_to_agents
+    monkeypatch.setattr(events, "send_to_agents", lambda event: None)
+    await publish_updates(MAX_REPLAY + 1)  # committed, never pushed: a gap
+    monkeypatch.setattr(events, "send_to_agents", real_send)
+
+    @database_sync_to_async
+    def remove_from_agents():
+        _user("aiko").groups.clear()  # announced by access.changed, pushed
+
+    await remove_from_agents()
+
+    frames, code = await outputs_until_closed(socket)
+    assert [frame["type"] for frame in frames] == ["resync"]
+    assert code == 4410
+
+
+@in_event_loop
 async def test_an_agent_deleted_without_any_signal_is_closed_at_their_next_ping_not_crashed(
     aiko,
 ):

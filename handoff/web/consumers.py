@@ -310,6 +310,7 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         missed = await _catch_up(self.last_sent, until=seq)
         if missed.resync:
             await self.send_json({"type": "resync", "seq": seq})
+            await self._recheck_after_resync(seq)
         else:
             for event in missed.events:
                 await self._send_event(event)
@@ -333,6 +334,7 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
             if missed.resync:
                 await self.send_json({"type": "resync", "seq": seq})
                 self.last_sent = seq
+                await self._recheck_after_resync(seq)
                 return
             for earlier in missed.events:
                 await self._send_event(earlier)
@@ -359,6 +361,14 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
             self._access_hold.append(event)
             return
         await self.send_json(event)
+
+    async def _recheck_after_resync(self, seq: int) -> None:
+        """The events a resync skips are never sent through `_send_event`, so an access
+        change among them (or the event that caused the resync) would wait for the
+        next heartbeat: ask again now. Resyncs are rare (a gap too long to replay)."""
+        if seq > self.access_checked:
+            self.access_checked = seq
+            await self._may_stay()
 
     def _hold_for_access(self) -> None:
         if self._access_hold is None:
