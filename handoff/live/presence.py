@@ -89,6 +89,7 @@ class Seat:
     capacity: int  # admin's number for them, or HANDOFF_DEFAULT_CAPACITY
     open_count: int  # conversations assigned to them now
     last_assigned_at: datetime | None = None  # when handoff last gave them one
+    status_changed_at: datetime | None = None  # when they last chose available or away
 
 
 def seats(agent_ids: Collection[int]) -> dict[int, Seat]:
@@ -96,12 +97,10 @@ def seats(agent_ids: Collection[int]) -> dict[int, Seat]:
     seat row yet is available with the default capacity, as a new row would say."""
     ids = list(agent_ids)
     chosen = {
-        agent_id: (status, capacity, last_assigned_at)
-        for agent_id, status, capacity, last_assigned_at in AgentSeat.objects.filter(
-            agent_id__in=ids
-        )
+        agent_id: rest
+        for agent_id, *rest in AgentSeat.objects.filter(agent_id__in=ids)
         .order_by()
-        .values_list("agent_id", "status", "capacity", "last_assigned_at")
+        .values_list("agent_id", "status", "capacity", "last_assigned_at", "status_changed_at")
     }
     load = dict(
         Conversation.objects.filter(state=Conversation.State.ASSIGNED, assignee_id__in=ids)
@@ -113,9 +112,11 @@ def seats(agent_ids: Collection[int]) -> dict[int, Seat]:
     default = settings.HANDOFF_DEFAULT_CAPACITY
     result = {}
     for agent_id in ids:
-        status, capacity, last_assigned_at = chosen.get(agent_id, (AVAILABLE, None, None))
+        status, capacity, last_assigned_at, changed = chosen.get(
+            agent_id, (AVAILABLE, None, None, None)
+        )
         result[agent_id] = Seat(
-            status, capacity or default, load.get(agent_id, 0), last_assigned_at
+            status, capacity or default, load.get(agent_id, 0), last_assigned_at, changed
         )
     return result
 

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from handoff.live.events import conversation_data, latest_seq
 from handoff.live.presence import online_agent_ids, seats
-from handoff.models import AgentSeat, Conversation
+from handoff.models import Conversation
 from handoff.rules.agents import shown_status
 from handoff.selectors.agents import agent_users
 
@@ -53,9 +53,6 @@ def _agents() -> list[dict]:
     ids = [pk for pk, _ in users]
     online = online_agent_ids()
     seat_of = seats(ids)
-    since = dict(
-        AgentSeat.objects.filter(agent_id__in=ids).values_list("agent_id", "status_changed_at")
-    )
     return [
         {
             "agent": username,
@@ -63,7 +60,11 @@ def _agents() -> list[dict]:
             "status": shown_status(seat_of[pk].status, online=pk in online),
             "capacity": seat_of[pk].capacity,
             "open_count": seat_of[pk].open_count,
-            "status_since": since[pk].isoformat() if since.get(pk) else None,
+            "status_since": _iso(seat_of[pk].status_changed_at),
         }
         for pk, username in users
     ]
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
