@@ -18,7 +18,7 @@ from django.test import AsyncClient
 from django.utils import timezone
 
 from handoff.models import Conversation, ReportFact
-from handoff.selectors import reports
+from handoff.selectors import report_export
 from handoff.services import conversations
 from tests.support.agents import make_agent
 from tests.support.factories import make_conversation
@@ -207,7 +207,7 @@ def csv_rows(text: str) -> list[dict]:
 def test_the_export_streams_ten_thousand_rows_in_the_memory_of_one_page(lead, tmp_path):
     client = AsyncClient()
     client.force_login(lead)
-    page = reports.EXPORT_PAGE
+    page = report_export.EXPORT_PAGE
     seed_month(page, start=NOVEMBER, step=timedelta(minutes=20))
     small, whole = tmp_path / "one-page.csv", tmp_path / "ten-thousand.csv"
     with warnings.catch_warnings():
@@ -264,7 +264,7 @@ def test_the_export_downloads_through_daphne_in_chunks(live, agents_group):
 
     lead_user = get_user_model().objects.create_user("boss", password="pw-boss-1234567")
     lead_user.user_permissions.add(Permission.objects.get(codename="supervise"))
-    seed_month(2 * reports.EXPORT_PAGE + 10, start=NOVEMBER, step=timedelta(minutes=8))
+    seed_month(2 * report_export.EXPORT_PAGE + 10, start=NOVEMBER, step=timedelta(minutes=8))
     session = login(live.url, "boss", "pw-boss-1234567")
 
     with session.get(
@@ -274,5 +274,5 @@ def test_the_export_downloads_through_daphne_in_chunks(live, agents_group):
         assert answer.headers["Content-Type"] == "text/csv; charset=utf-8"
         assert "Content-Length" not in answer.headers
         text = b"".join(answer.iter_content(chunk_size=None)).decode()
-    assert len(csv_rows(text)) == 2 * reports.EXPORT_PAGE + 10
+    assert len(csv_rows(text)) == 2 * report_export.EXPORT_PAGE + 10
     assert requests.get(f"{live.url}/api/reports/conversations.csv", timeout=10).status_code == 401

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.db.models import Q
 
 from handoff.models import ReportFact, Team
@@ -31,6 +32,7 @@ def varied_month(db):
         team_ids=[team.pk for team in teams],
         topics=("billing", "delivery", "returns"),
         next_per_conversation=2,
+        spread=True,
     )
     start = datetime(2026, 10, 31, 12, tzinfo=UTC)
     seed_month(400, start=start, step=timedelta(hours=2), varied=varied, handover_every=2)
@@ -76,8 +78,39 @@ def test_filters_narrow_both_summaries_alike(varied_month):
 def test_a_group_with_no_matching_row_is_still_listed_with_no_percentiles(varied_month):
     facts = ReportFact.objects.filter(kind="resolution")
 
-    spread = percentiles.spread(facts, ("kind",), {"wall": "seconds"}, when=Q(seconds__lt=0))
+    spread = percentiles.ranked(facts, [("kind",)], "seconds", when=Q(seconds__lt=0))
 
-    assert spread[("resolution",)]["count"] == 0
-    assert spread[("resolution",)]["wall_p90"] is None
-    assert spread[("resolution",)]["wall_p50"] is None
+    assert spread[("kind",)][("resolution",)]["count"] == 0
+    assert spread[("kind",)][("resolution",)]["p90"] is None
+    assert spread[("kind",)][("resolution",)]["p50"] is None
+
+
+@pytest.mark.parametrize("hashing", [True, False], ids=["hashed", "hashing-off"])
+def test_percentiles_are_read_by_position_only_from_a_plan_that_keeps_the_sorted_order(
+    varied_month, hashing
+):
+    """On PostgreSQL a group's values are ranked by position only when the plan hashes
+    the sorted rows straight into their groups; with hashing turned off (a sort by the
+    groups' keys would reorder each group's values) every group is sorted again. Both
+    give the figures the Python rule gives."""
+    report = reports.ReportFilter(LocalRange(date(2026, 11, 1), date(2026, 11, 30), TOKYO))
+    queries = []
+
+    def logged(execute, sql, params, many, context):
+        queries.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.cursor() as cursor, connection.execute_wrapper(logged):
+        if connection.vendor == "postgresql":
+            # The planner's statistics, as autovacuum would have them after a month.
+            cursor.execute("ANALYZE handoff_reportfact")
+            if not hashing:
+                cursor.execute("SET LOCAL enable_hashagg = off")  # the test's transaction
+        figures = reports.summary(report, now=NOW)
+
+    assert figures == report_reference.summary(report, now=NOW)
+    if connection.vendor == "postgresql":
+        ranked = [sql for sql in queries if "GROUPING SETS" in sql and "EXPLAIN" not in sql]
+        assert len(ranked) == 3  # response figures, opening-hours figures, the bot's time
+        by_position = ["PERCENTILE_DISC" not in sql for sql in ranked]
+        assert by_position == [hashing] * 3

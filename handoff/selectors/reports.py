@@ -1,5 +1,5 @@
 """Reads for reports: the summary a reports page, `/api/reports/summary/` and a BI tool
-share, and the per-conversation export, page by page.
+share, and the filter a report and its export (selectors/report_export.py) cover.
 
 Definitions (docs/api.md, "Reports"): conversations are placed in the range by their
 creation, every interval by its end (a reply, a resolve, an assignment, a hand-over, a
@@ -13,21 +13,23 @@ into Python (docs/benchmarks.md, "Reports"); a fixed number of queries per summa
 whatever the range; never writes.
 """
 
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Q, Sum
-from django.db.models.functions import Coalesce, ExtractHour, ExtractIsoWeekDay, TruncDate
+from django.db.models import Count, Q
+from django.db.models.functions import Coalesce, TruncDate
 from django.utils.translation import gettext
 
+from handoff.db.functions import QuarterHour
 from handoff.models import Conversation, ReportFact, Team, TopicRoute
-from handoff.rules import report_stats
 from handoff.rules.report_stats import Durations, LocalRange, rate
 from handoff.selectors import percentiles
 from handoff.selectors.agents import agent_users
+from handoff.selectors.side_by_side import read_side_by_side
 
 Kind = ReportFact.Kind
 State = Conversation.State
@@ -38,10 +40,11 @@ SETTLED_AFTER = timedelta(hours=24)
 # they measure no customer's wait for a person.
 NOT_CUSTOMER_WAITS = ("agent_takeover", "reopened")
 CLOCKS = (Kind.FIRST_RESPONSE, Kind.NEXT_RESPONSE, Kind.RESOLUTION)
+# The facts' fields the summary breaks response figures down by.
+BREAKDOWNS = ("agent_id", "team_id", "topic")
 # The facts response figures rank: all but the first responses of hand-overs people
 # started themselves.
 CUSTOMER_WAITS = ~Q(kind=Kind.FIRST_RESPONSE, reason__in=NOT_CUSTOMER_WAITS)
-EXPORT_PAGE = 2000
 
 
 @dataclass(frozen=True)
@@ -112,52 +115,22 @@ def reason_labels() -> dict[str, str]:
 
 def summary(report: ReportFilter, *, now: datetime) -> dict:
     """Every figure of the reports page, as JSON-ready data: counted and ranked by the
-    database: ten queries on PostgreSQL, eight of them over the range's rows and two
-    for the names of agents and teams (docs/benchmarks.md, "Reports")."""
-    clocks = report.facts(*CLOCKS, Kind.ASSIGNMENT)
-    by_kind = percentiles.spread(
-        clocks,
-        ("kind",),
-        {"wall": "seconds", "business": Coalesce("business_seconds", "seconds")},
-        when=CUSTOMER_WAITS,
-        also={
-            "met": Count("pk", filter=Q(sla_met=True)),
-            "takeovers": Count("pk", filter=~CUSTOMER_WAITS),
-            "sent": Count("pk", filter=Q(survey_sent=True)),
-            "sent_answered": Count(
-                "pk", filter=Q(survey_sent=True, satisfaction_score__isnull=False)
-            ),
-            "answers": Count("satisfaction_score"),
-            "score_sum": Sum("satisfaction_score"),
-            **{
-                f"score_{score}": Count("pk", filter=Q(satisfaction_score=score))
-                for score in range(1, 6)
-            },
-        },
+    database in seven queries over the range's rows and two for the names of agents
+    and teams, in two halves read side by side (docs/benchmarks.md, "Reports")."""
+    figures, (in_hours, bot_time, slots, breaches, volume) = read_side_by_side(
+        lambda: _response_figures(report),
+        lambda: (
+            _opening_hours_figures(report),
+            _bot_time(report),
+            _handovers_per_quarter_hour(report),
+            _breaches(report),
+            _volume(report, now=now),
+        ),
     )
-    handovers = report.facts(Kind.HANDOVER)
-    bot_time = percentiles.spread(
-        handovers,
-        ("kind",),
-        {"wall": "seconds"},
-        when=~Q(reason__in=NOT_CUSTOMER_WAITS),
-    )
-    heatmap = list(
-        handovers.order_by()
-        .values_list(
-            "reason",
-            ExtractIsoWeekDay("ended_at", tzinfo=report.span.zone),
-            ExtractHour("ended_at", tzinfo=report.span.zone),
-        )
-        .annotate(count=Count("pk"))
-    )
-    breaches = dict(
-        report.facts(Kind.SLA_BREACH).order_by().values_list("reason").annotate(count=Count("pk"))
-    )
-    volume = _volume(report, now=now)
     reasons: Counter = Counter()
-    for reason, _weekday, _hour, count in heatmap:
+    for reason, _slot, count in slots:
         reasons[reason] += count
+    by_kind = figures[("kind",)]
     return {
         "range": {
             "from": report.span.first.isoformat(),
@@ -167,15 +140,83 @@ def summary(report: ReportFilter, *, now: datetime) -> dict:
         "conversations": volume["totals"],
         "by_day": volume["by_day"],
         "handover_reasons": dict(sorted(reasons.items())),
-        "bot_seconds_before_handover": _ranked(bot_time.get((Kind.HANDOVER,)), "wall"),
-        "hour_of_week": _hour_of_week(heatmap),
-        **_durations(by_kind),
-        "sla": _attainment(by_kind, breaches),
-        "satisfaction": _satisfaction(by_kind.get((Kind.RESOLUTION,), {})),
-        "agents": _breakdown(clocks, "agent_id", _usernames),
-        "teams": _breakdown(clocks, "team_id", _team_names),
-        "topics": _breakdown(clocks, "topic", lambda topics: {topic: topic for topic in topics}),
+        "bot_seconds_before_handover": _ranked(bot_time.get((Kind.HANDOVER,))),
+        "hour_of_week": _hour_of_week(slots, report.span.zone),
+        **_durations(by_kind, in_hours),
+        "sla": _attainment(in_hours, breaches),
+        "satisfaction": _satisfaction(in_hours.get((Kind.RESOLUTION,), {})),
+        "agents": _breakdown(figures[("agent_id", "kind")], _usernames),
+        "teams": _breakdown(figures[("team_id", "kind")], _team_names),
+        "topics": _breakdown(
+            figures[("topic", "kind")], lambda topics: {topic: topic for topic in topics}
+        ),
     }
+
+
+def _response_figures(report: ReportFilter) -> dict:
+    """Response, assignment and resolution times per kind, and per agent, team and
+    topic: one sort of the range's clock facts by wall time. The plain counts are
+    taken with the opening-hours figures instead, per kind alone: a query keeps every
+    tally for every grouping of it."""
+    return percentiles.ranked(
+        report.facts(*CLOCKS, Kind.ASSIGNMENT),
+        [("kind",), *((by, "kind") for by in BREAKDOWNS)],
+        "seconds",
+        when=CUSTOMER_WAITS,
+        also={
+            "answers": percentiles.count_of("satisfaction_score"),
+            "score_sum": percentiles.sum_of("satisfaction_score"),
+        },
+    )
+
+
+def _opening_hours_figures(report: ReportFilter) -> dict:
+    """The same times in opening hours per kind, with the SLA and survey counts."""
+    return percentiles.ranked(
+        report.facts(*CLOCKS, Kind.ASSIGNMENT),
+        [("kind",)],
+        Coalesce("business_seconds", "seconds"),
+        when=CUSTOMER_WAITS,
+        also={
+            "met": percentiles.count_where(Q(sla_met=True)),
+            "takeovers": percentiles.count_where(~CUSTOMER_WAITS),
+            "sent": percentiles.count_where(Q(survey_sent=True)),
+            "sent_answered": percentiles.count_where(
+                Q(survey_sent=True, satisfaction_score__isnull=False)
+            ),
+            "answers": percentiles.count_of("satisfaction_score"),
+            "score_sum": percentiles.sum_of("satisfaction_score"),
+            **{
+                f"score_{score}": percentiles.count_where(Q(satisfaction_score=score))
+                for score in range(1, 6)
+            },
+        },
+    )[("kind",)]
+
+
+def _bot_time(report: ReportFilter) -> dict:
+    return percentiles.ranked(
+        report.facts(Kind.HANDOVER),
+        [("kind",)],
+        "seconds",
+        when=~Q(reason__in=NOT_CUSTOMER_WAITS),
+    )[("kind",)]
+
+
+def _handovers_per_quarter_hour(report: ReportFilter) -> list[tuple]:
+    """(reason, quarter hour, count): the hour-of-week grid and the reasons' totals."""
+    return list(
+        report.facts(Kind.HANDOVER)
+        .order_by()
+        .values_list("reason", QuarterHour("ended_at"))
+        .annotate(count=Count("pk"))
+    )
+
+
+def _breaches(report: ReportFilter) -> dict[str, int]:
+    return dict(
+        report.facts(Kind.SLA_BREACH).order_by().values_list("reason").annotate(count=Count("pk"))
+    )
 
 
 def _volume(report: ReportFilter, *, now: datetime) -> dict:
@@ -223,14 +264,14 @@ def _volume(report: ReportFilter, *, now: datetime) -> dict:
     }
 
 
-def _ranked(row: dict | None, name: str) -> dict:
-    """A group's count and percentiles of `name`, as the summary shows durations."""
+def _ranked(row: dict | None) -> dict:
+    """A group's count and percentiles, as the summary shows durations."""
     if row is None:
         return Durations.of([]).as_dict()
-    return Durations.ranked(row["count"], row[f"{name}_p50"], row[f"{name}_p90"]).as_dict()
+    return Durations.ranked(row["count"], row["p50"], row["p90"]).as_dict()
 
 
-def _durations(by_kind: dict[tuple, dict]) -> dict:
+def _durations(by_kind: dict[tuple, dict], in_hours: dict[tuple, dict]) -> dict:
     result = {}
     for kind, name in (
         (Kind.ASSIGNMENT, "assignment_wait"),
@@ -238,13 +279,12 @@ def _durations(by_kind: dict[tuple, dict]) -> dict:
         (Kind.NEXT_RESPONSE, "next_response"),
         (Kind.RESOLUTION, "resolution"),
     ):
-        row = by_kind.get((kind,))
-        figures = _ranked(row, "wall")
-        in_hours = _ranked(row, "business")
-        figures["business_p50_seconds"] = in_hours["p50_seconds"]
-        figures["business_p90_seconds"] = in_hours["p90_seconds"]
+        figures = _ranked(by_kind.get((kind,)))
+        business = _ranked(in_hours.get((kind,)))
+        figures["business_p50_seconds"] = business["p50_seconds"]
+        figures["business_p90_seconds"] = business["p90_seconds"]
         result[name] = figures
-    first = by_kind.get((Kind.FIRST_RESPONSE,))
+    first = in_hours.get((Kind.FIRST_RESPONSE,))
     result["first_response"]["not_customer_waits"] = first["takeovers"] if first else 0
     return result
 
@@ -273,28 +313,21 @@ def _average(total: int | None, count: int) -> float | None:
     return round(total / count, 2) if count else None
 
 
-def _breakdown(clocks, by: str, named: Callable[[set], dict]) -> list[dict]:
-    """Per agent, team or topic (the fact's field `by`, named by `named` from the values
-    found): response and resolution figures, and satisfaction; everyone with a fact of
-    the range is listed. Grouped by the id, not the joined name: a join would cost
-    every row of the month."""
-    spread = percentiles.spread(
-        clocks.exclude(**{f"{by}__isnull": True}).exclude(**{by: ""} if by == "topic" else {}),
-        (by, "kind"),
-        {"wall": "seconds"},
-        when=CUSTOMER_WAITS & ~Q(kind=Kind.ASSIGNMENT),
-        also={"answers": Count("satisfaction_score"), "score_sum": Sum("satisfaction_score")},
-    )
-    names = named({key for key, _kind in spread})
+def _breakdown(groups: dict[tuple, dict], named: Callable[[set], dict]) -> list[dict]:
+    """Per agent, team or topic (groups keyed (value, kind), named by `named` from the
+    values found): response and resolution figures, and satisfaction; everyone with a
+    fact of the range is listed, no one for facts without one. Grouped by the id, not
+    the joined name: a join would cost every row of the month."""
+    names = named({key for key, _kind in groups if key not in (None, "")})
     result = []
     for key, name in sorted(names.items(), key=lambda item: item[1]):
-        resolutions = spread.get((key, Kind.RESOLUTION), {})
+        resolutions = groups.get((key, Kind.RESOLUTION), {})
         result.append(
             {
                 "name": name,
-                "first_response": _ranked(spread.get((key, Kind.FIRST_RESPONSE)), "wall"),
-                "next_response": _ranked(spread.get((key, Kind.NEXT_RESPONSE)), "wall"),
-                "resolution": _ranked(spread.get((key, Kind.RESOLUTION)), "wall"),
+                "first_response": _ranked(groups.get((key, Kind.FIRST_RESPONSE))),
+                "next_response": _ranked(groups.get((key, Kind.NEXT_RESPONSE))),
+                "resolution": _ranked(groups.get((key, Kind.RESOLUTION))),
                 "satisfaction_average": _average(
                     resolutions.get("score_sum"), resolutions.get("answers", 0)
                 ),
@@ -311,142 +344,12 @@ def _team_names(ids: set) -> dict[int, str]:
     return dict(Team.objects.filter(pk__in=ids).values_list("pk", "name"))
 
 
-def _hour_of_week(heatmap: list[tuple]) -> list[list[int]]:
-    """Hand-overs per ISO weekday (rows, Monday first) and local hour (columns)."""
+def _hour_of_week(slots: list[tuple], zone: ZoneInfo) -> list[list[int]]:
+    """Hand-overs per ISO weekday (rows, Monday first) and local hour (columns), from
+    their counts per quarter hour: every time zone's offset is a whole number of
+    quarter hours, so each quarter hour lies in one local hour."""
     grid = [[0] * 24 for _ in range(7)]
-    for _reason, weekday, hour, count in heatmap:
-        grid[weekday - 1][hour] += count
+    for _reason, slot, count in slots:
+        local = datetime.fromtimestamp(slot * QuarterHour.SECONDS, zone)
+        grid[local.isoweekday() - 1][local.hour] += count
     return grid
-
-
-# --- The export ------------------------------------------------------------------------
-
-
-EXPORT_COLUMNS = (
-    "conversation_id",
-    "created_at",
-    "state",
-    "handed_over_at",
-    "handover_reason",
-    "topic",
-    "queue_label",
-    "team",
-    "assignee",
-    "bot_seconds",
-    "assignment_seconds",
-    "first_response_seconds",
-    "first_response_business_seconds",
-    "first_responder",
-    "next_response_count",
-    "next_response_max_seconds",
-    "resolved_at",
-    "resolution_seconds",
-    "resolution_business_seconds",
-    "resolved_by",
-    "sla_first_response",
-    "sla_next_response",
-    "sla_resolution",
-    "satisfaction_score",
-)
-
-
-def export_page(
-    report: ReportFilter, after: tuple[datetime, int] | None, size: int = EXPORT_PAGE
-) -> tuple[list[list], tuple[datetime, int] | None]:
-    """One page of the export: the rows of up to `size` conversations created in the
-    range after the keyset `after` (created_at, id), and the keyset to ask for next
-    (None after the last page). Two short queries a page: memory is one page's."""
-    rows = report.conversations().order_by("created_at", "pk")
-    if after is not None:
-        created, last_id = after
-        rows = rows.filter(Q(created_at__gt=created) | Q(created_at=created, pk__gt=last_id))
-    conversations = list(
-        rows.values(
-            "pk",
-            "created_at",
-            "state",
-            "escalated_at",
-            "escalation_kind",
-            "topic",
-            "queue_label",
-            "team__name",
-            "assignee__username",
-            "resolved_at",
-            "satisfaction_score",
-        )[:size]
-    )
-    if not conversations:
-        return [], None
-    facts: dict[int, list[tuple]] = defaultdict(list)
-    for row in (
-        ReportFact.objects.filter(conversation_id__in=[c["pk"] for c in conversations])
-        .order_by("ended_at", "pk")
-        .values_list(
-            "conversation_id",
-            "kind",
-            "seconds",
-            "business_seconds",
-            "agent__username",
-            "sla_met",
-            "reason",
-        )
-    ):
-        facts[row[0]].append(row[1:])
-    lines = [_export_row(c, facts.get(c["pk"], [])) for c in conversations]
-    last = conversations[-1]
-    following = (last["created_at"], last["pk"]) if len(conversations) == size else None
-    return lines, following
-
-
-def _export_row(conversation: dict, facts: list[tuple]) -> list:
-    def first(kind: str) -> tuple | None:
-        return next((fact for fact in facts if fact[0] == kind), None)
-
-    def seconds(fact: tuple | None, index: int = 1):
-        return report_stats.whole_seconds(fact[index]) if fact else None
-
-    handover = first(Kind.HANDOVER)
-    assignment = first(Kind.ASSIGNMENT)
-    response = first(Kind.FIRST_RESPONSE)
-    resolution = first(Kind.RESOLUTION)
-    following = [fact[1] for fact in facts if fact[0] == Kind.NEXT_RESPONSE]
-    missed = {fact[5] for fact in facts if fact[0] == Kind.SLA_BREACH}
-
-    def outcome(kind: str) -> str:
-        if kind in missed:
-            return "missed"
-        results = [fact[4] for fact in facts if fact[0] == kind and fact[4] is not None]
-        if not results:
-            return ""
-        return "met" if all(results) else "missed"
-
-    return [
-        conversation["pk"],
-        _iso(conversation["created_at"]),
-        conversation["state"],
-        _iso(conversation["escalated_at"]),
-        conversation["escalation_kind"],
-        conversation["topic"],
-        conversation["queue_label"],
-        conversation["team__name"],
-        conversation["assignee__username"],
-        seconds(handover),
-        seconds(assignment),
-        seconds(response),
-        seconds(response, 2),
-        response[3] if response else None,
-        len(following),
-        report_stats.whole_seconds(max(following)) if following else None,
-        _iso(conversation["resolved_at"]),
-        seconds(resolution),
-        seconds(resolution, 2),
-        resolution[3] if resolution else None,
-        outcome(Kind.FIRST_RESPONSE),
-        outcome(Kind.NEXT_RESPONSE),
-        outcome(Kind.RESOLUTION),
-        conversation["satisfaction_score"],
-    ]
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat().replace("+00:00", "Z") if moment else None

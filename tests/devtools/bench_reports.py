@@ -160,6 +160,7 @@ def _seed() -> tuple[float, int, int]:
         team_ids=[team.pk for team in teams],
         topics=TOPICS,
         next_per_conversation=NEXT_RESPONSES,
+        spread=True,
     )
     zone = ZoneInfo(ZONE)
     first, last = MONTH
@@ -211,17 +212,17 @@ class _QueryLog:
 def _export(report) -> int:
     """The month's CSV as the view writes it, into nothing; returns the rows."""
     from handoff.rules.report_stats import safe_cell
-    from handoff.selectors import reports
+    from handoff.selectors import report_export
 
     class Sink:
         def write(self, line: str) -> int:
             return len(line)
 
     writer = csv.writer(Sink())
-    writer.writerow(reports.EXPORT_COLUMNS)
+    writer.writerow(report_export.EXPORT_COLUMNS)
     rows, after = 0, None
     while True:
-        lines, after = reports.export_page(report, after)
+        lines, after = report_export.export_page(report, after)
         for line in lines:
             writer.writerow([safe_cell(cell) for cell in line])
         rows += len(lines)

@@ -6,6 +6,7 @@ over with a first response of a known length, so a test can compute what the rep
 must say by hand from the same numbers.
 """
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -34,13 +35,22 @@ class Varied:
     """What `seed_month` adds for a month like a real desk's, by conversation number n:
     agents, teams and topics in turn, `next_responses` answered customer messages after
     the first response, SLA outcomes against `sla_seconds`, every second resolution
-    surveyed and every fourth answered."""
+    surveyed and every fourth answered. With `spread`, every duration is scattered
+    around its plain value (a factor from e^-1.5 to e^1.5, to the microsecond, as
+    measured times are), so percentiles rank distinct values rather than a handful."""
 
     agent_ids: Sequence[int] = ()
     team_ids: Sequence[int] = ()
     topics: Sequence[str] = ()
     next_per_conversation: int = 0
     sla_seconds: float = 900.0
+    spread: bool = False
+
+    def seconds(self, plain: float, n: int, salt: int = 0) -> float:
+        if not self.spread:
+            return plain
+        position = ((n * 2654435761 + salt * 40503) % 10007) / 10007
+        return round(plain * math.exp((position - 0.5) * 3), 6)
 
     @staticmethod
     def _turn(values: Sequence, n: int, default=None):
@@ -60,13 +70,13 @@ class Varied:
         return {
             "survey_sent": n % 2 == 0,
             "satisfaction_score": 1 + n % 5 if n % 4 == 0 else None,
-            "business_seconds": 3600.0 if n % 3 else 1800.0,
+            "business_seconds": self.seconds(3600.0 if n % 3 else 1800.0, n, 5),
         }
 
     def next_responses(self, n: int, after: datetime, common: dict) -> list[ReportFact]:
         facts = []
         for turn in range(self.next_per_conversation):
-            wait = 20.0 + (n * 13 + turn * 101) % 900
+            wait = self.seconds(20.0 + (n * 13 + turn * 101) % 900, n, 10 + turn)
             asked = after + timedelta(minutes=5 * (turn + 1))
             facts.append(
                 ReportFact(
@@ -129,7 +139,9 @@ def seed_month(
         if n % handover_every:
             continue
         handed_at = conversation.escalated_at
-        answer = first_response_seconds(n)
+        answer = (
+            varied.seconds(first_response_seconds(n), n, 1) if varied else first_response_seconds(n)
+        )
         seconds.append(answer)
         resolved += 1
         common = {"conversation": conversation, "agent_id": agent_id, "reason": "keyword"}
@@ -142,14 +154,14 @@ def seed_month(
                 kind=Kind.HANDOVER,
                 started_at=conversation.created_at,
                 ended_at=handed_at,
-                seconds=120.0,
+                seconds=varied.seconds(120.0, n, 2) if varied else 120.0,
                 **{**common, "agent_id": None},
             ),
             ReportFact(
                 kind=Kind.ASSIGNMENT,
                 started_at=handed_at,
                 ended_at=handed_at + timedelta(minutes=1),
-                seconds=60.0,
+                seconds=varied.seconds(60.0, n, 3) if varied else 60.0,
                 **common,
             ),
             ReportFact(
@@ -164,7 +176,7 @@ def seed_month(
                 kind=Kind.RESOLUTION,
                 started_at=handed_at,
                 ended_at=handed_at + timedelta(hours=1),
-                seconds=3600.0,
+                seconds=varied.seconds(3600.0, n, 4) if varied else 3600.0,
                 **common,
                 **(varied.survey(n) if varied else {}),
             ),

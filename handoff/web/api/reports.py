@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET
 from handoff.rules.agents import may_report
 from handoff.rules.business_hours import time_zone_problem
 from handoff.rules.report_stats import LocalRange, range_problem, safe_cell
-from handoff.selectors import reports
+from handoff.selectors import report_export, reports
 from handoff.web.api.errors import ApiError, invalid
 from handoff.web.json_errors import json_error
 
@@ -115,9 +115,9 @@ async def conversations_csv(request: HttpRequest) -> HttpResponse:
 
 async def _rows(report: reports.ReportFilter) -> AsyncIterator[str]:
     writer = csv.writer(_Line())
-    yield writer.writerow(reports.EXPORT_COLUMNS)
+    yield writer.writerow(report_export.EXPORT_COLUMNS)
     after = None
-    read_page = sync_to_async(reports.export_page)
+    read_page = sync_to_async(report_export.export_page)
     while True:
         lines, after = await read_page(report, after)
         if lines:
