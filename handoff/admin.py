@@ -24,6 +24,7 @@ from handoff.models import (
     Contact,
     Conversation,
     ConversationEvent,
+    CustomerText,
     ErasureRecord,
     EscalationRule,
     FaqEntry,
@@ -210,6 +211,50 @@ class HandoffSettingsAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         if obj.auto_assign:
             assignment.wake_assigner()  # switched on: the queue may go out at once
+
+
+# When each customer text goes out, shown beside it in admin.
+WHEN_SENT = {
+    CustomerText.Key.HANDOVER: _(
+        "Sent when a conversation is handed to the agents, in opening hours. Empty: send nothing."
+    ),
+    CustomerText.Key.OFFLINE: _(
+        "Sent instead of the hand-over message while closed (a schedule's own text "
+        "outside opening hours takes its place). {opening} becomes the next opening, "
+        "such as “Monday 9:00”."
+    ),
+    CustomerText.Key.RESOLVED: _(
+        "Sent when an agent resolves a conversation. Empty: send nothing."
+    ),
+    CustomerText.Key.BOT_MISS: _(
+        "Sent when the bot has no answer and the conversation stays with the bot."
+    ),
+    CustomerText.Key.SURVEY_PROMPT: _(
+        "The survey campaign's question (its message property), sent after an agent "
+        "resolves a conversation when a survey campaign is set."
+    ),
+}
+
+
+@admin.register(CustomerText)
+class CustomerTextAdmin(admin.ModelAdmin):
+    """Each text customers get from handoff itself, one row per language: a new
+    language is a new row for each text (the customer's language is Braze's
+    `language` attribute, else the script they write in, else LANGUAGE_CODE)."""
+
+    list_display = ("key", "language", "excerpt")
+    list_filter = ("key", "language")
+    search_fields = ("text", "language")
+    fields = ("key", "language", "when_sent", "text")
+    readonly_fields = ("when_sent",)
+
+    @admin.display(description=_("text"))
+    def excerpt(self, row: CustomerText) -> str:
+        return row.text if len(row.text) <= 80 else row.text[:79] + "…"
+
+    @admin.display(description=_("when it is sent"))
+    def when_sent(self, row: CustomerText) -> str:
+        return WHEN_SENT.get(row.key, "—") if row.key else "—"
 
 
 @admin.register(BotSettings)

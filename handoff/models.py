@@ -15,7 +15,14 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from handoff.rules import business_hours, opening_text, sla, user_regex
+from handoff.rules import (
+    business_hours,
+    customer_language,
+    opening_text,
+    sla,
+    system_texts,
+    user_regex,
+)
 from handoff.rules.agents import MAX_CAPACITY, MAX_TIMER_MINUTES, MIN_CAPACITY
 from handoff.rules.campaign_properties import check_campaign_properties
 from handoff.rules.payloads import MAX_MESSAGE_CHARS
@@ -983,8 +990,55 @@ def auto_assign_at_first() -> bool:
     return settings.HANDOFF_AUTO_ASSIGN
 
 
+class CustomerText(models.Model):
+    """A text handoff sends customers itself (the hand-over, the bot's "I did not get
+    that", the resolved message, ...) in one language: one row per text and language,
+    so a language is added in admin without code. The customer's language picks the
+    row (selectors/customer_texts.py); a language without its own row falls back to
+    the site's default language, then to the built-in English."""
+
+    class Key(models.TextChoices):
+        HANDOVER = system_texts.HANDOVER, _("hand-over message")
+        OFFLINE = system_texts.OFFLINE, _("text outside opening hours")
+        RESOLVED = system_texts.RESOLVED, _("resolved message")
+        BOT_MISS = system_texts.BOT_MISS, _("bot could not answer")
+        SURVEY_PROMPT = system_texts.SURVEY_PROMPT, _("survey question")
+
+    key = models.CharField(_("text"), max_length=32, choices=Key.choices)
+    language = models.CharField(
+        _("language"),
+        max_length=16,
+        help_text=_(
+            "A language code as Braze sends it in the profile's language: ja, en, pt-BR. "
+            "Customers whose language has no text of this kind get the site's default "
+            "language's."
+        ),
+    )
+    text = models.TextField(_("text"), max_length=MAX_MESSAGE_CHARS, blank=True)
+
+    class Meta:
+        verbose_name = _("customer text")
+        verbose_name_plural = _("customer texts")
+        ordering = ["key", "language"]
+        constraints = [
+            models.UniqueConstraint(fields=["key", "language"], name="one_text_per_language")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_key_display()} ({self.language})"
+
+    def clean(self) -> None:
+        language = customer_language.normalized(self.language)
+        if not language:
+            raise ValidationError({"language": _("Enter a language code such as ja, en or pt-BR.")})
+        self.language = language
+        if problem := system_texts.problem(self.key, self.text):
+            raise ValidationError({"text": problem})
+
+
 class HandoffSettings(models.Model):
-    """The texts sent to customers and the routing numbers admins tune (one row)."""
+    """The routing numbers admins tune, the survey and the opening hours (one row);
+    the texts customers are sent are CustomerText rows, one per language."""
 
     bot_miss_limit = models.PositiveSmallIntegerField(
         _("unanswered messages before hand-over"),
@@ -993,35 +1047,6 @@ class HandoffSettings(models.Model):
             "After this many customer messages in a row that the bot cannot answer, "
             "the conversation goes to the agents (reason bot_fallback)."
         ),
-    )
-    handover_text = models.TextField(
-        _("hand-over message"),
-        max_length=MAX_MESSAGE_CHARS,
-        default=(
-            "Thanks for your patience. I'm passing you to a member of our team; "
-            "they'll reply right here in this chat shortly."
-        ),
-        help_text=_("Sent when a conversation is handed to the agents. Empty: send nothing."),
-        blank=True,
-    )
-    bot_miss_text = models.TextField(
-        _("bot could not answer"),
-        max_length=MAX_MESSAGE_CHARS,
-        default=(
-            "Sorry, I didn't quite get that. Could you say it another way? "
-            'You can also write "agent" at any time to talk to a person.'
-        ),
-        help_text=_("Sent when the bot has no answer and the conversation stays with the bot."),
-    )
-    resolved_text = models.TextField(
-        _("resolved message"),
-        max_length=MAX_MESSAGE_CHARS,
-        default=(
-            "Glad we could help. This conversation is now closed; just write to us "
-            "here whenever you need anything else."
-        ),
-        help_text=_("Sent when an agent resolves a conversation. Empty: send nothing."),
-        blank=True,
     )
     survey_campaign = models.ForeignKey(
         "BrazeCampaign",

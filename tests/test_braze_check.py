@@ -57,6 +57,7 @@ def render_liquid(template: str) -> str:
         "whats_app.${inbound_message_body}": 'He said "hi" \\ then\nleft',
         "whats_app.${inbound_media_urls}": "",
         "campaign.${dispatch_id}": "dispatch-1",
+        "${language}": "ja",
     }
 
     def fill(match: re.Match) -> str:

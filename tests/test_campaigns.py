@@ -38,6 +38,7 @@ from tests.devtools.bot_standin import SIGNATURE_HEADER, BotStandin, sign
 from tests.support.agents import login, make_agent
 from tests.support.factories import make_conversation, webhook_body
 from tests.support.servers import BRAZE_API_KEY, CAMPAIGN_ID
+from tests.support.texts import customer_text
 
 State = Conversation.State
 MESSAGE_PROPERTY = "external_system_msg_body"
@@ -404,7 +405,7 @@ def test_a_campaign_only_answer_that_cannot_be_used_counts_as_a_miss(campaign_bo
     route_next()
 
     [reply] = Message.objects.filter(conversation_id=conversation_id, direction="out")
-    assert reply.text == HandoffSettings.load().bot_miss_text
+    assert reply.text == customer_text("bot_miss")
     assert Conversation.objects.get(pk=conversation_id).bot_misses == 1
 
 
@@ -580,7 +581,7 @@ def test_the_survey_goes_out_after_the_resolved_text_and_is_stamped(
 
     assert response.status_code == 200, response.text
     delivered = session_braze.wait_for(lambda messages: len(messages) == 2, timeout=10)
-    assert delivered[0]["trigger_properties"] == {MESSAGE_PROPERTY: texts.resolved_text}
+    assert delivered[0]["trigger_properties"] == {MESSAGE_PROPERTY: customer_text("resolved")}
     assert delivered[1]["campaign_id"] == "tmpl-survey"
     assert delivered[1]["trigger_properties"] == {"agent_name": "aiko"}
     conversation.refresh_from_db()

@@ -15,11 +15,12 @@ from hypothesis import strategies as st
 
 from handoff.bots import BotError, BotRequest, Turn, signing
 from handoff.bots.http import HttpBot, bounded_transcript
-from handoff.models import Conversation, HandoffSettings, Message
+from handoff.models import Conversation, Message
 from handoff.rules.payloads import InboundPayload
 from handoff.services.inbound import accept_inbound
 from handoff.services.routing import route_next
 from tests.devtools.bot_standin import BotStandin, signature_ok
+from tests.support.texts import customer_text
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -148,7 +149,7 @@ def test_a_handoff_answer_makes_the_conversation_wait_with_the_reason(bot_servic
     assert conversation.state == Conversation.State.WAITING
     assert conversation.escalation_reason == "bot_handoff"
     assert conversation.escalation_detail == "wants a refund"
-    handover = HandoffSettings.load().handover_text
+    handover = customer_text("handover")
     assert outbound_texts(conversation_id) == [("system", handover)]
 
 
@@ -165,7 +166,7 @@ def test_a_handoff_answer_makes_the_conversation_wait_with_the_reason(bot_servic
 )
 def test_a_broken_answer_gets_the_fallback_then_escalates_bot_error(bot_service, mode, error):
     bot_service.set_behaviour(mode)
-    fallback = HandoffSettings.load().bot_miss_text
+    fallback = customer_text("bot_miss")
     conversation_id = inbound("hello?")
 
     route_next()
@@ -193,7 +194,7 @@ def test_a_slow_service_times_out_and_counts_as_a_miss(bot_service, settings):
 
     conversation = Conversation.objects.get(pk=conversation_id)
     assert conversation.bot_misses == 1
-    assert outbound_texts(conversation_id) == [("bot", HandoffSettings.load().bot_miss_text)]
+    assert outbound_texts(conversation_id) == [("bot", customer_text("bot_miss"))]
 
 
 def test_an_answer_dripping_in_slower_than_the_timeout_is_cut_off(bot_service, settings):

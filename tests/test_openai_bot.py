@@ -25,7 +25,7 @@ from handoff.bots.prompting import (
     handoff_tool,
     knowledge_text,
 )
-from handoff.models import BotSettings, Conversation, ConversationEvent, FaqEntry, HandoffSettings
+from handoff.models import BotSettings, Conversation, ConversationEvent, FaqEntry
 from handoff.models import Message as Msg
 from handoff.rules.payloads import MAX_MESSAGE_CHARS, InboundPayload
 from handoff.services import conversations
@@ -35,6 +35,7 @@ from tests.conftest import ARTIFACTS, wait_until
 from tests.devtools.openai_standin import OpenAIStandin
 from tests.support.factories import webhook_body
 from tests.support.servers import AppServer, server_env
+from tests.support.texts import customer_text
 
 API_KEY = "test-openai-key"
 MODEL = "test-model"
@@ -191,7 +192,7 @@ def test_a_handoff_tool_call_escalates_with_the_reason_for_the_agent(openai_bot)
     assert conversation.state == Conversation.State.WAITING
     assert conversation.escalation_kind == Conversation.EscalationKind.BOT_HANDOFF
     assert conversation.escalation_detail == "Customer wants a refund for order 1234."
-    assert outbound() == [("system", HandoffSettings.load().handover_text)]
+    assert outbound() == [("system", customer_text("handover"))]
     event = ConversationEvent.objects.get(kind=ConversationEvent.Kind.ESCALATED)
     assert event.data == {
         "reason": "bot_handoff",
@@ -217,19 +218,18 @@ def test_a_failing_model_gets_the_customer_the_miss_text_then_escalates_with_bot
     else:
         openai_bot.set_behaviour(**behaviour)
     settings.OPENAI_TIMEOUT_SECONDS = 0.5
-    texts = HandoffSettings.load()
     conversation_id = inbound("Is my order on its way?")
 
     route_next()
 
-    assert outbound() == [("bot", texts.bot_miss_text)]
+    assert outbound() == [("bot", customer_text("bot_miss"))]
     conversation = Conversation.objects.get(pk=conversation_id)
     assert (conversation.state, conversation.bot_misses) == (Conversation.State.BOT, 1)
 
     inbound("Hello??")
     route_next()
 
-    assert outbound() == [("bot", texts.bot_miss_text), ("system", texts.handover_text)]
+    assert outbound() == [("bot", customer_text("bot_miss")), ("system", customer_text("handover"))]
     conversation = Conversation.objects.get(pk=conversation_id)
     assert conversation.state == Conversation.State.WAITING
     assert conversation.escalation_kind == Conversation.EscalationKind.BOT_ERROR
@@ -252,7 +252,7 @@ def test_a_slow_model_is_abandoned_after_about_the_timeout(openai_bot, settings)
     [completion] = openai_bot.completions()
     assert completion["status"] is None, "routing waited for the slow model's answer"
     assert took >= 0.45, f"routing gave up after {took:.2f} s with a 0.5 s timeout"
-    assert outbound() == [("bot", HandoffSettings.load().bot_miss_text)]
+    assert outbound() == [("bot", customer_text("bot_miss"))]
 
 
 def test_one_thread_reuses_its_bot_and_its_connection(openai_bot):

@@ -19,6 +19,7 @@ from handoff.models import (
 from tests.conftest import wait_until
 from tests.support.factories import webhook_body
 from tests.support.servers import CAMPAIGN_ID
+from tests.support.texts import customer_text
 
 pytestmark = pytest.mark.server
 
@@ -67,7 +68,7 @@ def test_keyword_escalation_sends_handover_text_and_leaves_conversation_waiting(
     live, session_braze
 ):
     EscalationRule.objects.create(phrase="agent", match=EscalationRule.Match.WORD)
-    handover = HandoffSettings.load().handover_text
+    handover = customer_text("handover")
 
     live.post_webhook(webhook_body("u-kw", "Can I talk to an ＡＧＥＮＴ please?"))
 
@@ -88,9 +89,9 @@ def test_unanswerable_messages_in_a_row_escalate_with_bot_fallback(live, session
 
     for n in range(limit):
         live.post_webhook(webhook_body("u-miss", f"blorp zzz {n}"))
-        expected = [texts.bot_miss_text] * min(n + 1, limit - 1)
+        expected = [customer_text("bot_miss")] * min(n + 1, limit - 1)
         if n + 1 == limit:
-            expected.append(texts.handover_text)
+            expected.append(customer_text("handover"))
         wait_until(
             lambda expected=expected: sent_texts(session_braze, "u-miss") == expected,
             message=f"after message {n}: {sent_texts(session_braze, 'u-miss')}",
@@ -104,16 +105,15 @@ def test_unanswerable_messages_in_a_row_escalate_with_bot_fallback(live, session
 def test_an_answer_resets_the_run_of_unanswered_messages(live, session_braze):
     EscalationRule.objects.all().delete()
     FaqEntry.objects.create(questions="How much is shipping?", answer="Free over 5000 yen.")
-    texts = HandoffSettings.load()
 
     for text in ["blorp", "how much is shipping", "blorp again"]:
         live.post_webhook(webhook_body("u-reset", text))
     wait_until(lambda: len(sent_texts(session_braze, "u-reset")) == 3)
 
     assert sent_texts(session_braze, "u-reset") == [
-        texts.bot_miss_text,
+        customer_text("bot_miss"),
         "Free over 5000 yen.",
-        texts.bot_miss_text,
+        customer_text("bot_miss"),
     ]
     assert Conversation.objects.get().state == Conversation.State.BOT
 

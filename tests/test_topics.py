@@ -24,7 +24,6 @@ from handoff.models import (
     Conversation,
     ConversationEvent,
     FaqEntry,
-    HandoffSettings,
     Message,
     TopicRoute,
 )
@@ -35,6 +34,7 @@ from handoff.services.topics import SPECIFIC_TOPICS_TTL_SECONDS
 from tests.conftest import wait_until
 from tests.support.agents import login, make_agent, open_inbox, receive_until
 from tests.support.factories import make_conversation, webhook_body
+from tests.support.texts import customer_text
 
 WINDOW = 5.0  # HANDOFF_TOPIC_MERGE_SECONDS's default, which the test server runs with
 Kind = ConversationEvent.Kind
@@ -89,7 +89,7 @@ def test_a_billing_message_waits_for_agents_with_its_label_and_the_bot_stays_sil
     FaqEntry.objects.create(questions="Why was I charged twice?", answer="FAQ answer")
     make_agent("aiko")
     session = login(live.url, "aiko")
-    handover = HandoffSettings.load().handover_text
+    handover = customer_text("handover")
     routes_ready()
 
     with open_inbox(live.url, session) as socket:
@@ -194,7 +194,7 @@ def test_with_a_default_route_to_agents_unknown_and_missing_topics_go_to_agents(
         is_default=True,
     )
     FaqEntry.objects.create(questions="What are your opening hours?", answer="9 to 6.")
-    handover = HandoffSettings.load().handover_text
+    handover = customer_text("handover")
     routes_ready()
 
     live.post_webhook(webhook_body("u-d1", "what are your opening hours"))
@@ -212,7 +212,7 @@ def test_the_same_text_through_two_campaigns_is_stored_and_answered_once(
     live, session_braze, keyword_first
 ):
     billing_to_agents()
-    handover = HandoffSettings.load().handover_text
+    handover = customer_text("handover")
     routes_ready()
     catch_all = webhook_body("u-two", "my invoice is wrong", message_id="dispatch-catch-all")
     keyword = webhook_body(
@@ -272,7 +272,7 @@ def test_braze_retrying_a_merged_copy_after_the_window_is_still_a_repeat(
     """Braze retries for about 30 minutes, the merge window is seconds: the merged
     copy's key is remembered, so its retry is never stored or answered again."""
     billing_to_agents()
-    handover = HandoffSettings.load().handover_text
+    handover = customer_text("handover")
     routes_ready()
     catch_all = webhook_body("u-retry", "my invoice is wrong", message_id="dispatch-all")
     keyword = webhook_body(
@@ -367,7 +367,7 @@ def test_a_bot_route_answers_only_from_its_knowledge(live, session_braze):
         topic="shipping", destination=TopicRoute.Destination.BOT, queue_label="Shipping"
     )
     route.knowledge.add(shipping)
-    miss = HandoffSettings.load().bot_miss_text
+    miss = customer_text("bot_miss")
     routes_ready()
 
     live.post_webhook(webhook_body("u-sub", "what are your opening hours", topic="shipping"))
@@ -386,7 +386,7 @@ def test_a_bot_route_answers_only_from_its_knowledge(live, session_braze):
 def test_a_keyword_message_in_an_open_conversation_refiles_it(live, session_braze):
     billing_to_agents()
     FaqEntry.objects.create(questions="What are your opening hours?", answer="9 to 6.")
-    handover = HandoffSettings.load().handover_text
+    handover = customer_text("handover")
     routes_ready()
 
     live.post_webhook(webhook_body("u-refile", "what are your opening hours"))

@@ -29,14 +29,16 @@ TEST_TEXT = "handoff wiring check: if this reached WhatsApp, replies from handof
 
 # The exact body for the webhook campaign, as the README shows it (a test keeps the
 # two the same): json_escape keeps customers' quotes and new lines from breaking the
-# JSON, and message_id lets the webhook drop Braze's retries of the same message.
+# JSON, message_id lets the webhook drop Braze's retries of the same message, and
+# language (the profile's) picks the language of what handoff tells the customer.
 WEBHOOK_BODY_TEMPLATE = """\
 {"user_id": "{{${user_id}}}",
  "phone_number": "{{${phone_number}}}",
  "name": "{{whats_app.${inbound_profile_name} | json_escape}}",
  "message": "{{whats_app.${inbound_message_body} | json_escape}}",
  "media_urls": "{{whats_app.${inbound_media_urls}}}",
- "message_id": "{{campaign.${dispatch_id}}}"}"""
+ "message_id": "{{campaign.${dispatch_id}}}",
+ "language": "{{${language}}}"}"""
 
 WEBHOOK_URL_PLACEHOLDER = "https://<your handoff host>/webhooks/braze/whatsapp/"
 

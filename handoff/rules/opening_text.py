@@ -1,12 +1,12 @@
 """What a customer is told when they are handed to the agents outside opening hours:
 "We are closed now and open again Monday 9:00."
 
-The text is in the customer's language, not the agent's: the built-in wording and the
-way a date is written exist for each language customers may be answered in (English
-and Japanese), here rather than in the interface's translation catalogues, so that a
-customer's message never depends on which language an admin's browser asked for. An
-admin's own text (the schedule's offline text) is used as written, with `{opening}`
-filled in the customer's language.
+The text is in the customer's language, not the agent's: admins keep it per language
+(models.CustomerText, or a schedule's own text for every language); the built-in
+wording and the way a date is written exist here for English and Japanese, rather than
+in the interface's translation catalogues, so that a customer's message never depends
+on which language an admin's browser asked for. `{opening}` is filled in the
+customer's language (other languages get the English way of writing a date).
 
 The opening is given as the schedule's local wall time; the zone is named only when
 the customer is known to live in another one.
@@ -22,16 +22,13 @@ from zoneinfo import ZoneInfo
 
 from django.utils.translation import gettext as _
 
+from handoff.rules import system_texts
+
 PLACEHOLDER = "{opening}"
 _PLACEHOLDERS = re.compile(r"\{[^{}\s]*\}")
 
-DEFAULT_TEXT = {
-    "en": "We are closed now and open again {opening}. A member of our team will reply here then.",
-    "ja": (
-        "ただいま営業時間外です。次の営業開始は{opening}です。"
-        "営業開始後、担当者よりこちらにご返信いたします。"
-    ),
-}
+# The built-in offline texts (admins keep their own per language: models.CustomerText).
+DEFAULT_TEXT = system_texts.DEFAULTS[system_texts.OFFLINE]
 # When the schedule does not open within the look-ahead (every day closed).
 NO_OPENING_TEXT = {
     "en": "We are closed now. A member of our team will reply here as soon as we can.",
@@ -110,7 +107,8 @@ def offline_text(
     built-in text that promises none. The zone is named when `customer_zone` is known
     and keeps other hours than the schedule's.
     """
-    language = language if language in DEFAULT_TEXT else "en"
+    language = language.split("-", 1)[0]
+    language = language if language in DEFAULT_TEXT else "en"  # how dates are written
     template = template.strip()
     if opening is None:
         if not template or PLACEHOLDER in template:

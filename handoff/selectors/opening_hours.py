@@ -2,10 +2,9 @@
 `rules.business_hours` works on, and the text the customer gets when it is closed.
 
 The schedule is the conversation's team's, else the settings'; none means always
-open. The customer's language and time zone are what Braze's webhook sent with their
-latest message, when the webhook body carries Braze's `language` and `time_zone`
-profile attributes (README, "Opening hours"); otherwise the site's `LANGUAGE_CODE` and
-no zone of their own.
+open. The customer's language is selectors/customer_texts.py's; their time zone what
+Braze's webhook sent with their latest message, when the webhook body carries Braze's
+`time_zone` profile attribute (README, "Opening hours"), else none of their own.
 
 Never writes: the escalation service sends the text and records the facts.
 """
@@ -17,11 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from django.conf import settings
-
-from handoff.models import Conversation, HandoffSettings, Message, Schedule, Team
+from handoff.models import Conversation, CustomerText, HandoffSettings, Message, Schedule, Team
 from handoff.rules import business_hours, opening_text
 from handoff.rules.business_hours import BusinessHours, Interval
+from handoff.selectors import customer_texts
 
 logger = logging.getLogger(__name__)
 
@@ -75,17 +73,11 @@ def customer_terms(conversation: Conversation) -> CustomerTerms:
         .values_list("extra", flat=True)
         .first()
     ) or {}
-    language = extra.get("language")
-    zone_name = extra.get("time_zone")
+    zone_name = extra.get("time_zone") if isinstance(extra, dict) else None
     zone = None
     if isinstance(zone_name, str) and business_hours.time_zone_problem(zone_name) is None:
         zone = ZoneInfo(zone_name)
-    return CustomerTerms(
-        language=opening_text.customer_language(
-            language if isinstance(language, str) else "", settings.LANGUAGE_CODE
-        ),
-        time_zone=zone,
-    )
+    return CustomerTerms(language=customer_texts.language_of(conversation), time_zone=zone)
 
 
 def schedule_for(team_id: int | None, settings_row: HandoffSettings | None = None):
@@ -100,25 +92,28 @@ def schedule_for(team_id: int | None, settings_row: HandoffSettings | None = Non
 
 
 def handover(conversation: Conversation, *, now: datetime) -> Handover:
-    """The settings' hand-over text while open (or with no schedule); while closed, the
-    schedule's offline text naming the next opening in the customer's terms."""
+    """The hand-over text in the customer's language while open (or with no schedule);
+    while closed, the offline text naming the next opening in the customer's terms:
+    the schedule's own when it has one, else the language's."""
     row = HandoffSettings.load()
     schedule = schedule_for(conversation.team_id, row)
+    terms = customer_terms(conversation)
+    usual = Handover(text=customer_texts.text(CustomerText.Key.HANDOVER, terms.language))
     if schedule is None:
-        return Handover(text=row.handover_text)
+        return usual
     hours = business_hours_of(schedule)
     try:
         if hours.is_open(now):
-            return Handover(text=row.handover_text)
+            return usual
         opens_at = hours.next_opening(now)
     except (LookupError, ValueError, NotImplementedError):
         # Admin's forms refuse these; a row changed behind their back (an unknown zone
         # or country) must not stop the hand-over itself.
         logger.exception("Opening hours %r cannot be read; handing over as if open", schedule.name)
-        return Handover(text=row.handover_text)
-    terms = customer_terms(conversation)
+        return usual
     text = opening_text.offline_text(
-        template=schedule.offline_text,
+        template=schedule.offline_text
+        or customer_texts.text(CustomerText.Key.OFFLINE, terms.language),
         opening=opens_at,
         now=now,
         zone=hours.zone,

@@ -83,12 +83,14 @@ def for_bot(*, key: str, properties: dict, text: str, contact: Contact) -> Choic
     return Choice(campaign, properties)
 
 
-def survey_properties(campaign: BrazeCampaign, conversation: Conversation, agent) -> dict[str, str]:
+def survey_properties(
+    campaign: BrazeCampaign, conversation: Conversation, agent, *, question: str
+) -> dict[str, str]:
     """The facts a survey campaign may declare and we can fill: the message property
-    (the campaign's description, its question), `conversation_id` and `agent_name`.
-    Others are left for Braze to render empty, and logged."""
+    (`question`, the survey question in the customer's language), `conversation_id`
+    and `agent_name`. Others are left for Braze to render empty, and logged."""
     known = {
-        settings.BRAZE_MESSAGE_PROPERTY: campaign.description or campaign.name,
+        settings.BRAZE_MESSAGE_PROPERTY: question,
         "conversation_id": str(conversation.pk),
         "agent_name": display_name(agent) if agent else "",
     }

@@ -18,10 +18,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from handoff.live import presence
-from handoff.models import Conversation, ConversationEvent, HandoffSettings, Message
+from handoff.models import Conversation, ConversationEvent, CustomerText, HandoffSettings, Message
 from handoff.rules import service_window
 from handoff.rules.payloads import MAX_MESSAGE_CHARS
-from handoff.selectors import opening_hours
+from handoff.selectors import customer_texts, opening_hours
 from handoff.services import (
     assignment,
     campaign_choice,
@@ -202,9 +202,10 @@ def record_bot_miss(
         return escalate(
             conversation_id=conversation_id, kind=kind, detail=error, actor_kind=Author.BOT
         )
-    return queue_outbound(
-        conversation=conversation, text=settings.bot_miss_text, author_kind=Author.BOT
+    apology = customer_texts.text(
+        CustomerText.Key.BOT_MISS, customer_texts.language_of(conversation)
     )
+    return queue_outbound(conversation=conversation, text=apology, author_kind=Author.BOT)
 
 
 def _record_dropped_bot_reply(conversation_id: int, text: str, in_reply_to: int | None) -> None:
@@ -413,7 +414,9 @@ def resolve(*, conversation_id: int, agent: AbstractBaseUser) -> Conversation:
     data = {"survey": survey_note} if survey_note else {}
     # Free text after the window would be accepted by Braze and dropped by WhatsApp,
     # then fail in the agents' sight; leave it out and say so in the event instead.
-    send_resolved_text = bool(texts.resolved_text.strip())
+    language = customer_texts.language_of(conversation)
+    resolved_text = customer_texts.text(CustomerText.Key.RESOLVED, language)
+    send_resolved_text = bool(resolved_text.strip())
     if send_resolved_text and not service_window.is_open(conversation.contact):
         send_resolved_text = False
         data["resolved_text"] = "not sent: the 24-hour window is closed"
@@ -435,11 +438,14 @@ def resolve(*, conversation_id: int, agent: AbstractBaseUser) -> Conversation:
         assignment.wake_assigner()  # the agent has room for the next one
     profile_sync.record_resolution(conversation)
     if send_resolved_text:
-        queue_outbound(
-            conversation=conversation, text=texts.resolved_text, author_kind=Author.SYSTEM
-        )
+        queue_outbound(conversation=conversation, text=resolved_text, author_kind=Author.SYSTEM)
     if survey_note and survey_note["sent"]:
-        properties = campaign_choice.survey_properties(survey, conversation, agent)
+        properties = campaign_choice.survey_properties(
+            survey,
+            conversation,
+            agent,
+            question=customer_texts.text(CustomerText.Key.SURVEY_PROMPT, language),
+        )
         queue_outbound(
             conversation=conversation,
             text=campaign_choice.summary_text(survey, properties),
