@@ -216,7 +216,9 @@ class HandoffSettingsAdmin(admin.ModelAdmin):
 # When each customer text goes out, shown beside it in admin.
 WHEN_SENT = {
     CustomerText.Key.HANDOVER: _(
-        "Sent when a conversation is handed to the agents, in opening hours. Empty: send nothing."
+        "Sent when a conversation is handed to the agents, in opening hours. "
+        "{position} becomes the customer's place in the queue (3), {wait} the wait "
+        "estimated now (“about 5 to 10 minutes”). Empty: send nothing."
     ),
     CustomerText.Key.OFFLINE: _(
         "Sent instead of the hand-over message while closed (a schedule's own text "

@@ -20,6 +20,7 @@ from handoff.models import (
 from handoff.rules import system_texts
 from handoff.services.conversations import escalate, record_bot_miss, resolve
 from tests.support.factories import make_conversation
+from tests.support.texts import handover_text
 
 Key = CustomerText.Key
 NOW = datetime(2027, 1, 13, 3, 0, tzinfo=UTC)  # a Wednesday, no schedule: always open
@@ -65,7 +66,7 @@ def test_a_customer_whose_braze_language_is_japanese_is_handed_over_in_japanese(
 
     escalate(conversation_id=conversation.pk, kind="keyword", detail="agent", now=NOW)
 
-    assert sent(conversation) == [row(Key.HANDOVER, "ja")]
+    assert sent(conversation) == [handover_text(language="ja")]
 
 
 @pytest.mark.django_db
@@ -74,7 +75,7 @@ def test_a_customer_who_writes_japanese_with_no_language_field_is_answered_in_ja
 
     escalate(conversation_id=conversation.pk, kind="keyword", detail="担当者", now=NOW)
 
-    assert sent(conversation) == [row(Key.HANDOVER, "ja")]
+    assert sent(conversation) == [handover_text(language="ja")]
 
 
 @pytest.mark.django_db
@@ -85,8 +86,8 @@ def test_braze_language_wins_over_the_script_and_latin_script_gets_the_default()
     for conversation in (english_profile, latin):
         escalate(conversation_id=conversation.pk, kind="keyword", detail="x", now=NOW)
 
-    assert sent(english_profile) == [row(Key.HANDOVER, "en")]
-    assert sent(latin) == [row(Key.HANDOVER, "en")]
+    assert sent(english_profile) == [handover_text()]
+    assert sent(latin) == [handover_text(position=2)]  # behind the first
 
 
 @pytest.mark.django_db

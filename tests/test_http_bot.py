@@ -20,7 +20,7 @@ from handoff.rules.payloads import InboundPayload
 from handoff.services.inbound import accept_inbound
 from handoff.services.routing import route_next
 from tests.devtools.bot_standin import BotStandin, signature_ok
-from tests.support.texts import customer_text
+from tests.support.texts import customer_text, handover_text
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -149,7 +149,7 @@ def test_a_handoff_answer_makes_the_conversation_wait_with_the_reason(bot_servic
     assert conversation.state == Conversation.State.WAITING
     assert conversation.escalation_reason == "bot_handoff"
     assert conversation.escalation_detail == "wants a refund"
-    handover = customer_text("handover")
+    handover = handover_text()
     assert outbound_texts(conversation_id) == [("system", handover)]
 
 

@@ -35,7 +35,7 @@ from tests.conftest import ARTIFACTS, wait_until
 from tests.devtools.openai_standin import OpenAIStandin
 from tests.support.factories import webhook_body
 from tests.support.servers import AppServer, server_env
-from tests.support.texts import customer_text
+from tests.support.texts import customer_text, handover_text
 
 API_KEY = "test-openai-key"
 MODEL = "test-model"
@@ -192,11 +192,13 @@ def test_a_handoff_tool_call_escalates_with_the_reason_for_the_agent(openai_bot)
     assert conversation.state == Conversation.State.WAITING
     assert conversation.escalation_kind == Conversation.EscalationKind.BOT_HANDOFF
     assert conversation.escalation_detail == "Customer wants a refund for order 1234."
-    assert outbound() == [("system", customer_text("handover"))]
+    assert outbound() == [("system", handover_text())]
     event = ConversationEvent.objects.get(kind=ConversationEvent.Kind.ESCALATED)
     assert event.data == {
         "reason": "bot_handoff",
         "detail": "Customer wants a refund for order 1234.",
+        "queue_position": 1,
+        "wait_told": None,  # no agent at their desk
     }
 
 
@@ -229,7 +231,7 @@ def test_a_failing_model_gets_the_customer_the_miss_text_then_escalates_with_bot
     inbound("Hello??")
     route_next()
 
-    assert outbound() == [("bot", customer_text("bot_miss")), ("system", customer_text("handover"))]
+    assert outbound() == [("bot", customer_text("bot_miss")), ("system", handover_text())]
     conversation = Conversation.objects.get(pk=conversation_id)
     assert conversation.state == Conversation.State.WAITING
     assert conversation.escalation_kind == Conversation.EscalationKind.BOT_ERROR

@@ -29,7 +29,7 @@ from handoff.rules.opening_text import DEFAULT_TEXT
 from handoff.services.conversations import escalate
 from tests.conftest import wait_until
 from tests.support.factories import make_conversation, webhook_body
-from tests.support.texts import customer_text
+from tests.support.texts import handover_text
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 Kind = ConversationEvent.Kind
@@ -112,7 +112,7 @@ def test_a_handover_on_a_weekday_in_hours_sends_the_usual_handover_text():
 
     conversation = hand_over(datetime(2027, 1, 12, 10, 0, tzinfo=TOKYO))
 
-    assert told(conversation) == [customer_text("handover")]
+    assert told(conversation) == [handover_text()]
     assert "outside_hours" not in escalation_data(conversation)
 
 
@@ -143,7 +143,7 @@ def test_a_customer_in_another_time_zone_is_told_which_zones_time_it_is():
 def test_without_a_schedule_every_handover_sends_the_handover_text():
     conversation = hand_over(datetime(2027, 1, 16, 15, 0, tzinfo=TOKYO))
 
-    assert told(conversation) == [customer_text("handover")]
+    assert told(conversation) == [handover_text()]
 
 
 # --- Admin -----------------------------------------------------------------------------
@@ -306,5 +306,5 @@ def test_a_schedule_broken_behind_admins_back_does_not_stop_the_handover(caplog)
     conversation = hand_over(datetime(2027, 1, 16, 15, 0, tzinfo=TOKYO))
 
     assert conversation.state == Conversation.State.WAITING
-    assert told(conversation) == [customer_text("handover")]
+    assert told(conversation) == [handover_text()]
     assert "Tokyo office" in caplog.text

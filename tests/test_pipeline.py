@@ -19,7 +19,7 @@ from handoff.models import (
 from tests.conftest import wait_until
 from tests.support.factories import webhook_body
 from tests.support.servers import CAMPAIGN_ID
-from tests.support.texts import customer_text
+from tests.support.texts import customer_text, handover_text
 
 pytestmark = pytest.mark.server
 
@@ -68,7 +68,7 @@ def test_keyword_escalation_sends_handover_text_and_leaves_conversation_waiting(
     live, session_braze
 ):
     EscalationRule.objects.create(phrase="agent", match=EscalationRule.Match.WORD)
-    handover = customer_text("handover")
+    handover = handover_text()
 
     live.post_webhook(webhook_body("u-kw", "Can I talk to an ＡＧＥＮＴ please?"))
 
@@ -91,7 +91,7 @@ def test_unanswerable_messages_in_a_row_escalate_with_bot_fallback(live, session
         live.post_webhook(webhook_body("u-miss", f"blorp zzz {n}"))
         expected = [customer_text("bot_miss")] * min(n + 1, limit - 1)
         if n + 1 == limit:
-            expected.append(customer_text("handover"))
+            expected.append(handover_text())
         wait_until(
             lambda expected=expected: sent_texts(session_braze, "u-miss") == expected,
             message=f"after message {n}: {sent_texts(session_braze, 'u-miss')}",

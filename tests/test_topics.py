@@ -28,13 +28,14 @@ from handoff.models import (
     TopicRoute,
 )
 from handoff.rules.payloads import InboundPayload
+from handoff.rules.wait_estimate import Estimate
 from handoff.services import topics
 from handoff.services.inbound import accept_inbound
 from handoff.services.topics import SPECIFIC_TOPICS_TTL_SECONDS
 from tests.conftest import wait_until
 from tests.support.agents import login, make_agent, open_inbox, receive_until
 from tests.support.factories import make_conversation, webhook_body
-from tests.support.texts import customer_text
+from tests.support.texts import customer_text, handover_text
 
 WINDOW = 5.0  # HANDOFF_TOPIC_MERGE_SECONDS's default, which the test server runs with
 Kind = ConversationEvent.Kind
@@ -45,6 +46,9 @@ def let_the_server_forget_these_routes():
     """Later test files must not meet this file's routes in the server's cache."""
     yield
     time.sleep(SPECIFIC_TOPICS_TTL_SECONDS + 0.3)
+
+
+AN_AGENT_IS_FREE = Estimate(0.0, 0.0)  # aiko's inbox is open and she has room
 
 
 def routes_ready() -> None:
@@ -89,7 +93,7 @@ def test_a_billing_message_waits_for_agents_with_its_label_and_the_bot_stays_sil
     FaqEntry.objects.create(questions="Why was I charged twice?", answer="FAQ answer")
     make_agent("aiko")
     session = login(live.url, "aiko")
-    handover = customer_text("handover")
+    handover = handover_text(wait=AN_AGENT_IS_FREE)
     routes_ready()
 
     with open_inbox(live.url, session) as socket:
@@ -194,14 +198,19 @@ def test_with_a_default_route_to_agents_unknown_and_missing_topics_go_to_agents(
         is_default=True,
     )
     FaqEntry.objects.create(questions="What are your opening hours?", answer="9 to 6.")
-    handover = customer_text("handover")
     routes_ready()
 
     live.post_webhook(webhook_body("u-d1", "what are your opening hours"))
     live.post_webhook(webhook_body("u-d2", "what are your opening hours", topic="promo"))
 
-    wait_until(lambda: sent_texts(session_braze, "u-d1") == [handover])
-    wait_until(lambda: sent_texts(session_braze, "u-d2") == [handover])
+    # One customer behind the other in the General queue, whichever was first.
+    told = [handover_text(position=1), handover_text(position=2)]
+    wait_until(
+        lambda: (
+            sorted(sent_texts(session_braze, "u-d1") + sent_texts(session_braze, "u-d2"))
+            == sorted(told)
+        )
+    )
     rows = Conversation.objects.values_list("state", "queue_label", "escalation_kind")
     assert set(rows) == {("waiting", "General", "topic")}
     assert {c.escalation_reason for c in Conversation.objects.all()} == {"topic:general"}
@@ -212,7 +221,7 @@ def test_the_same_text_through_two_campaigns_is_stored_and_answered_once(
     live, session_braze, keyword_first
 ):
     billing_to_agents()
-    handover = customer_text("handover")
+    handover = handover_text()
     routes_ready()
     catch_all = webhook_body("u-two", "my invoice is wrong", message_id="dispatch-catch-all")
     keyword = webhook_body(
@@ -272,7 +281,7 @@ def test_braze_retrying_a_merged_copy_after_the_window_is_still_a_repeat(
     """Braze retries for about 30 minutes, the merge window is seconds: the merged
     copy's key is remembered, so its retry is never stored or answered again."""
     billing_to_agents()
-    handover = customer_text("handover")
+    handover = handover_text()
     routes_ready()
     catch_all = webhook_body("u-retry", "my invoice is wrong", message_id="dispatch-all")
     keyword = webhook_body(
@@ -386,7 +395,7 @@ def test_a_bot_route_answers_only_from_its_knowledge(live, session_braze):
 def test_a_keyword_message_in_an_open_conversation_refiles_it(live, session_braze):
     billing_to_agents()
     FaqEntry.objects.create(questions="What are your opening hours?", answer="9 to 6.")
-    handover = customer_text("handover")
+    handover = handover_text()
     routes_ready()
 
     live.post_webhook(webhook_body("u-refile", "what are your opening hours"))

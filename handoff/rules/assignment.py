@@ -19,7 +19,8 @@ from handoff.rules.agents import AVAILABLE
 
 @dataclass(frozen=True)
 class FreeAgent:
-    """An agent who is online, available and below capacity right now."""
+    """An agent who is online and available right now, with their load (free to be
+    given a conversation while below capacity: `room` > 0)."""
 
     agent_id: int
     username: str

@@ -21,12 +21,13 @@ SURVEY_PROMPT = "survey_prompt"
 DEFAULTS: dict[str, dict[str, str]] = {
     HANDOVER: {
         "en": (
-            "Thanks for your patience. I'm passing you to a member of our team; "
-            "they'll reply right here in this chat shortly."
+            "Thanks for your patience. I'm passing you to a member of our team: you are "
+            "number {position} in the queue, and the wait is {wait}. They'll reply right "
+            "here in this chat."
         ),
         "ja": (
-            "お待たせしております。担当者におつなぎします。"
-            "まもなくこちらのチャットでご返信いたします。"
+            "お待たせしております。担当者におつなぎします。現在{position}番目にお待ちいただいており、"
+            "待ち時間は{wait}です。こちらのチャットでご返信いたします。"
         ),
     },
     OFFLINE: {
@@ -68,7 +69,10 @@ DEFAULTS: dict[str, dict[str, str]] = {
 LANGUAGES = ("en", "ja")
 # The placeholders a text may hold; any other {name} is a typo that would reach
 # customers as written.
-PLACEHOLDERS: dict[str, tuple[str, ...]] = {OFFLINE: ("{opening}",)}
+PLACEHOLDERS: dict[str, tuple[str, ...]] = {
+    HANDOVER: ("{position}", "{wait}"),
+    OFFLINE: ("{opening}",),
+}
 # Texts that may be empty: then nothing is sent.
 MAY_BE_EMPTY = (HANDOVER, RESOLVED)
 _PLACEHOLDER = re.compile(r"\{[^{}\s]*\}")
@@ -78,6 +82,18 @@ def default(key: str, language: str) -> str:
     """The built-in text in `language`, else in English."""
     texts = DEFAULTS[key]
     return texts.get(language.split("-", 1)[0], texts["en"])
+
+
+def fill(text: str, values: dict[str, str]) -> str:
+    """`text` with each placeholder of `values` ("{position}": "3") replaced."""
+    for placeholder, value in values.items():
+        text = text.replace(placeholder, value)
+    return text
+
+
+def needs(text: str, placeholders: tuple[str, ...]) -> bool:
+    """Whether `text` holds any of `placeholders` (worth computing their values)."""
+    return any(placeholder in text for placeholder in placeholders)
 
 
 def problem(key: str, text: str) -> str | None:

@@ -17,6 +17,7 @@ from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
 
 from handoff.live.presence import fresh, online_agent_ids, seats
 from handoff.models import AgentPresence, AgentSeat, Conversation, Team
+from handoff.rules.agents import AVAILABLE
 from handoff.rules.assignment import FreeAgent, takes_more
 from handoff.selectors.agents import agent_users
 
@@ -30,6 +31,12 @@ LOOKAHEAD = 20
 
 def free_agents(*, now: datetime | None = None) -> list[FreeAgent]:
     """The agents free to be given a conversation now."""
+    return [agent for agent in serving_agents(now=now) if agent.room > 0]
+
+
+def serving_agents(*, now: datetime | None = None) -> list[FreeAgent]:
+    """The agents serving the queues now, full or not: online and available (the
+    slots a waiting customer's wait is estimated from)."""
     online = online_agent_ids(now)
     if not online:
         return []
@@ -52,11 +59,7 @@ def free_agents(*, now: datetime | None = None) -> list[FreeAgent]:
             team_ids=frozenset(teams.get(agent_id, ())),
         )
         for agent_id, username in users.items()
-        if takes_more(
-            status=seat_of[agent_id].status,
-            open_count=seat_of[agent_id].open_count,
-            capacity=seat_of[agent_id].capacity,
-        )
+        if seat_of[agent_id].status == AVAILABLE
     ]
 
 

@@ -17,9 +17,10 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from handoff.models import Conversation, CustomerText, HandoffSettings, Message, Schedule, Team
-from handoff.rules import business_hours, opening_text
+from handoff.rules import business_hours, opening_text, system_texts, wait_wording
 from handoff.rules.business_hours import BusinessHours, Interval
-from handoff.selectors import customer_texts
+from handoff.selectors import customer_texts, queue_place
+from handoff.selectors.queue_place import QueuePlace
 
 logger = logging.getLogger(__name__)
 
@@ -32,15 +33,21 @@ class Handover:
     text: str
     outside_hours: bool = False
     opens_at: datetime | None = None
+    place: QueuePlace | None = None  # when the text told the customer their place
 
     def event_data(self) -> dict:
-        """What the escalation event records, so the inbox can say "opens Mon 9:00"."""
-        if not self.outside_hours:
-            return {}
-        return {
-            "outside_hours": True,
-            "opens_at": self.opens_at.isoformat() if self.opens_at else None,
-        }
+        """What the escalation event records: the place and wait the customer was told
+        (for the inbox and for measuring the estimates), or that it was outside the
+        opening hours with the next opening, so the inbox can say "opens Mon 9:00"."""
+        data = {}
+        if self.place is not None:
+            data["queue_position"] = self.place.position
+            told = self.place.estimate
+            data["wait_told"] = [round(told.low), round(told.high)] if told else None
+        if self.outside_hours:
+            data["outside_hours"] = True
+            data["opens_at"] = self.opens_at.isoformat() if self.opens_at else None
+        return data
 
 
 @dataclass(frozen=True)
@@ -98,7 +105,7 @@ def handover(conversation: Conversation, *, now: datetime) -> Handover:
     row = HandoffSettings.load()
     schedule = schedule_for(conversation.team_id, row)
     terms = customer_terms(conversation)
-    usual = Handover(text=customer_texts.text(CustomerText.Key.HANDOVER, terms.language))
+    usual = _usual(conversation, terms.language, now=now)
     if schedule is None:
         return usual
     hours = business_hours_of(schedule)
@@ -121,3 +128,17 @@ def handover(conversation: Conversation, *, now: datetime) -> Handover:
         customer_zone=terms.time_zone,
     )
     return Handover(text=text, outside_hours=True, opens_at=opens_at)
+
+
+def _usual(conversation: Conversation, language: str, *, now: datetime) -> Handover:
+    """The hand-over text in `language`, its `{position}` and `{wait}` filled with the
+    customer's place in the queue and the wait estimated now."""
+    text = customer_texts.text(CustomerText.Key.HANDOVER, language)
+    if not system_texts.needs(text, system_texts.PLACEHOLDERS[system_texts.HANDOVER]):
+        return Handover(text=text)
+    place = queue_place.place_of(conversation, now=now)
+    values = {
+        "{position}": str(place.position),
+        "{wait}": wait_wording.wait_text(place.estimate, language),
+    }
+    return Handover(text=system_texts.fill(text, values), place=place)
