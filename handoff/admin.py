@@ -231,6 +231,11 @@ WHEN_SENT = {
     CustomerText.Key.BOT_MISS: _(
         "Sent when the bot has no answer and the conversation stays with the bot."
     ),
+    CustomerText.Key.REENGAGEMENT: _(
+        "The re-engagement campaign's message property, sent once to a waiting or "
+        "assigned customer whose 24-hour window is about to close unanswered, when a "
+        "re-engagement campaign is set (Settings, or the team's)."
+    ),
     CustomerText.Key.SURVEY_PROMPT: _(
         "The survey campaign's question (its message property), sent after an agent "
         "resolves a conversation when a survey campaign is set."
@@ -818,7 +823,12 @@ class TeamAdmin(admin.ModelAdmin):
         (
             _("Hours and timers"),
             {
-                "fields": ("schedule", "reply_timer_minutes", "sla_policy"),
+                "fields": (
+                    "schedule",
+                    "reply_timer_minutes",
+                    "sla_policy",
+                    "reengagement_campaign",
+                ),
                 "description": _(
                     "Topic routes name the team whose queue their hand-overs wait in "
                     "(Topic routes → team). Conversations of no team wait for every agent."

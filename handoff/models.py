@@ -140,6 +140,8 @@ class Conversation(models.Model):
     # A satisfaction survey campaign went out after resolution; the customer's score
     # (1-5) answers it and is recorded here, not routed as a new conversation.
     survey_sent_at = models.DateTimeField(null=True, blank=True)
+    # When the customer's closing WhatsApp window was acted on (re-engaged or alerted).
+    window_alerted_at = models.DateTimeField(null=True, blank=True)
     satisfaction_score = models.PositiveSmallIntegerField(null=True, blank=True)
     satisfaction_at = models.DateTimeField(null=True, blank=True)
 
@@ -323,6 +325,7 @@ class ConversationEvent(models.Model):
         ASSIGNED = "assigned", _("assigned by handoff")
         RETURNED = "returned", _("returned to the queue")
         SLA_BREACHED = "sla_breached", _("SLA target missed")
+        WINDOW_CLOSING = "window_closing", _("WhatsApp window closing unanswered")
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=32, choices=Kind.choices)
@@ -967,6 +970,20 @@ class Team(models.Model):
             "The response and resolution targets of its conversations. Empty: the settings' policy."
         ),
     )
+    reengagement_campaign = models.ForeignKey(
+        "BrazeCampaign",
+        verbose_name=_("re-engagement campaign"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text=_(
+            "A template campaign sent once to a customer of this team, waiting or "
+            "assigned, whose 24-hour WhatsApp window is about to close with no reply "
+            "from an agent, so that they can still be answered after it. Empty: the "
+            "settings' campaign; with none, the team's agents are alerted instead."
+        ),
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -1003,6 +1020,7 @@ class CustomerText(models.Model):
         RESOLVED = system_texts.RESOLVED, _("resolved message")
         BOT_MISS = system_texts.BOT_MISS, _("bot could not answer")
         SURVEY_PROMPT = system_texts.SURVEY_PROMPT, _("survey question")
+        REENGAGEMENT = system_texts.REENGAGEMENT, _("re-engagement message")
 
     key = models.CharField(_("text"), max_length=32, choices=Key.choices)
     language = models.CharField(
@@ -1108,6 +1126,30 @@ class HandoffSettings(models.Model):
         help_text=_(
             "The response and resolution targets of conversations of no team and of "
             "teams without their own. Empty: none measured."
+        ),
+    )
+    reengagement_campaign = models.ForeignKey(
+        "BrazeCampaign",
+        verbose_name=_("re-engagement campaign"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text=_(
+            "A template campaign sent once to a customer of no team (or of a team "
+            "without its own), waiting or assigned, whose 24-hour WhatsApp window is "
+            "about to close with no reply from an agent. Empty: the agents are alerted "
+            "instead."
+        ),
+    )
+    reengage_before_minutes = models.PositiveSmallIntegerField(
+        _("act before the window closes (minutes)"),
+        default=60,
+        validators=[MinValueValidator(5), MaxValueValidator(720)],
+        help_text=_(
+            "How long before a waiting or assigned customer's 24-hour window closes, "
+            "with no reply from an agent, the re-engagement campaign goes out (or the "
+            "agents are alerted)."
         ),
     )
 

@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from handoff.models import (
     BrazeCampaign,
+    Contact,
     Conversation,
     EscalationRule,
     FaqEntry,
@@ -479,6 +480,13 @@ def a_day_in_the_inbox(live, session_braze) -> tuple[list[dict], list[dict]]:
             )
             breached = watcher.until(changed("sla_breached"))
             assert breached["conversation"]["sla"]["state"] == "breached"
+            # Its customer wrote 23.5 hours ago (moved in the database): the window closes
+            # within the hour unanswered, with no re-engagement campaign: agents alerted.
+            Contact.objects.filter(pk=slow.contact_id).update(
+                last_inbound_at=timezone.now() - timedelta(hours=23.5)
+            )
+            closing = watcher.until(changed("window_closing"))
+            assert "campaign" not in closing["event"]["data"]
 
             # Ben closes the conversation, then his inbox; a frame that is not allowed.
             ben_inbox.send({"type": "viewing", "conversation_id": None})

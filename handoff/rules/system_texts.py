@@ -17,6 +17,7 @@ OFFLINE = "offline"
 RESOLVED = "resolved"
 BOT_MISS = "bot_miss"
 SURVEY_PROMPT = "survey_prompt"
+REENGAGEMENT = "reengagement"
 
 DEFAULTS: dict[str, dict[str, str]] = {
     HANDOVER: {
@@ -57,6 +58,16 @@ DEFAULTS: dict[str, dict[str, str]] = {
         "ja": (
             "申し訳ありません、うまく理解できませんでした。別の言い方でお試しください。"
             "担当者と話したい場合は「担当者」とお送りください。"
+        ),
+    },
+    REENGAGEMENT: {
+        "en": (
+            "We haven't forgotten you: a member of our team will reply here as soon as "
+            "they can. Reply to this message so that we can keep writing to you."
+        ),
+        "ja": (
+            "お待たせして申し訳ありません。担当者より順次こちらでご返信いたします。"
+            "引き続きご連絡できるよう、このメッセージにご返信ください。"
         ),
     },
     SURVEY_PROMPT: {

@@ -89,15 +89,24 @@ def survey_properties(
     """The facts a survey campaign may declare and we can fill: the message property
     (`question`, the survey question in the customer's language), `conversation_id`
     and `agent_name`. Others are left for Braze to render empty, and logged."""
+    return conversation_properties(campaign, conversation, agent, message=question)
+
+
+def conversation_properties(
+    campaign: BrazeCampaign, conversation: Conversation, agent, *, message: str
+) -> dict[str, str]:
+    """The facts a campaign sent into a conversation may declare and we can fill: the
+    message property (`message`, in the customer's language), `conversation_id` and
+    `agent_name`. Others are left for Braze to render empty, and logged."""
     known = {
-        settings.BRAZE_MESSAGE_PROPERTY: question,
+        settings.BRAZE_MESSAGE_PROPERTY: message,
         "conversation_id": str(conversation.pk),
         "agent_name": display_name(agent) if agent else "",
     }
     unknown = [name for name in campaign.property_list if name not in known]
     if unknown:
         logger.warning(
-            "Survey campaign %r declares properties handoff cannot fill: %s",
+            "Campaign %r declares properties handoff cannot fill: %s",
             campaign.key,
             ", ".join(unknown),
         )

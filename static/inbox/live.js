@@ -45,6 +45,10 @@ export function applyConversation(conversation, event) {
   if (event && event.kind === "sla_breached" && breachIsMine(conversation, event.data || {})) {
     announceBreach(conversation, event.data || {});
   }
+  const closing = event && event.kind === "window_closing" ? event.data || {} : null;
+  if (closing && !closing.campaign && breachIsMine(conversation, closing)) {
+    announceWindowClosing(conversation);
+  }
   applyToOpen({ type: "conversation.updated", conversation, event });
 }
 
@@ -72,6 +76,19 @@ function announceBreach(conversation, data) {
   });
   beep();
   notify(text, reasonText(conversation.escalation_reason), `handoff-sla-${conversation.id}-${data.kind}`, () =>
+    openConversation(conversation.id),
+  );
+  toast(text, "warning");
+}
+
+/** A customer of mine (or of my team's queue) is about to lose their WhatsApp window
+ * unanswered, and no re-engagement campaign is set: a sound, a notification, a toast. */
+function announceWindowClosing(conversation) {
+  const contact = conversation.contact || {};
+  const who = contact.name || contact.phone_number || `#${conversation.id}`;
+  const text = fmt(gettext("%(who)s's WhatsApp window closes soon with no reply: answer now, or only a template can reach them."), { who });
+  beep();
+  notify(text, reasonText(conversation.escalation_reason), `handoff-window-${conversation.id}`, () =>
     openConversation(conversation.id),
   );
   toast(text, "warning");

@@ -141,6 +141,12 @@ export function eventText(event) {
       return fmt(gettext("Delivery retried by %(who)s"), { who });
     case "sla_breached":
       return breachText(data);
+    case "window_closing":
+      return data.campaign
+        ? fmt(gettext("The WhatsApp window was about to close unanswered: re-engagement campaign “%(campaign)s” sent"), {
+            campaign: data.campaign,
+          })
+        : gettext("The WhatsApp window is about to close unanswered: answer now, or only a template can reach the customer");
     case "satisfaction":
       return fmt(gettext("The customer rated this conversation %(score)s/5"), { score: data.score ?? "?" });
     default:
