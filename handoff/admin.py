@@ -231,6 +231,10 @@ WHEN_SENT = {
     CustomerText.Key.BOT_MISS: _(
         "Sent when the bot has no answer and the conversation stays with the bot."
     ),
+    CustomerText.Key.POSITION_UPDATE: _(
+        "Sent to a customer still waiting when Settings → tell waiting customers their "
+        "new place is on: {position} and {wait} as in the hand-over message."
+    ),
     CustomerText.Key.REENGAGEMENT: _(
         "The re-engagement campaign's message property, sent once to a waiting or "
         "assigned customer whose 24-hour window is about to close unanswered, when a "

@@ -142,6 +142,11 @@ class Conversation(models.Model):
     survey_sent_at = models.DateTimeField(null=True, blank=True)
     # When the customer's closing WhatsApp window was acted on (re-engaged or alerted).
     window_alerted_at = models.DateTimeField(null=True, blank=True)
+    # The place in the queue the customer was last told, when, and when to look again
+    # whether to tell them their new one (services/queue_updates.py).
+    place_told_at = models.DateTimeField(null=True, blank=True)
+    place_told_position = models.PositiveIntegerField(null=True, blank=True)
+    place_check_at = models.DateTimeField(null=True, blank=True)
     satisfaction_score = models.PositiveSmallIntegerField(null=True, blank=True)
     satisfaction_at = models.DateTimeField(null=True, blank=True)
 
@@ -168,6 +173,7 @@ class Conversation(models.Model):
             models.Index(fields=["state", "team", "escalated_at"], name="conv_team_queue"),
             models.Index(fields=["state", "reply_due_at"], name="conv_reply_due"),
             models.Index(fields=["sla_check_at"], name="conv_sla_check"),
+            models.Index(fields=["state", "place_check_at"], name="conv_place_check"),
             models.Index(fields=["assignee", "state", "last_message_at"], name="conv_assignee"),
             models.Index(fields=["state", "last_message_at"], name="conv_state_recent"),
             models.Index(fields=["contact", "created_at"], name="conv_contact_history"),
@@ -1021,6 +1027,7 @@ class CustomerText(models.Model):
         BOT_MISS = system_texts.BOT_MISS, _("bot could not answer")
         SURVEY_PROMPT = system_texts.SURVEY_PROMPT, _("survey question")
         REENGAGEMENT = system_texts.REENGAGEMENT, _("re-engagement message")
+        POSITION_UPDATE = system_texts.POSITION_UPDATE, _("place in the queue, update")
 
     key = models.CharField(_("text"), max_length=32, choices=Key.choices)
     language = models.CharField(
@@ -1140,6 +1147,18 @@ class HandoffSettings(models.Model):
             "without its own), waiting or assigned, whose 24-hour WhatsApp window is "
             "about to close with no reply from an agent. Empty: the agents are alerted "
             "instead."
+        ),
+    )
+    position_update_minutes = models.PositiveSmallIntegerField(
+        _("tell waiting customers their new place (minutes)"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(5), MaxValueValidator(720)],
+        help_text=_(
+            "At most once every this many minutes, a waiting customer is told their new "
+            "place in the queue and wait: when they have moved up by half or more since "
+            "they were last told, else once they have waited twice this long. Never once "
+            "an agent has written to them. Empty: never."
         ),
     )
     reengage_before_minutes = models.PositiveSmallIntegerField(

@@ -18,6 +18,7 @@ RESOLVED = "resolved"
 BOT_MISS = "bot_miss"
 SURVEY_PROMPT = "survey_prompt"
 REENGAGEMENT = "reengagement"
+POSITION_UPDATE = "position_update"
 
 DEFAULTS: dict[str, dict[str, str]] = {
     HANDOVER: {
@@ -60,6 +61,10 @@ DEFAULTS: dict[str, dict[str, str]] = {
             "担当者と話したい場合は「担当者」とお送りください。"
         ),
     },
+    POSITION_UPDATE: {
+        "en": "Thanks for waiting. You are now number {position} in the queue; the wait is {wait}.",
+        "ja": "お待たせしております。現在{position}番目で、待ち時間は{wait}です。",
+    },
     REENGAGEMENT: {
         "en": (
             "We haven't forgotten you: a member of our team will reply here as soon as "
@@ -82,6 +87,7 @@ LANGUAGES = ("en", "ja")
 # customers as written.
 PLACEHOLDERS: dict[str, tuple[str, ...]] = {
     HANDOVER: ("{position}", "{wait}"),
+    POSITION_UPDATE: ("{position}", "{wait}"),
     OFFLINE: ("{opening}",),
 }
 # Texts that may be empty: then nothing is sent.

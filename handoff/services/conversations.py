@@ -27,6 +27,7 @@ from handoff.services import (
     campaign_choice,
     delivery,
     profile_sync,
+    queue_updates,
     reply_timer,
     reporting,
     seats,
@@ -98,6 +99,8 @@ def escalate(
     profile_sync.record_escalation(conversation)
     if handover.text.strip():
         queue_outbound(conversation=conversation, text=handover.text, author_kind=Author.SYSTEM)
+        if handover.place is not None:
+            queue_updates.told(conversation_id, handover.place.position, now=now)
     assigned = assignment.assign_reserved(reservation, now=now) if reservation else None
     if assigned is None:
         assignment.wake_assigner()  # it waits: the assigner serves it in turn
