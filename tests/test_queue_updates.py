@@ -106,6 +106,5 @@ def test_no_update_once_an_agent_wrote_when_served_or_when_updates_are_off():
 def test_with_updates_off_no_check_is_scheduled_at_all():
     [conversation] = queue_of(1)
 
-    assert conversation.place_told_position == 1
     assert conversation.place_check_at is None
     assert queue_updates.check_due(NOW + timedelta(days=1)) is False

@@ -24,13 +24,22 @@ def languages() -> list[str]:
     return sorted({*kept, *system_texts.LANGUAGES})
 
 
-def language_of(conversation: Conversation) -> str:
-    """The language to write to this conversation's customer in (two queries)."""
-    latest = list(
+def latest_messages(conversation: Conversation) -> list[tuple[str, dict]]:
+    """(text, extra) of the customer's latest messages, newest first (one query)."""
+    return list(
         Message.objects.filter(conversation=conversation, direction=Message.Direction.INBOUND)
         .order_by("-id")
         .values_list("text", "extra")[:SCRIPT_SAMPLE]
     )
+
+
+def language_of(conversation: Conversation) -> str:
+    """The language to write to this conversation's customer in."""
+    return language_in(latest_messages(conversation))
+
+
+def language_in(latest: list[tuple[str, dict]]) -> str:
+    """The language for a customer whose latest messages are `latest`."""
     sent = next(
         (
             extra["language"]

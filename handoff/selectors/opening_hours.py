@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from handoff.models import Conversation, CustomerText, HandoffSettings, Message, Schedule, Team
+from handoff.models import Conversation, CustomerText, HandoffSettings, Schedule, Team
 from handoff.rules import business_hours, opening_text, system_texts, wait_wording
+from handoff.rules.assignment import FreeAgent
 from handoff.rules.business_hours import BusinessHours, Interval
 from handoff.selectors import customer_texts, queue_place
 from handoff.selectors.queue_place import QueuePlace
@@ -73,18 +74,14 @@ def business_hours_of(schedule: Schedule) -> BusinessHours:
 
 
 def customer_terms(conversation: Conversation) -> CustomerTerms:
-    """The language and time zone to tell this customer a time in."""
-    extra = (
-        Message.objects.filter(conversation=conversation, direction=Message.Direction.INBOUND)
-        .order_by("-id")
-        .values_list("extra", flat=True)
-        .first()
-    ) or {}
-    zone_name = extra.get("time_zone") if isinstance(extra, dict) else None
+    """The language and time zone to tell this customer a time in (two queries)."""
+    latest = customer_texts.latest_messages(conversation)
+    extra = next((extra for _text, extra in latest if isinstance(extra, dict)), {})
+    zone_name = extra.get("time_zone")
     zone = None
     if isinstance(zone_name, str) and business_hours.time_zone_problem(zone_name) is None:
         zone = ZoneInfo(zone_name)
-    return CustomerTerms(language=customer_texts.language_of(conversation), time_zone=zone)
+    return CustomerTerms(language=customer_texts.language_in(latest), time_zone=zone)
 
 
 def schedule_for(team_id: int | None, settings_row: HandoffSettings | None = None):
@@ -98,14 +95,16 @@ def schedule_for(team_id: int | None, settings_row: HandoffSettings | None = Non
     return row.schedule
 
 
-def handover(conversation: Conversation, *, now: datetime) -> Handover:
+def handover(
+    conversation: Conversation, *, now: datetime, serving: list[FreeAgent] | None = None
+) -> Handover:
     """The hand-over text in the customer's language while open (or with no schedule);
     while closed, the offline text naming the next opening in the customer's terms:
     the schedule's own when it has one, else the language's."""
     row = HandoffSettings.load()
     schedule = schedule_for(conversation.team_id, row)
     terms = customer_terms(conversation)
-    usual = _usual(conversation, terms.language, now=now)
+    usual = _usual(conversation, terms.language, now=now, serving=serving)
     if schedule is None:
         return usual
     hours = business_hours_of(schedule)
@@ -130,13 +129,15 @@ def handover(conversation: Conversation, *, now: datetime) -> Handover:
     return Handover(text=text, outside_hours=True, opens_at=opens_at)
 
 
-def _usual(conversation: Conversation, language: str, *, now: datetime) -> Handover:
+def _usual(
+    conversation: Conversation, language: str, *, now: datetime, serving: list[FreeAgent] | None
+) -> Handover:
     """The hand-over text in `language`, its `{position}` and `{wait}` filled with the
     customer's place in the queue and the wait estimated now."""
     text = customer_texts.text(CustomerText.Key.HANDOVER, language)
     if not system_texts.needs(text, system_texts.PLACEHOLDERS[system_texts.HANDOVER]):
         return Handover(text=text)
-    place = queue_place.place_of(conversation, now=now)
+    place = queue_place.place_of(conversation, now=now, serving=serving)
     values = {
         "{position}": str(place.position),
         "{wait}": wait_wording.wait_text(place.estimate, language),

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from django.db.models import Q
 
 from handoff.models import Conversation
-from handoff.rules.assignment import eligible
+from handoff.rules.assignment import FreeAgent, eligible
 from handoff.rules.wait_estimate import Estimate, estimate
 from handoff.selectors import desk
 
@@ -38,8 +38,11 @@ class QueuePlace:
     estimate: Estimate | None  # None: no agent who could serve them is at their desk
 
 
-def place_of(conversation: Conversation, *, now: datetime) -> QueuePlace:
-    """The place and wait of a waiting conversation (a handful of queries)."""
+def place_of(
+    conversation: Conversation, *, now: datetime, serving: list[FreeAgent] | None = None
+) -> QueuePlace:
+    """The place and wait of a waiting conversation (a handful of queries);
+    `serving` (desk.serving_agents) when the caller has read it already."""
     if conversation.team_id is None:
         line = Q()
     else:
@@ -50,7 +53,9 @@ def place_of(conversation: Conversation, *, now: datetime) -> QueuePlace:
         .filter(Q(escalated_at__lt=escalated) | Q(escalated_at=escalated, pk__lt=conversation.pk))
         .count()
     )
-    serving = eligible(desk.serving_agents(now=now), team_id=conversation.team_id, passed_over=None)
+    if serving is None:
+        serving = desk.serving_agents(now=now)
+    serving = eligible(serving, team_id=conversation.team_id, passed_over=None)
     position = ahead + 1
     return QueuePlace(
         position=position,

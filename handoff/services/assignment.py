@@ -78,7 +78,9 @@ def assign_next(now: datetime | None = None) -> bool:
     return False
 
 
-def reserve_at_handover(conversation: Conversation, *, now: datetime) -> "Reservation | None":
+def reserve_at_handover(
+    conversation: Conversation, *, now: datetime, serving: list[FreeAgent] | None = None
+) -> "Reservation | None":
     """In the transaction that has just made `conversation` wait (its row is locked),
     before it records any event: choose the agent the assigner would, if this is the
     conversation the assigner would serve next, and lock their seat. Finish with
@@ -89,10 +91,13 @@ def reserve_at_handover(conversation: Conversation, *, now: datetime) -> "Reserv
     and an agent's status change holding the first would wait on each other.
     Longest waiting first holds: when an older conversation comes first for the free
     agents, nothing happens here and the woken assigner serves the queue in its order.
+    `serving` (desk.serving_agents) when the caller has read it already.
     """
     if not HandoffSettings.load().auto_assign:
         return None
-    free = desk.free_agents(now=now)
+    if serving is None:
+        serving = desk.serving_agents(now=now)
+    free = [agent for agent in serving if agent.room > 0]
     for conversation_id, team_id, candidates in _in_serving_order(free):
         if conversation_id != conversation.pk:
             return None  # an older conversation goes first

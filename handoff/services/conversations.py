@@ -21,7 +21,7 @@ from handoff.live import presence
 from handoff.models import Conversation, ConversationEvent, CustomerText, HandoffSettings, Message
 from handoff.rules import service_window
 from handoff.rules.payloads import MAX_MESSAGE_CHARS
-from handoff.selectors import customer_texts, opening_hours
+from handoff.selectors import customer_texts, desk, opening_hours
 from handoff.services import (
     assignment,
     campaign_choice,
@@ -84,8 +84,9 @@ def escalate(
     sla.refresh(conversation_id, now, into=conversation)  # the clocks start here
     reporting.handed_over(conversation, at=now)
     # Before any event is recorded: the seat lock comes first (reserve_at_handover).
-    reservation = assignment.reserve_at_handover(conversation, now=now)
-    handover = opening_hours.handover(conversation, now=now)
+    serving = desk.serving_agents(now=now)  # read once: who may take it, what to tell
+    reservation = assignment.reserve_at_handover(conversation, now=now, serving=serving)
+    handover = opening_hours.handover(conversation, now=now, serving=serving)
     transitions.record_event(
         conversation=conversation,
         kind=Kind.ESCALATED,

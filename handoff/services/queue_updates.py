@@ -35,13 +35,16 @@ RECHECK_SHARE = 0.25
 
 
 def told(conversation_id: int, position: int, *, now: datetime) -> None:
-    """The customer was told `position` now (in the caller's transaction): the next
-    look is one interval on, when updates are on."""
+    """The customer was told `position` now (in the caller's transaction): with
+    updates on, the next look is one interval on; with them off, nothing to keep (a
+    check time left from when they were on finds them off, and stops)."""
     minutes = HandoffSettings.load().position_update_minutes
+    if not minutes:
+        return
     Conversation.objects.filter(pk=conversation_id).update(
         place_told_at=now,
         place_told_position=position,
-        place_check_at=now + timedelta(minutes=minutes) if minutes else None,
+        place_check_at=now + timedelta(minutes=minutes),
     )
 
 
