@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connections
+from django.db import connections, transaction
 from django.db.models import (
     BooleanField,
     Case,
@@ -39,6 +39,8 @@ from django.db.models import (
 from handoff.rules.report_stats import nearest_rank
 
 FRACTIONS = {"p50": 0.5, "p90": 0.9}
+# The memory a ranking query may sort and hash in before spilling to disk.
+WORK_MEM = "64MB"
 
 
 @dataclass(frozen=True)
@@ -149,7 +151,13 @@ def _in_postgresql(rows, groupings, value, when, also):
         "WITHIN GROUP (ORDER BY each) FROM UNNEST(_values) AS each) AS _ranks"
     )
     names = f"{every}, _grouping, count{''.join(', ' + quote(name) for name in also)}"
-    with connection.cursor() as cursor:
+    with transaction.atomic(using=rows.db), connection.cursor() as cursor:
+        # For this transaction only: the month's hashed arrays and its sort fit in
+        # memory (at the default 4 MB both spilled to disk, the hashing in 12 batches),
+        # and no JIT compilation (about 70 ms a query at these plan costs, for a plan
+        # that runs once): 7 to 10 % of the month's summary (docs/benchmarks.md).
+        cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
+        cursor.execute("SET LOCAL jit = off")
         in_order = _hashes_in_input_order(cursor, grouped, params)
         ranks = by_position if in_order else sorting
         cursor.execute(f"SELECT {names}, {ranks} FROM ({grouped}) AS grouped", params)  # noqa: S608
