@@ -115,8 +115,9 @@ def reason_labels() -> dict[str, str]:
 
 def summary(report: ReportFilter, *, now: datetime) -> dict:
     """Every figure of the reports page, as JSON-ready data: counted and ranked by the
-    database in seven queries over the range's rows and two for the names of agents
-    and teams, in two halves read side by side (docs/benchmarks.md, "Reports")."""
+    database in six queries over the range's rows (on PostgreSQL each of the three
+    ranking ones after a look at its plan) and two for the names of agents and teams,
+    in two halves read side by side (docs/benchmarks.md, "Reports")."""
     figures, (in_hours, bot_time, slots, breaches, volume) = read_side_by_side(
         lambda: _response_figures(report),
         lambda: (
