@@ -19,25 +19,11 @@ from handoff.models import (
 )
 from handoff.rules import system_texts
 from handoff.services.conversations import escalate, record_bot_miss, resolve
-from tests.support.factories import make_conversation
+from tests.support.factories import customer_wrote
 from tests.support.texts import handover_text
 
 Key = CustomerText.Key
 NOW = datetime(2027, 1, 13, 3, 0, tzinfo=UTC)  # a Wednesday, no schedule: always open
-
-
-def customer_writes(text: str, **extra) -> Conversation:
-    conversation = make_conversation()
-    Message.objects.create(
-        conversation=conversation,
-        contact=conversation.contact,
-        direction=Message.Direction.INBOUND,
-        author_kind=Message.AuthorKind.CUSTOMER,
-        text=text,
-        extra=extra,
-        routing_state=Message.Routing.DONE,
-    )
-    return conversation
 
 
 def sent(conversation: Conversation) -> list[str]:
@@ -62,7 +48,7 @@ def test_every_text_is_installed_in_english_and_japanese():
 
 @pytest.mark.django_db
 def test_a_customer_whose_braze_language_is_japanese_is_handed_over_in_japanese():
-    conversation = customer_writes("agent please", language="ja")
+    conversation = customer_wrote("agent please", language="ja")
 
     escalate(conversation_id=conversation.pk, kind="keyword", detail="agent", now=NOW)
 
@@ -71,7 +57,7 @@ def test_a_customer_whose_braze_language_is_japanese_is_handed_over_in_japanese(
 
 @pytest.mark.django_db
 def test_a_customer_who_writes_japanese_with_no_language_field_is_answered_in_japanese():
-    conversation = customer_writes("担当者と話したいです")
+    conversation = customer_wrote("担当者と話したいです")
 
     escalate(conversation_id=conversation.pk, kind="keyword", detail="担当者", now=NOW)
 
@@ -80,8 +66,8 @@ def test_a_customer_who_writes_japanese_with_no_language_field_is_answered_in_ja
 
 @pytest.mark.django_db
 def test_braze_language_wins_over_the_script_and_latin_script_gets_the_default():
-    english_profile = customer_writes("こんにちは", language="en")
-    latin = customer_writes("hola, necesito ayuda")
+    english_profile = customer_wrote("こんにちは", language="en")
+    latin = customer_wrote("hola, necesito ayuda")
 
     for conversation in (english_profile, latin):
         escalate(conversation_id=conversation.pk, kind="keyword", detail="x", now=NOW)
@@ -95,7 +81,7 @@ def test_a_language_added_in_admin_reaches_its_customers_and_falls_back_per_text
     CustomerText.objects.create(
         key=Key.HANDOVER, language="pt-br", text="Obrigado! Um atendente vai responder aqui."
     )
-    conversation = customer_writes("quero falar com um atendente", language="pt-BR")
+    conversation = customer_wrote("quero falar com um atendente", language="pt-BR")
     HandoffSettings.objects.filter(pk=1).update(bot_miss_limit=5)
 
     record_bot_miss(conversation_id=conversation.pk)  # no Portuguese apology: the site's
@@ -115,7 +101,7 @@ def test_outside_opening_hours_the_languages_own_offline_text_names_the_opening(
     schedule = Schedule.objects.create(name="Tokyo", time_zone="Asia/Tokyo")
     ClosedDate.objects.create(schedule=schedule, date=date(2027, 1, 13))
     HandoffSettings.objects.filter(pk=1).update(schedule=schedule)
-    conversation = customer_writes("担当者お願いします")
+    conversation = customer_wrote("担当者お願いします")
 
     escalate(conversation_id=conversation.pk, kind="keyword", detail="担当者", now=NOW)
 
@@ -125,7 +111,7 @@ def test_outside_opening_hours_the_languages_own_offline_text_names_the_opening(
 @pytest.mark.django_db
 def test_an_empty_hand_over_text_in_a_language_sends_nothing_to_its_customers():
     CustomerText.objects.filter(key=Key.HANDOVER, language="ja").update(text="")
-    conversation = customer_writes("担当者", language="ja")
+    conversation = customer_wrote("担当者", language="ja")
 
     escalate(conversation_id=conversation.pk, kind="keyword", detail="担当者", now=NOW)
 
@@ -145,7 +131,7 @@ def test_the_resolved_text_and_the_survey_question_go_out_in_the_customers_langu
     )
     HandoffSettings.objects.filter(pk=1).update(survey_campaign=survey)
     agent = get_user_model().objects.create_user("aiko")
-    conversation = customer_writes("ありがとう")
+    conversation = customer_wrote("ありがとう")
     Conversation.objects.filter(pk=conversation.pk).update(
         state=Conversation.State.ASSIGNED, assignee=agent
     )

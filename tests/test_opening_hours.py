@@ -28,7 +28,7 @@ from handoff.rules.business_hours import holiday_names
 from handoff.rules.opening_text import DEFAULT_TEXT
 from handoff.services.conversations import escalate
 from tests.conftest import wait_until
-from tests.support.factories import make_conversation, webhook_body
+from tests.support.factories import customer_wrote, webhook_body
 from tests.support.texts import handover_text
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -50,16 +50,7 @@ def tokyo_office(**fields) -> Schedule:
 
 
 def hand_over(moment: datetime, *, extra: dict | None = None) -> Conversation:
-    conversation = make_conversation()
-    Message.objects.create(
-        conversation=conversation,
-        contact=conversation.contact,
-        direction=Message.Direction.INBOUND,
-        author_kind=Message.AuthorKind.CUSTOMER,
-        text="agent please",
-        extra=extra or {},
-        routing_state=Message.Routing.DONE,
-    )
+    conversation = customer_wrote("agent please", **(extra or {}))
     return escalate(conversation_id=conversation.pk, kind="keyword", detail="agent", now=moment)
 
 

@@ -22,7 +22,7 @@ from handoff.rules.wait_estimate import Estimate, erlang_cdf, erlang_quantile, e
 from handoff.rules.wait_wording import wait_text
 from handoff.selectors import queue_place
 from handoff.services.conversations import escalate
-from tests.support.factories import make_conversation
+from tests.support.factories import customer_wrote, make_conversation
 from tests.support.texts import handover_text
 
 State = Conversation.State
@@ -109,16 +109,7 @@ def handled(count: int, minutes: float, team: Team | None = None) -> None:
 
 
 def hand_over(text: str = "agent please", **extra) -> Conversation:
-    conversation = make_conversation()
-    Message.objects.create(
-        conversation=conversation,
-        contact=conversation.contact,
-        direction=Message.Direction.INBOUND,
-        author_kind=Message.AuthorKind.CUSTOMER,
-        text=text,
-        extra=extra,
-        routing_state=Message.Routing.DONE,
-    )
+    conversation = customer_wrote(text, **extra)
     escalate(conversation_id=conversation.pk, kind="keyword", detail="agent", now=NOW)
     return conversation
 

@@ -83,15 +83,6 @@ def for_bot(*, key: str, properties: dict, text: str, contact: Contact) -> Choic
     return Choice(campaign, properties)
 
 
-def survey_properties(
-    campaign: BrazeCampaign, conversation: Conversation, agent, *, question: str
-) -> dict[str, str]:
-    """The facts a survey campaign may declare and we can fill: the message property
-    (`question`, the survey question in the customer's language), `conversation_id`
-    and `agent_name`. Others are left for Braze to render empty, and logged."""
-    return conversation_properties(campaign, conversation, agent, message=question)
-
-
 def conversation_properties(
     campaign: BrazeCampaign, conversation: Conversation, agent, *, message: str
 ) -> dict[str, str]:

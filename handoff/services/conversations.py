@@ -444,11 +444,11 @@ def resolve(*, conversation_id: int, agent: AbstractBaseUser) -> Conversation:
     if send_resolved_text:
         queue_outbound(conversation=conversation, text=resolved_text, author_kind=Author.SYSTEM)
     if survey_note and survey_note["sent"]:
-        properties = campaign_choice.survey_properties(
+        properties = campaign_choice.conversation_properties(
             survey,
             conversation,
             agent,
-            question=customer_texts.text(CustomerText.Key.SURVEY_PROMPT, language),
+            message=customer_texts.text(CustomerText.Key.SURVEY_PROMPT, language),
         )
         queue_outbound(
             conversation=conversation,

@@ -34,11 +34,12 @@ State = Conversation.State
 RECHECK_SHARE = 0.25
 
 
-def told(conversation_id: int, position: int, *, now: datetime) -> None:
+def told(conversation_id: int, position: int, *, now: datetime, minutes: int | None = None) -> None:
     """The customer was told `position` now (in the caller's transaction): with
     updates on, the next look is one interval on; with them off, nothing to keep (a
     check time left from when they were on finds them off, and stops)."""
-    minutes = HandoffSettings.load().position_update_minutes
+    if minutes is None:
+        minutes = HandoffSettings.load().position_update_minutes
     if not minutes:
         return
     Conversation.objects.filter(pk=conversation_id).update(
@@ -99,4 +100,4 @@ def _check(conversation_id: int, seen: datetime, *, now: datetime) -> None:
     if text.strip():
         queue_outbound(conversation=conversation, text=text, author_kind=Message.AuthorKind.SYSTEM)
         logger.info("Waiting customer told their new place %s", place.position)
-    told(conversation_id, place.position, now=now)
+    told(conversation_id, place.position, now=now, minutes=minutes)

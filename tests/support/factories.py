@@ -4,7 +4,7 @@ from itertools import count
 
 from django.utils import timezone
 
-from handoff.models import Contact, Conversation
+from handoff.models import Contact, Conversation, Message
 
 _numbers = count(1)
 
@@ -19,6 +19,22 @@ def make_conversation(
         last_inbound_at=timezone.now(),  # the customer wrote: WhatsApp's window is open
     )
     return Conversation.objects.create(contact=contact, state=state, **fields)
+
+
+def customer_wrote(text: str, **extra) -> Conversation:
+    """A new conversation whose customer wrote `text` (with the webhook's `extra`
+    fields), already routed: what a hand-over reads the customer's language from."""
+    conversation = make_conversation()
+    Message.objects.create(
+        conversation=conversation,
+        contact=conversation.contact,
+        direction=Message.Direction.INBOUND,
+        author_kind=Message.AuthorKind.CUSTOMER,
+        text=text,
+        extra=extra,
+        routing_state=Message.Routing.DONE,
+    )
+    return conversation
 
 
 def webhook_body(user_id: str, message: str, **extra) -> dict:
