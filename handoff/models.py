@@ -147,6 +147,10 @@ class Conversation(models.Model):
     place_told_at = models.DateTimeField(null=True, blank=True)
     place_told_position = models.PositiveIntegerField(null=True, blank=True)
     place_check_at = models.DateTimeField(null=True, blank=True)
+    # Set while the customer waits at risk of their WhatsApp window closing before
+    # they are served (rules/queue_order.py): their window's close, which the order
+    # serves them by. Kept current by services/window_priority.py.
+    serve_by = models.DateTimeField(null=True, blank=True)
     satisfaction_score = models.PositiveSmallIntegerField(null=True, blank=True)
     satisfaction_at = models.DateTimeField(null=True, blank=True)
 
@@ -170,6 +174,7 @@ class Conversation(models.Model):
         indexes = [
             # The inbox's queues: waiting oldest first, mine, bot, resolved newest first.
             models.Index(fields=["state", "escalated_at"], name="conv_state_escalated"),
+            models.Index(fields=["state", "serve_by", "escalated_at"], name="conv_serving_order"),
             models.Index(fields=["state", "team", "escalated_at"], name="conv_team_queue"),
             models.Index(fields=["state", "reply_due_at"], name="conv_reply_due"),
             models.Index(fields=["sla_check_at"], name="conv_sla_check"),
@@ -332,6 +337,7 @@ class ConversationEvent(models.Model):
         RETURNED = "returned", _("returned to the queue")
         SLA_BREACHED = "sla_breached", _("SLA target missed")
         WINDOW_CLOSING = "window_closing", _("WhatsApp window closing unanswered")
+        PRIORITIZED = "prioritized", _("moved ahead: WhatsApp window closing")
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=32, choices=Kind.choices)

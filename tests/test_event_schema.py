@@ -273,11 +273,13 @@ def of(kind: str, **fields):
     return matches
 
 
-def changed(event_kind: str | None):
-    """A predicate: conversation.updated whose audit event is of this kind (None: none)."""
+def changed(event_kind: str | None, *, customer: str | None = None):
+    """A predicate: conversation.updated whose audit event is of this kind (None: none),
+    of the conversation of this customer (external id) if one is named."""
     return lambda f: (
         f.get("type") == "conversation.updated"
         and ((f["event"] or {}).get("kind") if event_kind else f["event"]) == event_kind
+        and (customer is None or f["conversation"]["contact"]["external_id"] == customer)
     )
 
 
@@ -459,7 +461,9 @@ def a_day_in_the_inbox(live, session_braze) -> tuple[list[dict], list[dict]]:
             settings_row.save()
             post(ben, live, "me/status/", {"status": "available"})
             live.post_webhook(webhook_body("cust-5", "I want to talk to an agent"))
-            assigned = watcher.until(changed("assigned"))
+            # Its own assignment: one of the older waiting chats (cust-3's, handed over
+            # before the policy, no SLA clock) may be assigned before it, or after.
+            assigned = watcher.until(changed("assigned", customer="cust-5"))
             assert assigned["event"]["data"]["to"] in {"ben", "watcher"}
             assert assigned["conversation"]["reply_due_at"] is not None
             assert assigned["conversation"]["sla"]["kind"] == "first_response"
@@ -487,6 +491,18 @@ def a_day_in_the_inbox(live, session_braze) -> tuple[list[dict], list[dict]]:
             )
             closing = watcher.until(changed("window_closing"))
             assert "campaign" not in closing["event"]["data"]
+
+            # Auto-assignment off again: a customer handed over whose window closes in
+            # five minutes (moved in the database) goes ahead of the older waiting ones.
+            settings_row.auto_assign = False
+            settings_row.save()
+            live.post_webhook(webhook_body("cust-6", "I want to talk to an agent"))
+            handed = watcher.until(changed("escalated", customer="cust-6"))["conversation"]
+            Contact.objects.filter(pk=handed["contact_id"]).update(
+                last_inbound_at=timezone.now() - timedelta(hours=23, minutes=55)
+            )
+            ahead = watcher.until(changed("prioritized"))
+            assert ahead["conversation"]["serve_by"] == ahead["event"]["data"]["serve_by"]
 
             # Ben closes the conversation, then his inbox; a frame that is not allowed.
             ben_inbox.send({"type": "viewing", "conversation_id": None})

@@ -16,6 +16,7 @@ from django.utils import timezone
 from handoff.db import statements
 from handoff.live.broadcast import send_to_agents
 from handoff.models import Conversation, ConversationEvent, InboxEvent, Message, Note
+from handoff.rules import service_window
 
 
 def message_data(message: Message) -> dict:
@@ -98,6 +99,9 @@ def conversation_data(conversation: Conversation) -> dict:
         else _iso(conversation.waiting_since),
         "reply_due_at": _iso(conversation.reply_due_at),
         "sla": sla_data(conversation),
+        "window_closes_at": _iso(service_window.closes_at(conversation.contact)),
+        # Set while it waits moved ahead of older ones, its window closing soon.
+        "serve_by": _iso(conversation.serve_by),
     }
 
 

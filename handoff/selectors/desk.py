@@ -1,5 +1,6 @@
 """Reads for assignment: which agents are free right now, and the waiting
-conversations in the order they are served.
+conversations in the order they are served (rules/queue_order.py: those at risk of
+their WhatsApp window closing first, by deadline, then the oldest hand-over).
 
 "Free" is one definition (an active agent with a fresh inbox socket, live/presence.py,
 who chose available and holds fewer open conversations than their capacity:
@@ -27,6 +28,14 @@ State = Conversation.State
 # conversation it cannot place (its only free agent is the one it was taken from) must
 # not stop the ones behind it.
 LOOKAHEAD = 20
+
+# rules/queue_order.serving_key in SQL: `serve_by` is set on the conversations at risk
+# (services/window_priority.py), null on the others.
+SERVING_ORDER = (
+    F("serve_by").asc(nulls_last=True),
+    F("escalated_at").asc(nulls_first=True),
+    "pk",
+)
 
 
 def free_agents(*, now: datetime | None = None) -> list[FreeAgent]:
@@ -94,15 +103,13 @@ def still_free(chosen: FreeAgent, seat: AgentSeat, *, now: datetime) -> FreeAgen
 
 def waiting_for(agents: list[FreeAgent]) -> list[tuple[int, int | None, int | None]]:
     """(id, team id, passed-over agent id) of the waiting conversations some of these
-    agents could take, longest waiting first, at most LOOKAHEAD of them."""
+    agents could take, in the serving order, at most LOOKAHEAD of them."""
     team_ids = set().union(*(agent.team_ids for agent in agents))
     rows = Conversation.objects.filter(state=State.WAITING).filter(
         Q(team__isnull=True) | Q(team_id__in=team_ids)
     )
     return list(
-        rows.order_by(F("escalated_at").asc(nulls_first=True), "pk").values_list(
-            "pk", "team_id", "passed_over_id"
-        )[:LOOKAHEAD]
+        rows.order_by(*SERVING_ORDER).values_list("pk", "team_id", "passed_over_id")[:LOOKAHEAD]
     )
 
 

@@ -58,6 +58,9 @@ class Queue:
     field: str  # the ordering column; ties are broken by id in the same direction
     descending: bool
     nullable: bool = False
+    # A column ordered before `field` (ascending, nulls last): the waiting queue's
+    # deadline of those moved ahead for their closing window (desk.SERVING_ORDER).
+    priority: str | None = None
 
 
 def my_queues(agent: AbstractBaseUser) -> Q:
@@ -71,7 +74,9 @@ def my_queues(agent: AbstractBaseUser) -> Q:
 
 def queue_spec(name: str, agent: AbstractBaseUser) -> Queue:
     return {
-        "waiting": Queue("waiting", my_queues(agent), "escalated_at", False, nullable=True),
+        "waiting": Queue(
+            "waiting", my_queues(agent), "escalated_at", False, nullable=True, priority="serve_by"
+        ),
         "mine": Queue(
             "mine", Q(state=State.ASSIGNED, assignee_id=agent.pk), "last_message_at", False
         ),
@@ -117,7 +122,8 @@ def conversation_page(
     next_cursor = None
     if more:
         last = conversations[-1]
-        next_cursor = encode_cursor(queue, getattr(last, spec.field), last.pk)
+        first = getattr(last, spec.priority) if spec.priority else None
+        next_cursor = encode_cursor(queue, getattr(last, spec.field), last.pk, first=first)
     return Page(summaries(conversations), next_cursor)
 
 
@@ -312,14 +318,28 @@ def _ordering(spec: Queue) -> list:
     # NULLs placed explicitly (first when ascending, last when descending), so the
     # cursor's comparisons mean the same on every database.
     column = F(spec.field)
+    first = [F(spec.priority).asc(nulls_last=True)] if spec.priority else []
     if spec.descending:
-        return [column.desc(nulls_last=True) if spec.nullable else column.desc(), "-pk"]
-    return [column.asc(nulls_first=True) if spec.nullable else column.asc(), "pk"]
+        return [*first, column.desc(nulls_last=True) if spec.nullable else column.desc(), "-pk"]
+    return [*first, column.asc(nulls_first=True) if spec.nullable else column.asc(), "pk"]
 
 
-def _after(spec: Queue, position: tuple[datetime | None, int]) -> Q:
+def _after(spec: Queue, position: "Position") -> Q:
     """Rows strictly after `position` in the queue's order."""
-    value, pk = position
+    after = _after_in_field(spec, position.value, position.pk)
+    if not spec.priority:
+        return after
+    column = spec.priority
+    if position.first is None:
+        return Q(**{f"{column}__isnull": True}) & after
+    return (
+        Q(**{f"{column}__gt": position.first})
+        | (Q(**{column: position.first}) & after)
+        | Q(**{f"{column}__isnull": True})
+    )
+
+
+def _after_in_field(spec: Queue, value: datetime | None, pk: int) -> Q:
     field = spec.field
     if spec.descending:
         if value is None:
@@ -331,21 +351,38 @@ def _after(spec: Queue, position: tuple[datetime | None, int]) -> Q:
     return Q(**{f"{field}__gt": value}) | Q(**{field: value, "pk__gt": pk})
 
 
-def encode_cursor(queue: str, value: datetime | None, pk: int) -> str:
-    raw = json.dumps([queue, value.isoformat() if value else None, pk], separators=(",", ":"))
+@dataclass(frozen=True)
+class Position:
+    """The last row of a page, as its cursor holds it."""
+
+    value: datetime | None
+    pk: int
+    first: datetime | None = None  # the queue's priority column, when it has one
+
+
+def encode_cursor(
+    queue: str, value: datetime | None, pk: int, *, first: datetime | None = None
+) -> str:
+    fields = [queue, value.isoformat() if value else None, pk]
+    if first is not None:
+        fields.append(first.isoformat())
+    raw = json.dumps(fields, separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, *, queue: str) -> tuple[datetime | None, int]:
+def decode_cursor(cursor: str, *, queue: str) -> Position:
     """The position a cursor of this queue points at; QueryError for anything else."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        name, value, pk = json.loads(raw)
+        name, value, pk, *rest = json.loads(raw)
         moment = parse_datetime(value) if value is not None else None
+        first = parse_datetime(rest[0]) if rest else None
     except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as error:
         raise QueryError("The cursor is not one this list gave out.") from error
     if name != queue:
         raise QueryError(f"The cursor belongs to the {name!s:.20} queue, not to {queue}.")
-    if type(pk) is not int or (value is not None and moment is None):
+    if type(pk) is not int or (value is not None and moment is None) or len(rest) > 1:
         raise QueryError("The cursor is not one this list gave out.")
-    return moment, pk
+    if rest and first is None:
+        raise QueryError("The cursor is not one this list gave out.")
+    return Position(moment, pk, first)

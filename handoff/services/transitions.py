@@ -42,6 +42,9 @@ def transition(
     """Apply `changes` only if the conversation is still in one of `from_states` (and
     matches `extra_filter`); the fresh row, or None when another change came first."""
     now = timezone.now()
+    if changes.get("state", Conversation.State.WAITING) != Conversation.State.WAITING:
+        # A place in the serving order belongs to a wait: leaving it ends it.
+        changes.setdefault("serve_by", None)
     rows = Conversation.objects.filter(pk=conversation_id, state__in=list(from_states))
     if extra_filter is not None:
         rows = rows.filter(extra_filter)

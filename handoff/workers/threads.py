@@ -21,7 +21,7 @@ from handoff.jobs import wakeups
 from handoff.jobs.pacing import Pacer
 from handoff.live.feed import prune_events
 from handoff.live.presence import forget_stale_sockets, sweep_seconds
-from handoff.services import queue_updates, window_closing
+from handoff.services import queue_updates, window_closing, window_priority
 from handoff.services.assignment import assign_next
 from handoff.services.delivery import deliver_next
 from handoff.services.erasure import prune_retention
@@ -84,11 +84,13 @@ def run_due_chores() -> None:
 
 
 def assign_or_return() -> bool:
-    """One step of the assigner thread: an assignment, else a reply timer's return,
-    else an SLA clock turning at risk or breached, else a customer's WhatsApp window
-    about to close unanswered, else a waiting customer's new place to tell."""
+    """One step of the assigner thread: an assignment, else a change in who goes
+    first because their WhatsApp window is closing, else a reply timer's return, else
+    an SLA clock turning at risk or breached, else a customer's window about to close
+    unanswered, else a waiting customer's new place to tell."""
     return (
         assign_next()
+        or window_priority.refresh()
         or return_overdue()
         or check_due()
         or window_closing.check_due()

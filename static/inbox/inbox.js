@@ -37,6 +37,7 @@ import { applyNotice, loadAgents, renderActivity } from "./presence.js";
 import { composerBlock } from "./rules.js";
 import { app, state } from "./state.js";
 import { tickSla } from "./sla.js";
+import { tickWindows } from "./window_left.js";
 import { renderMyStatus, toggleStatus } from "./status.js";
 import { handleConflicts } from "./toasts.js";
 import { upsertMessage } from "./transcript.js";
@@ -68,6 +69,7 @@ function tick() {
     node.textContent = dueText(node.dataset.due);
   }
   tickSla();
+  tickWindows();
   if (state.detail) {
     renderWindow();
     const before = $("reply").disabled;

@@ -7,6 +7,7 @@ import { setTitleCount } from "./notify.js";
 import { ME, inMyQueues, state } from "./state.js";
 import { reasonText, stateText } from "./thread.js";
 import { slaNode } from "./sla.js";
+import { windowNode } from "./window_left.js";
 import { reportError } from "./toasts.js";
 import { $, duration, el, fmt, ms, throttle, when } from "./util.js";
 
@@ -135,8 +136,11 @@ function inQueue(summary, queue) {
 function compare(queue) {
   const asc = (key) => (a, b) => ms(a[key]) - ms(b[key]) || a.id - b.id;
   const desc = (key) => (a, b) => ms(b[key]) - ms(a[key]) || b.id - a.id;
+  // Those moved ahead for a closing window first, soonest deadline first (serve_by).
+  const ahead = (a, b) =>
+    Boolean(b.serve_by) - Boolean(a.serve_by) || (a.serve_by ? ms(a.serve_by) - ms(b.serve_by) : 0);
   return {
-    waiting: asc("escalated_at"),
+    waiting: (a, b) => ahead(a, b) || asc("escalated_at")(a, b),
     mine: asc("last_message_at"),
     bot: desc("last_message_at"),
     resolved: desc("resolved_at"),
@@ -247,6 +251,7 @@ function rowNode(summary) {
         : null,
       summary.state === "assigned" && summary.reply_due_at ? dueNode(summary.reply_due_at) : null,
       ["waiting", "assigned"].includes(summary.state) ? slaNode(summary.sla) : null,
+      windowNode(summary),
       summary.team
         ? el("span", {
             class: "chip small team-chip",

@@ -147,6 +147,10 @@ export function eventText(event) {
             campaign: data.campaign,
           })
         : gettext("The WhatsApp window is about to close unanswered: answer now, or only a template can reach the customer");
+    case "prioritized":
+      return fmt(gettext("Moved ahead of older chats: the WhatsApp window closes in %(minutes)s min"), {
+        minutes: data.minutes_left ?? "?",
+      });
     case "satisfaction":
       return fmt(gettext("The customer rated this conversation %(score)s/5"), { score: data.score ?? "?" });
     default:

@@ -1,0 +1,87 @@
+"""Keeps the serving order's priorities current: which waiting customers are at risk
+of their WhatsApp window closing before they are served (rules/queue_order.py).
+
+The decision depends on the desk as it is now (who is at their desk, how much they
+hold, the teams' handling times) and on the clock, so it is taken again every poll by
+the assigner thread (workers/threads.py) rather than once at the hand-over, and kept
+on the row (`Conversation.serve_by`) so that the assigner, the Waiting list and the
+place a customer is told all read the same order from SQL. A conversation moved
+ahead gets a PRIORITIZED event (the agents see why it jumped the line); one whose risk
+passed (the customer wrote again, or the window closed) is shown to the inboxes in
+its place again, with no event.
+
+Every change is a conditional UPDATE of a still-waiting row with the value read, so
+two processes refreshing at once write each change once.
+"""
+
+import logging
+from datetime import UTC, datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from handoff.models import Conversation, ConversationEvent
+from handoff.rules import service_window
+from handoff.rules.queue_order import InLine, deadlines
+from handoff.selectors import desk, queue_place
+from handoff.services import transitions
+
+logger = logging.getLogger(__name__)
+
+State = Conversation.State
+
+
+def refresh(now: datetime | None = None) -> bool:
+    """Set or clear each waiting conversation's deadline as the order now decides;
+    True if any changed (the assigner then looks at the queue again)."""
+    if not desk.anything_waiting():
+        return False
+    now = now or timezone.now()
+    rows = list(
+        Conversation.objects.filter(state=State.WAITING).values_list(
+            "pk", "team_id", "escalated_at", "contact__last_inbound_at", "serve_by"
+        )
+    )
+    waiting = [
+        InLine(
+            id=pk,
+            team_id=team_id,
+            escalated_at=escalated_at or _EPOCH,
+            window_closes_at=last_inbound + service_window.WINDOW if last_inbound else None,
+        )
+        for pk, team_id, escalated_at, last_inbound, _serve_by in rows
+    ]
+    decided = deadlines(waiting, now=now, likely_wait=queue_place.likely_waits(now=now))
+    changed = False
+    for pk, _team, _escalated, _inbound, stored in rows:
+        wanted = decided.get(pk)
+        if wanted != stored:
+            changed |= _change(pk, stored, wanted, now=now)
+    return changed
+
+
+def _change(conversation_id: int, stored, wanted, *, now: datetime) -> bool:
+    with transaction.atomic():
+        moved = Conversation.objects.filter(
+            pk=conversation_id, state=State.WAITING, serve_by=stored
+        ).update(serve_by=wanted, updated_at=now)
+        if not moved:
+            return False  # served, or changed by another process meanwhile
+        if wanted is None:
+            transitions.announce(conversation_id)
+            return True
+        conversation = transitions.current(conversation_id)
+        transitions.record_event(
+            conversation=conversation,
+            kind=ConversationEvent.Kind.PRIORITIZED,
+            data={"serve_by": wanted.isoformat(), "minutes_left": _minutes(wanted - now)},
+        )
+    logger.info("Conversation %s moved ahead: its window closes at %s", conversation_id, wanted)
+    return True
+
+
+def _minutes(left) -> int:
+    return max(int(left.total_seconds() // 60), 0)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
