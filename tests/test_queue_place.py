@@ -18,7 +18,14 @@ from handoff.models import (
     Message,
     Team,
 )
-from handoff.rules.wait_estimate import Estimate, erlang_cdf, erlang_quantile, estimate
+from handoff.rules.wait_estimate import (
+    DEFAULT_HANDLING_SECONDS,
+    Estimate,
+    erlang_cdf,
+    erlang_quantile,
+    estimate,
+    in_time,
+)
 from handoff.rules.wait_wording import wait_text
 from handoff.selectors import queue_place
 from handoff.services.conversations import escalate
@@ -170,7 +177,7 @@ def test_the_line_is_the_teams_and_no_teams_older_hand_overs_and_its_agents_slot
 
     assert place.position == 3
     assert place.estimate == estimate(
-        position=3, free=2, slots=2, handling_seconds=queue_place.DEFAULT_HANDLING_SECONDS
+        position=3, free=2, slots=2, handling_seconds=DEFAULT_HANDLING_SECONDS
     )
 
 
@@ -183,3 +190,16 @@ def test_the_handling_time_is_the_teams_own_else_everyones_else_the_default():
     assert queue_place.handling_seconds(billing.pk, now=NOW) == pytest.approx(1200)
     handled(5, minutes=4, team=billing)
     assert queue_place.handling_seconds(billing.pk, now=NOW) == pytest.approx(240)
+
+
+@pytest.mark.parametrize("position, free", [(1, 0), (4, 1), (30, 2), (150, 0)])
+def test_in_time_agrees_with_the_high_end_of_the_range(position, free):
+    wait = estimate(position=position, free=free, slots=3, handling_seconds=600)
+
+    def asked(seconds):
+        return in_time(position=position, free=free, slots=3, handling_seconds=600, seconds=seconds)
+
+    assert asked(wait.high * 1.01) is True
+    assert asked(wait.high * 0.99) is False
+    assert in_time(position=1, free=0, slots=0, handling_seconds=600, seconds=1e9) is None
+    assert in_time(position=1, free=1, slots=1, handling_seconds=600, seconds=0) is True

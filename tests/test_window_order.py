@@ -53,12 +53,12 @@ def line(id, *, minutes_ago, closes_in=None, team=None) -> InLine:
 
 
 def flat(wait: float | None):
-    """A desk whose likely wait is the same at every place."""
-    return lambda team_id, place: wait
+    """A desk that serves every place within `wait` seconds (None: no one serves)."""
+    return lambda team_id, place, seconds: None if wait is None else seconds >= wait
 
 
 def per_place(seconds_each: float):
-    return lambda team_id, place: seconds_each * place
+    return lambda team_id, place, seconds: seconds >= seconds_each * place
 
 
 # --- The rule -------------------------------------------------------------------------
@@ -79,10 +79,8 @@ def test_places_count_the_teams_older_ones_and_the_older_ones_of_no_team():
 def test_a_customer_is_at_risk_when_the_window_closes_before_the_likely_wait_and_an_answer():
     wait = flat(TEN_MINUTES)
     margin = (TEN_MINUTES + ANSWER_TIME.total_seconds()) / 60
-    assert at_risk(line(1, minutes_ago=0, closes_in=margin), place=1, now=NOW, likely_wait=wait)
-    assert not at_risk(
-        line(1, minutes_ago=0, closes_in=margin + 1), place=1, now=NOW, likely_wait=wait
-    )
+    assert at_risk(line(1, minutes_ago=0, closes_in=margin - 1), place=1, now=NOW, in_time=wait)
+    assert not at_risk(line(1, minutes_ago=0, closes_in=margin), place=1, now=NOW, in_time=wait)
 
 
 @pytest.mark.parametrize(
@@ -95,7 +93,7 @@ def test_a_customer_is_at_risk_when_the_window_closes_before_the_likely_wait_and
     ids=["closed", "never-wrote", "nobody-serving"],
 )
 def test_no_priority_where_serving_sooner_saves_nothing(entry, wait):
-    assert not at_risk(entry, place=1, now=NOW, likely_wait=wait)
+    assert not at_risk(entry, place=1, now=NOW, in_time=wait)
 
 
 def test_those_at_risk_go_first_soonest_deadline_first_then_the_oldest():
@@ -107,9 +105,9 @@ def test_those_at_risk_go_first_soonest_deadline_first_then_the_oldest():
         line(5, minutes_ago=20, closes_in=20),  # at risk, sooner
         line(6, minutes_ago=10, closes_in=24 * 60),
     ]
-    order = in_serving_order(waiting, now=NOW, likely_wait=per_place(TEN_MINUTES))
+    order = in_serving_order(waiting, now=NOW, in_time=per_place(TEN_MINUTES))
     assert [entry.id for entry in order] == [5, 4, 1, 2, 3, 6]
-    assert deadlines(waiting, now=NOW, likely_wait=per_place(TEN_MINUTES)) == {
+    assert deadlines(waiting, now=NOW, in_time=per_place(TEN_MINUTES)) == {
         4: NOW + timedelta(minutes=35),
         5: NOW + timedelta(minutes=20),
     }
@@ -117,7 +115,7 @@ def test_those_at_risk_go_first_soonest_deadline_first_then_the_oldest():
 
 def test_the_order_is_oldest_first_when_no_one_is_at_risk():
     waiting = [line(n, minutes_ago=60 - n, closes_in=24 * 60 - n) for n in range(1, 6)]
-    order = in_serving_order(waiting, now=NOW, likely_wait=per_place(TEN_MINUTES))
+    order = in_serving_order(waiting, now=NOW, in_time=per_place(TEN_MINUTES))
     assert [entry.id for entry in order] == [1, 2, 3, 4, 5]
 
 

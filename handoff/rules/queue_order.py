@@ -4,13 +4,14 @@ whose WhatsApp window would close before they are likely to be served.
 Twenty-four hours after a customer's last message only a paid template reaches them.
 Strict oldest-first can let a customer whose window is nearly spent (a bot
 conversation taken over late, a chat returned to the queue, a night's backlog) lapse
-while fresher ones are answered. So a waiting customer is *at risk* when their window
-closes before the wait likely at their oldest-first place (the high end of the range
-they would be told, rules/wait_estimate.py) plus the time an agent needs to answer
-(`ANSWER_TIME`); the customers at risk go first, the one whose window closes soonest
-first (earliest deadline first: among deadlines that can all be met it meets them
-all), then everyone else oldest first. A window already closed gives no priority:
-being served sooner no longer lets free text reach them.
+while fresher ones are answered. So a waiting customer is *at risk* when their
+window closes before the wait likely at their oldest-first place (the high end of the
+range they would be told, rules/wait_estimate.py) plus the time an agent needs to
+answer (`ANSWER_TIME`): fewer than 9 chances in 10 of being answered in time. Those
+at risk go first, the one whose window closes soonest first (earliest deadline
+first: among deadlines that can all be met it meets them all), then everyone else
+oldest first. A window already closed gives no priority: being served sooner no
+longer lets free text reach them.
 
 The rule is the whole decision; the assigner, the Waiting list, the place told and
 the replayed day (tests/devtools/replay_day.py) all follow it. Pure: no models, no
@@ -36,9 +37,11 @@ class InLine:
     window_closes_at: datetime | None  # None: the customer never wrote
 
 
-# The seconds the customer at this place in this team's line likely waits at most
-# (None: no agent who could serve them is at their desk, so no wait is known).
-LikelyWait = Callable[[int | None, int], float | None]
+# Whether the customer at this place in this team's line is served within so many
+# seconds at least as likely as the high end of the range they would be told promises
+# (rules/wait_estimate.Desk.in_time); None: no agent who could serve them is at their
+# desk, so no wait is known.
+InTime = Callable[[int | None, int, float], bool | None]
 
 
 def oldest_first_places(waiting: Iterable[InLine]) -> dict[int, int]:
@@ -61,21 +64,18 @@ def oldest_first_places(waiting: Iterable[InLine]) -> dict[int, int]:
     return places
 
 
-def at_risk(entry: InLine, *, place: int, now: datetime, likely_wait: LikelyWait) -> bool:
+def at_risk(entry: InLine, *, place: int, now: datetime, in_time: InTime) -> bool:
     """Whether the customer's window closes before they would be served and
     answered at their oldest-first `place`."""
     closes = entry.window_closes_at
     if closes is None or closes <= now:
         return False  # nothing left to save
-    wait = likely_wait(entry.team_id, place)
-    if wait is None:
-        return False  # no one serves the line now: no order serves them sooner
-    return closes <= now + timedelta(seconds=wait) + ANSWER_TIME
+    left = (closes - now - ANSWER_TIME).total_seconds()
+    # None: no one serves the line now, and no order serves them sooner.
+    return in_time(entry.team_id, place, left) is False
 
 
-def deadlines(
-    waiting: Iterable[InLine], *, now: datetime, likely_wait: LikelyWait
-) -> dict[int, datetime]:
+def deadlines(waiting: Iterable[InLine], *, now: datetime, in_time: InTime) -> dict[int, datetime]:
     """The conversations at risk, each with the moment it must be served by (its
     window's close): what the order puts first."""
     waiting = list(waiting)
@@ -83,7 +83,7 @@ def deadlines(
     return {
         entry.id: entry.window_closes_at
         for entry in waiting
-        if at_risk(entry, place=places[entry.id], now=now, likely_wait=likely_wait)
+        if at_risk(entry, place=places[entry.id], now=now, in_time=in_time)
     }
 
 
@@ -99,12 +99,10 @@ def serving_key(*, serve_by: datetime | None, escalated_at: datetime | None, id:
     )
 
 
-def in_serving_order(
-    waiting: Iterable[InLine], *, now: datetime, likely_wait: LikelyWait
-) -> list[InLine]:
+def in_serving_order(waiting: Iterable[InLine], *, now: datetime, in_time: InTime) -> list[InLine]:
     """The waiting conversations in the order they are served."""
     waiting = list(waiting)
-    serve_by = deadlines(waiting, now=now, likely_wait=likely_wait)
+    serve_by = deadlines(waiting, now=now, in_time=in_time)
     return sorted(
         waiting,
         key=lambda e: serving_key(

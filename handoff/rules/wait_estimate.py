@@ -21,7 +21,10 @@ Pure: no models, no clock.
 """
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+
+from handoff.rules.assignment import FreeAgent, eligible
 
 LOW, HIGH = 0.1, 0.9  # the percentiles of the range told
 # Above this many slots to free, the Erlang quantile is taken by Wilson and
@@ -29,6 +32,9 @@ LOW, HIGH = 0.1, 0.9  # the percentiles of the range told
 EXACT_UP_TO = 100
 # The standard normal's quantiles for LOW and HIGH.
 NORMAL_QUANTILE = {LOW: -1.2815515655446004, HIGH: 1.2815515655446004}
+# How many handling times make a measure, and the handling time without one.
+HANDLING_MIN_SAMPLE = 5
+DEFAULT_HANDLING_SECONDS = 600.0
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,70 @@ def estimate(*, position: int, free: int, slots: int, handling_seconds: float) -
         return Estimate(0.0, 0.0)
     rate = slots / handling_seconds
     return Estimate(erlang_quantile(ahead, rate, LOW), erlang_quantile(ahead, rate, HIGH))
+
+
+def in_time(
+    *, position: int, free: int, slots: int, handling_seconds: float, seconds: float
+) -> bool | None:
+    """Whether the customer at `position` is served within `seconds` at least as
+    likely as the high end of the range they are told promises (HIGH): `seconds` is
+    at or past that end. One sum, no search for the quantile, so it is cheap enough
+    to ask for every waiting customer every poll. None when no slot serves them."""
+    if slots <= 0 or handling_seconds <= 0:
+        return None
+    ahead = max(position, 1) - max(free, 0)
+    if ahead <= 0:
+        return seconds >= 0
+    rate = slots / handling_seconds
+    if seconds * rate >= ahead + 10 * math.sqrt(ahead) + 10:
+        return True  # ten deviations past the mean: no sum needed (most customers)
+    return erlang_cdf(ahead, rate, seconds) >= HIGH
+
+
+@dataclass(frozen=True)
+class Desk:
+    """The slots that serve one line now (the capacities of the agents at their desk
+    who may take its conversations, and how many are empty) and its handling time."""
+
+    free: int
+    slots: int
+    handling_seconds: float
+
+    @classmethod
+    def of(
+        cls, serving: Iterable[FreeAgent], *, team_id: int | None, handling_seconds: float
+    ) -> "Desk":
+        agents = eligible(serving, team_id=team_id, passed_over=None)
+        return cls(
+            free=sum(max(agent.room, 0) for agent in agents),
+            slots=sum(agent.capacity for agent in agents),
+            handling_seconds=handling_seconds,
+        )
+
+    def estimate(self, position: int) -> Estimate | None:
+        return estimate(
+            position=position,
+            free=self.free,
+            slots=self.slots,
+            handling_seconds=self.handling_seconds,
+        )
+
+    def in_time(self, position: int, seconds: float) -> bool | None:
+        return in_time(
+            position=position,
+            free=self.free,
+            slots=self.slots,
+            handling_seconds=self.handling_seconds,
+            seconds=seconds,
+        )
+
+
+def mean_handling(spans: Sequence[float]) -> float | None:
+    """The mean handling time of these resolved conversations (seconds from
+    assignment to resolution), or None when they are too few to be a measure."""
+    if len(spans) < HANDLING_MIN_SAMPLE:
+        return None
+    return max(sum(spans) / len(spans), 1.0)
 
 
 def erlang_cdf(shape: int, rate: float, t: float) -> float:

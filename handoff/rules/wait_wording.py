@@ -23,14 +23,26 @@ def wait_text(estimate: Estimate | None, language: str) -> str:
     language = language.split("-", 1)[0]
     if estimate is None:
         return UNKNOWN.get(language, "?")
+    low, high = told_range(estimate)
+    if estimate.high <= 60:
+        return UNDER_A_MINUTE.get(language, "< 1 min")
+    if estimate.high <= 2 * 3600:
+        return _phrase(language, round(low / 60), round(high / 60), hours=False)
+    return _phrase(language, round(low / 3600), round(high / 3600), hours=True)
+
+
+def told_range(estimate: Estimate) -> tuple[float, float]:
+    """The range in seconds as the customer reads it (what they can hold us to, and
+    what the replayed day checks the wait against): under a minute, or the model's
+    range rounded outward."""
     low, high = estimate.low, estimate.high
     if high <= 60:
-        return UNDER_A_MINUTE.get(language, "< 1 min")
+        return 0.0, 60.0
     if high <= 2 * 3600:
-        low_unit, high_unit = _rounded(low / 60, high / 60, step=5 if high > 600 else 1)
-        return _phrase(language, low_unit, high_unit, hours=False)
-    low_unit, high_unit = _rounded(low / 3600, high / 3600, step=1)
-    return _phrase(language, low_unit, high_unit, hours=True)
+        low_minutes, high_minutes = _rounded(low / 60, high / 60, step=5 if high > 600 else 1)
+        return low_minutes * 60.0, high_minutes * 60.0
+    low_hours, high_hours = _rounded(low / 3600, high / 3600, step=1)
+    return low_hours * 3600.0, high_hours * 3600.0
 
 
 def _rounded(low: float, high: float, *, step: int) -> tuple[int, int]:

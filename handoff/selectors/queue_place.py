@@ -20,18 +20,16 @@ from datetime import datetime, timedelta
 from django.db.models import Q
 
 from handoff.models import Conversation
-from handoff.rules.assignment import FreeAgent, eligible
-from handoff.rules.queue_order import LikelyWait
-from handoff.rules.wait_estimate import Estimate, estimate
+from handoff.rules.assignment import FreeAgent
+from handoff.rules.queue_order import InTime
+from handoff.rules.wait_estimate import DEFAULT_HANDLING_SECONDS, Desk, Estimate, mean_handling
 from handoff.selectors import desk
 
 State = Conversation.State
-# The latest resolved conversations the handling time is measured on, how recent they
-# must be, how many make a measure, and the handling time without one.
+# The latest resolved conversations the handling time is measured on, and how
+# recent they must be.
 HANDLING_SAMPLE = 200
 HANDLING_SINCE = timedelta(days=14)
-HANDLING_MIN_SAMPLE = 5
-DEFAULT_HANDLING_SECONDS = 600.0
 
 
 @dataclass(frozen=True)
@@ -57,9 +55,9 @@ def place_of(
     )
     if serving is None:
         serving = desk.serving_agents(now=now)
-    position = ahead + 1
     handling = handling_seconds(conversation.team_id, now=now)
-    return QueuePlace(position, _wait(serving, conversation.team_id, position, handling))
+    line_desk = Desk.of(serving, team_id=conversation.team_id, handling_seconds=handling)
+    return QueuePlace(ahead + 1, line_desk.estimate(ahead + 1))
 
 
 def served_before(conversation: Conversation, *, now: datetime) -> Q:
@@ -73,37 +71,26 @@ def served_before(conversation: Conversation, *, now: datetime) -> Q:
     return Q(serve_by__lt=deadline) | (Q(serve_by=deadline) & older)
 
 
-def likely_waits(*, now: datetime, serving: list[FreeAgent] | None = None) -> LikelyWait:
-    """The longest wait likely (the high end of the range a customer is told) at a
-    place in a team's line, from the desk as it is now: what rules/queue_order.py
-    weighs a customer's window against. Reads each team's handling time once."""
+def in_time_at(*, now: datetime, serving: list[FreeAgent] | None = None) -> InTime:
+    """Whether a customer at a place in a team's line is likely served within so many
+    seconds, from the desk as it is now: what rules/queue_order.py weighs a
+    customer's window against. Reads each team's handling time once."""
     if serving is None:
         serving = desk.serving_agents(now=now)
-    handling: dict[int | None, float] = {}
+    desks: dict[int | None, Desk] = {}
 
-    def likely_wait(team_id: int | None, place: int) -> float | None:
-        if team_id not in handling:
-            handling[team_id] = handling_seconds(team_id, now=now)
-        wait = _wait(serving, team_id, place, handling[team_id])
-        return None if wait is None else wait.high
+    def in_time(team_id: int | None, place: int, seconds: float) -> bool | None:
+        if team_id not in desks:
+            handling = handling_seconds(team_id, now=now)
+            desks[team_id] = Desk.of(serving, team_id=team_id, handling_seconds=handling)
+        return desks[team_id].in_time(place, seconds)
 
-    return likely_wait
-
-
-def _wait(
-    serving: list[FreeAgent], team_id: int | None, place: int, handling: float
-) -> Estimate | None:
-    agents = eligible(serving, team_id=team_id, passed_over=None)
-    return estimate(
-        position=place,
-        free=sum(max(agent.room, 0) for agent in agents),
-        slots=sum(agent.capacity for agent in agents),
-        handling_seconds=handling,
-    )
+    return in_time
 
 
 def handling_seconds(team_id: int | None, *, now: datetime) -> float:
-    """Mean seconds from assignment to resolution, recently, for the team."""
+    """Mean seconds from assignment to resolution, recently, for the team (everyone's
+    while the team has too few, else the default)."""
     for rows in (_resolved(now).filter(team_id=team_id), _resolved(now)):
         spans = [
             (resolved - assigned).total_seconds()
@@ -111,8 +98,9 @@ def handling_seconds(team_id: int | None, *, now: datetime) -> float:
                 :HANDLING_SAMPLE
             ]
         ]
-        if len(spans) >= HANDLING_MIN_SAMPLE:
-            return max(sum(spans) / len(spans), 1.0)
+        mean = mean_handling(spans)
+        if mean is not None:
+            return mean
     return DEFAULT_HANDLING_SECONDS
 
 

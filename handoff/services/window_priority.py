@@ -51,7 +51,7 @@ def refresh(now: datetime | None = None) -> bool:
         )
         for pk, team_id, escalated_at, last_inbound, _serve_by in rows
     ]
-    decided = deadlines(waiting, now=now, likely_wait=queue_place.likely_waits(now=now))
+    decided = deadlines(waiting, now=now, in_time=queue_place.in_time_at(now=now))
     changed = False
     for pk, _team, _escalated, _inbound, stored in rows:
         wanted = decided.get(pk)

@@ -36,6 +36,10 @@ the Procfile starts it, background workers included):
   queries over a month of 100,000 conversations, against the same summary over one
   day; `--no-postgres` skips it too, `--explain` prints the slowest query's plan.
 
+* **The replayed day** (`tests.devtools.replay_day`, no server): the queue simulated
+  through the serving order, assignment and wait estimate rules with an injected
+  clock; oldest first against the window-aware order, beside Erlang C.
+
 Each endpoint receives the same JSON body: 500 customers, texts that the FAQ bot
 answers and texts it cannot answer (never an escalation phrase), a unique message_id
 as Braze's template sends. The baseline is `POST /bench/bare/`, a bare async Django view
@@ -80,7 +84,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from tests.devtools import bench_reports, bench_scale
+from tests.devtools import bench_reports, bench_scale, replay_day
 from tests.devtools.bench_assignment import TARGET_P99_MS as ASSIGN_TARGET_P99_MS
 from tests.devtools.bench_assignment import AssignmentLatency, assignment_phase
 from tests.devtools.bench_figures import (
@@ -225,6 +229,8 @@ class Results:
     assignment: list[AssignmentLatency] = field(default_factory=list)
     postgres: bench_scale.PostgresResults | None = None
     reports: bench_reports.ReportsTiming | None = None
+    replay_lines: list[str] = field(default_factory=list)
+    replay_checks: list[TargetCheck] = field(default_factory=list)
 
 
 def flat_out_phase(harness: Harness, results: Results) -> None:
@@ -630,6 +636,11 @@ def print_report(
     for line in run_details(results):
         print(line)
     print()
+    print("The replayed day (tests/devtools/replay_day.py):")
+    print()
+    for line in results.replay_lines:
+        print(line)
+    print()
     print("Targets (reported, not asserted):")
     for check in checks:
         print(f"  [{'PASS' if check.passed else 'MISS'}] {check.name}: {check.measured}")
@@ -689,6 +700,7 @@ def write_json(
         "reports": (
             bench_reports.summary(results.reports) if results.reports is not None else None
         ),
+        "replayed_day": results.replay_lines,
         "errors": list(errors),
     }
     RESULTS_PATH.parent.mkdir(exist_ok=True)
@@ -718,6 +730,8 @@ def measure(children: Subprocesses, wrk: str, options: Options) -> Results:
     if options.postgres:
         results.postgres = bench_scale.postgres_phase(children, wrk, options)
         results.reports = bench_reports.reports_phase(children, explain=options.explain)
+    print("replaying a day of the queue (no server: the rules with an injected clock) ...")
+    results.replay_lines, results.replay_checks = replay_day.replayed()
     return results
 
 
@@ -758,7 +772,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         bot=results.bot,
         assignment=results.assignment,
         reports=results.reports,
-    )
+    ) + list(results.replay_checks)
     errors, fatal = error_report(results)
     print_report(options, facts, comparisons, checks, results, errors)
     print(
