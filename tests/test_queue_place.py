@@ -20,11 +20,12 @@ from handoff.models import (
 )
 from handoff.rules.wait_estimate import (
     DEFAULT_HANDLING_SECONDS,
+    HIGH,
     Estimate,
+    chance_within,
     erlang_cdf,
     erlang_quantile,
     estimate,
-    in_time,
 )
 from handoff.rules.wait_wording import wait_text
 from handoff.selectors import queue_place
@@ -193,13 +194,15 @@ def test_the_handling_time_is_the_teams_own_else_everyones_else_the_default():
 
 
 @pytest.mark.parametrize("position, free", [(1, 0), (4, 1), (30, 2), (150, 0)])
-def test_in_time_agrees_with_the_high_end_of_the_range(position, free):
+def test_the_chance_reaches_the_high_end_s_share_exactly_at_the_high_end(position, free):
     wait = estimate(position=position, free=free, slots=3, handling_seconds=600)
 
-    def asked(seconds):
-        return in_time(position=position, free=free, slots=3, handling_seconds=600, seconds=seconds)
+    def chance(seconds):
+        return chance_within(
+            position=position, free=free, slots=3, handling_seconds=600, seconds=seconds
+        )
 
-    assert asked(wait.high * 1.01) is True
-    assert asked(wait.high * 0.99) is False
-    assert in_time(position=1, free=0, slots=0, handling_seconds=600, seconds=1e9) is None
-    assert in_time(position=1, free=1, slots=1, handling_seconds=600, seconds=0) is True
+    assert chance(wait.high) == pytest.approx(HIGH, abs=1e-3)
+    assert chance(wait.high * 1.01) >= HIGH > chance(wait.high * 0.99)
+    assert chance_within(position=1, free=0, slots=0, handling_seconds=600, seconds=1e9) is None
+    assert chance_within(position=1, free=1, slots=1, handling_seconds=600, seconds=0) == 1.0

@@ -53,12 +53,13 @@ def line(id, *, minutes_ago, closes_in=None, team=None) -> InLine:
 
 
 def flat(wait: float | None):
-    """A desk that serves every place within `wait` seconds (None: no one serves)."""
-    return lambda team_id, place, seconds: None if wait is None else seconds >= wait
+    """A desk that serves every place within `wait` seconds for sure (None: no one
+    serves), and never sooner."""
+    return lambda team_id, place, seconds: None if wait is None else float(seconds >= wait)
 
 
 def per_place(seconds_each: float):
-    return lambda team_id, place, seconds: seconds >= seconds_each * place
+    return lambda team_id, place, seconds: float(seconds >= seconds_each * place)
 
 
 # --- The rule -------------------------------------------------------------------------
@@ -79,8 +80,8 @@ def test_places_count_the_teams_older_ones_and_the_older_ones_of_no_team():
 def test_a_customer_is_at_risk_when_the_window_closes_before_the_likely_wait_and_an_answer():
     wait = flat(TEN_MINUTES)
     margin = (TEN_MINUTES + ANSWER_TIME.total_seconds()) / 60
-    assert at_risk(line(1, minutes_ago=0, closes_in=margin - 1), place=1, now=NOW, in_time=wait)
-    assert not at_risk(line(1, minutes_ago=0, closes_in=margin), place=1, now=NOW, in_time=wait)
+    assert at_risk(line(1, minutes_ago=0, closes_in=margin - 1), place=1, now=NOW, chance=wait)
+    assert not at_risk(line(1, minutes_ago=0, closes_in=margin), place=1, now=NOW, chance=wait)
 
 
 @pytest.mark.parametrize(
@@ -93,7 +94,7 @@ def test_a_customer_is_at_risk_when_the_window_closes_before_the_likely_wait_and
     ids=["closed", "never-wrote", "nobody-serving"],
 )
 def test_no_priority_where_serving_sooner_saves_nothing(entry, wait):
-    assert not at_risk(entry, place=1, now=NOW, in_time=wait)
+    assert not at_risk(entry, place=1, now=NOW, chance=wait)
 
 
 def test_those_at_risk_go_first_soonest_deadline_first_then_the_oldest():
@@ -105,17 +106,34 @@ def test_those_at_risk_go_first_soonest_deadline_first_then_the_oldest():
         line(5, minutes_ago=20, closes_in=20),  # at risk, sooner
         line(6, minutes_ago=10, closes_in=24 * 60),
     ]
-    order = in_serving_order(waiting, now=NOW, in_time=per_place(TEN_MINUTES))
+    order = in_serving_order(waiting, now=NOW, chance=per_place(TEN_MINUTES))
     assert [entry.id for entry in order] == [5, 4, 1, 2, 3, 6]
-    assert deadlines(waiting, now=NOW, in_time=per_place(TEN_MINUTES)) == {
+    assert deadlines(waiting, now=NOW, chance=per_place(TEN_MINUTES)) == {
         4: NOW + timedelta(minutes=35),
         5: NOW + timedelta(minutes=20),
     }
 
 
+def test_under_overload_one_who_would_lapse_anyway_keeps_their_place_for_one_who_can_be_saved():
+    """One slot freeing every ten minutes: the 15-minute window can be met at first
+    place; the 16-minute one not even at second; the 25-minute one only if the
+    16-minute one does not take second place."""
+    waiting = [
+        line(1, minutes_ago=30, closes_in=15),
+        line(2, minutes_ago=20, closes_in=16),
+        line(3, minutes_ago=10, closes_in=25),
+    ]
+    assert deadlines(waiting, now=NOW, chance=per_place(TEN_MINUTES)) == {
+        1: NOW + timedelta(minutes=15),
+        3: NOW + timedelta(minutes=25),
+    }
+    order = in_serving_order(waiting, now=NOW, chance=per_place(TEN_MINUTES))
+    assert [entry.id for entry in order] == [1, 3, 2]
+
+
 def test_the_order_is_oldest_first_when_no_one_is_at_risk():
     waiting = [line(n, minutes_ago=60 - n, closes_in=24 * 60 - n) for n in range(1, 6)]
-    order = in_serving_order(waiting, now=NOW, in_time=per_place(TEN_MINUTES))
+    order = in_serving_order(waiting, now=NOW, chance=per_place(TEN_MINUTES))
     assert [entry.id for entry in order] == [1, 2, 3, 4, 5]
 
 

@@ -10,8 +10,11 @@ range they would be told, rules/wait_estimate.py) plus the time an agent needs t
 answer (`ANSWER_TIME`): fewer than 9 chances in 10 of being answered in time. Those
 at risk go first, the one whose window closes soonest first (earliest deadline
 first: among deadlines that can all be met it meets them all), then everyone else
-oldest first. A window already closed gives no priority: being served sooner no
-longer lets free text reach them.
+oldest first. Two exceptions keep the priority honest: a window already closed gives
+none (being served sooner no longer lets free text reach them), and under overload
+a customer who would lapse even at their place among those moved ahead keeps their
+place instead (earliest deadline first alone would then serve the hopeless first and
+lose the savable behind them).
 
 The rule is the whole decision; the assigner, the Waiting list, the place told and
 the replayed day (tests/devtools/replay_day.py) all follow it. Pure: no models, no
@@ -37,54 +40,96 @@ class InLine:
     window_closes_at: datetime | None  # None: the customer never wrote
 
 
-# Whether the customer at this place in this team's line is served within so many
-# seconds at least as likely as the high end of the range they would be told promises
-# (rules/wait_estimate.Desk.in_time); None: no agent who could serve them is at their
-# desk, so no wait is known.
-InTime = Callable[[int | None, int, float], bool | None]
+# The chance that the customer at this place in this team's line is served within so
+# many seconds (rules/wait_estimate.Desk.chance_within); None: no agent who could
+# serve them is at their desk, so no wait is known.
+Chance = Callable[[int | None, int, float], float | None]
+# At risk below this chance of being answered in time: the high end of the range a
+# customer is told is the wait they are served within this likely.
+LIKELY = 0.9
+# Moved ahead only while first place among those at risk gives at least this chance:
+# under overload, a customer who would lapse even there keeps their place rather
+# than push back those who can still be saved.
+SAVABLE = 0.1
 
 
 def oldest_first_places(waiting: Iterable[InLine]) -> dict[int, int]:
-    """Each conversation's place (1: next) when its line is served oldest first.
-
-    A line is what the agents who may take the conversation serve: a team's line
-    holds the team's conversations and those of no team, which every agent takes;
-    a conversation of no team is behind every older one.
-    """
-    places: dict[int, int] = {}
-    per_team: dict[int, int] = {}
-    teamless = 0
-    for older, entry in enumerate(sorted(waiting, key=lambda e: (e.escalated_at, e.id))):
-        if entry.team_id is None:
-            places[entry.id] = older + 1
-            teamless += 1
-        else:
-            places[entry.id] = per_team.get(entry.team_id, 0) + teamless + 1
-            per_team[entry.team_id] = per_team.get(entry.team_id, 0) + 1
+    """Each conversation's place (1: next) when its line is served oldest first."""
+    lines = _Lines()
+    places = {}
+    for entry in sorted(waiting, key=lambda e: (e.escalated_at, e.id)):
+        places[entry.id] = lines.place_of(entry)
+        lines.take(entry)
     return places
 
 
-def at_risk(entry: InLine, *, place: int, now: datetime, in_time: InTime) -> bool:
-    """Whether the customer's window closes before they would be served and
+class _Lines:
+    """The conversations taken so far, counted per line, to place the next one.
+
+    A line is what the agents who may take the conversation serve: a team's line
+    holds the team's conversations and those of no team, which every agent takes;
+    a conversation of no team is behind every one before it.
+    """
+
+    def __init__(self):
+        self.per_team: dict[int, int] = {}
+        self.teamless = 0
+        self.total = 0
+
+    def place_of(self, entry: InLine) -> int:
+        if entry.team_id is None:
+            return self.total + 1
+        return self.per_team.get(entry.team_id, 0) + self.teamless + 1
+
+    def take(self, entry: InLine) -> None:
+        self.total += 1
+        if entry.team_id is None:
+            self.teamless += 1
+        else:
+            self.per_team[entry.team_id] = self.per_team.get(entry.team_id, 0) + 1
+
+
+def at_risk(entry: InLine, *, place: int, now: datetime, chance: Chance) -> bool:
+    """Whether the customer's window likely closes before they would be served and
     answered at their oldest-first `place`."""
-    closes = entry.window_closes_at
-    if closes is None or closes <= now:
-        return False  # nothing left to save
-    left = (closes - now - ANSWER_TIME).total_seconds()
+    likely = _chance_in_time(entry, place=place, now=now, chance=chance)
     # None: no one serves the line now, and no order serves them sooner.
-    return in_time(entry.team_id, place, left) is False
+    return likely is not None and likely < LIKELY
 
 
-def deadlines(waiting: Iterable[InLine], *, now: datetime, in_time: InTime) -> dict[int, datetime]:
-    """The conversations at risk, each with the moment it must be served by (its
-    window's close): what the order puts first."""
+def deadlines(waiting: Iterable[InLine], *, now: datetime, chance: Chance) -> dict[int, datetime]:
+    """The conversations moved ahead, each with the moment it must be served by (its
+    window's close): those at risk, taken by earliest deadline, each kept while its
+    place among those kept before it still gives it a chance (SAVABLE) of being taken
+    before the window closes."""
     waiting = list(waiting)
     places = oldest_first_places(waiting)
-    return {
-        entry.id: entry.window_closes_at
-        for entry in waiting
-        if at_risk(entry, place=places[entry.id], now=now, in_time=in_time)
-    }
+    risky = sorted(
+        (e for e in waiting if at_risk(e, place=places[e.id], now=now, chance=chance)),
+        key=lambda e: (e.window_closes_at, e.escalated_at, e.id),
+    )
+    kept, lines = {}, _Lines()
+    for entry in risky:
+        place = lines.place_of(entry)
+        # Taken before the window closes, an agent may still be quick enough.
+        if (
+            _chance_in_time(entry, place=place, now=now, chance=chance, answer=False) or 0
+        ) >= SAVABLE:
+            kept[entry.id] = entry.window_closes_at
+            lines.take(entry)
+    return kept
+
+
+def _chance_in_time(
+    entry: InLine, *, place: int, now: datetime, chance: Chance, answer: bool = True
+) -> float | None:
+    """The chance of being taken (and, with `answer`, answered) before the window
+    closes; None when it is closed or no one serves the line."""
+    closes = entry.window_closes_at
+    if closes is None or closes <= now:
+        return None  # nothing left to save
+    left = closes - now - (ANSWER_TIME if answer else timedelta(0))
+    return chance(entry.team_id, place, left.total_seconds())
 
 
 def serving_key(*, serve_by: datetime | None, escalated_at: datetime | None, id: int):
@@ -99,10 +144,10 @@ def serving_key(*, serve_by: datetime | None, escalated_at: datetime | None, id:
     )
 
 
-def in_serving_order(waiting: Iterable[InLine], *, now: datetime, in_time: InTime) -> list[InLine]:
+def in_serving_order(waiting: Iterable[InLine], *, now: datetime, chance: Chance) -> list[InLine]:
     """The waiting conversations in the order they are served."""
     waiting = list(waiting)
-    serve_by = deadlines(waiting, now=now, in_time=in_time)
+    serve_by = deadlines(waiting, now=now, chance=chance)
     return sorted(
         waiting,
         key=lambda e: serving_key(

@@ -61,22 +61,23 @@ def estimate(*, position: int, free: int, slots: int, handling_seconds: float) -
     return Estimate(erlang_quantile(ahead, rate, LOW), erlang_quantile(ahead, rate, HIGH))
 
 
-def in_time(
+def chance_within(
     *, position: int, free: int, slots: int, handling_seconds: float, seconds: float
-) -> bool | None:
-    """Whether the customer at `position` is served within `seconds` at least as
-    likely as the high end of the range they are told promises (HIGH): `seconds` is
-    at or past that end. One sum, no search for the quantile, so it is cheap enough
-    to ask for every waiting customer every poll. None when no slot serves them."""
+) -> float | None:
+    """The chance that the customer at `position` is served within `seconds`: what
+    the serving order weighs their WhatsApp window against (rules/queue_order.py). At
+    least HIGH exactly when `seconds` is at or past the high end of the range they
+    are told. One sum at most, no search for a quantile, so it is cheap enough to ask
+    for every waiting customer every poll. None when no slot serves them."""
     if slots <= 0 or handling_seconds <= 0:
         return None
     ahead = max(position, 1) - max(free, 0)
     if ahead <= 0:
-        return seconds >= 0
+        return 1.0 if seconds >= 0 else 0.0
     rate = slots / handling_seconds
     if seconds * rate >= ahead + 10 * math.sqrt(ahead) + 10:
-        return True  # ten deviations past the mean: no sum needed (most customers)
-    return erlang_cdf(ahead, rate, seconds) >= HIGH
+        return 1.0  # ten deviations past the mean: no sum needed (most customers)
+    return erlang_cdf(ahead, rate, seconds)
 
 
 @dataclass(frozen=True)
@@ -107,8 +108,8 @@ class Desk:
             handling_seconds=self.handling_seconds,
         )
 
-    def in_time(self, position: int, seconds: float) -> bool | None:
-        return in_time(
+    def chance_within(self, position: int, seconds: float) -> float | None:
+        return chance_within(
             position=position,
             free=self.free,
             slots=self.slots,
@@ -127,11 +128,16 @@ def mean_handling(spans: Sequence[float]) -> float | None:
 
 def erlang_cdf(shape: int, rate: float, t: float) -> float:
     """P(the sum of `shape` exponential times of `rate` <= t): one minus the Poisson
-    probability of fewer than `shape` events by t, summed in log space so that a
-    queue of thousands does not underflow."""
+    probability of fewer than `shape` events by t, summed in log space (past
+    EXACT_UP_TO, the cube-root approximation)."""
     if t <= 0:
         return 0.0
     x = rate * t
+    if shape > EXACT_UP_TO:
+        # Wilson and Hilferty, as erlang_quantile: the two agree at LOW and HIGH.
+        ninth = 1 / (9 * shape)
+        z = ((x / shape) ** (1 / 3) - (1 - ninth)) / math.sqrt(ninth)
+        return 0.5 * (1 + math.erf(z / math.sqrt(2)))
     log_terms = [-x + i * math.log(x) - math.lgamma(i + 1) for i in range(shape)]
     top = max(log_terms)
     below = math.exp(top) * sum(math.exp(term - top) for term in log_terms)

@@ -21,7 +21,7 @@ from django.db.models import Q
 
 from handoff.models import Conversation
 from handoff.rules.assignment import FreeAgent
-from handoff.rules.queue_order import InTime
+from handoff.rules.queue_order import Chance
 from handoff.rules.wait_estimate import DEFAULT_HANDLING_SECONDS, Desk, Estimate, mean_handling
 from handoff.selectors import desk
 
@@ -71,21 +71,21 @@ def served_before(conversation: Conversation, *, now: datetime) -> Q:
     return Q(serve_by__lt=deadline) | (Q(serve_by=deadline) & older)
 
 
-def in_time_at(*, now: datetime, serving: list[FreeAgent] | None = None) -> InTime:
-    """Whether a customer at a place in a team's line is likely served within so many
-    seconds, from the desk as it is now: what rules/queue_order.py weighs a
+def chance_at(*, now: datetime, serving: list[FreeAgent] | None = None) -> Chance:
+    """The chance that a customer at a place in a team's line is served within so
+    many seconds, from the desk as it is now: what rules/queue_order.py weighs a
     customer's window against. Reads each team's handling time once."""
     if serving is None:
         serving = desk.serving_agents(now=now)
     desks: dict[int | None, Desk] = {}
 
-    def in_time(team_id: int | None, place: int, seconds: float) -> bool | None:
+    def chance(team_id: int | None, place: int, seconds: float) -> float | None:
         if team_id not in desks:
             handling = handling_seconds(team_id, now=now)
             desks[team_id] = Desk.of(serving, team_id=team_id, handling_seconds=handling)
-        return desks[team_id].in_time(place, seconds)
+        return desks[team_id].chance_within(place, seconds)
 
-    return in_time
+    return chance
 
 
 def handling_seconds(team_id: int | None, *, now: datetime) -> float:

@@ -29,6 +29,10 @@ from handoff.services import transitions
 logger = logging.getLogger(__name__)
 
 State = Conversation.State
+# At most this many conversations moved ahead or back per call (each records an
+# event and pushes to the inboxes): a night's backlog found at risk at once must not
+# hold the assigner thread for seconds.
+BATCH = 50
 
 
 def refresh(now: datetime | None = None) -> bool:
@@ -51,12 +55,17 @@ def refresh(now: datetime | None = None) -> bool:
         )
         for pk, team_id, escalated_at, last_inbound, _serve_by in rows
     ]
-    decided = deadlines(waiting, now=now, in_time=queue_place.in_time_at(now=now))
+    decided = deadlines(waiting, now=now, chance=queue_place.chance_at(now=now))
+    changes = [
+        (pk, stored, decided.get(pk))
+        for pk, _team, _escalated, _inbound, stored in rows
+        if decided.get(pk) != stored
+    ]
+    # The most urgent first, a batch a call: the assigner serves between batches.
+    changes.sort(key=lambda change: (change[2] is None, change[2] or now, change[0]))
     changed = False
-    for pk, _team, _escalated, _inbound, stored in rows:
-        wanted = decided.get(pk)
-        if wanted != stored:
-            changed |= _change(pk, stored, wanted, now=now)
+    for pk, stored, wanted in changes[:BATCH]:
+        changed |= _change(pk, stored, wanted, now=now)
     return changed
 
 

@@ -24,8 +24,10 @@ after hand-over (p50, p90) beside Erlang C's prediction for the same arrival rat
 handling rate and c; the windows that lapsed while waiting; and the share of customers
 served within the range they were told. Two replays: **steady** (a constant rate over
 many days and no short windows: exactly Erlang C's assumptions, so the p90 must come
-within 10 % of its prediction) and **a day** (the hour-of-day curve, peaks above what
-the desk can serve, 5 % of customers with 15 to 90 minutes of window left).
+within 10 % of its prediction), **a day** (the hour-of-day curve, peaks above what
+the desk can serve, 5 % of customers with 15 to 90 minutes of window left), and **an
+overloaded day** (peaks 50 % above, 10 % short windows: not every window can be saved,
+and the order must not lose the savable ones to the hopeless).
 
 Run: `python -m tests.devtools.replay_day` (`make bench` runs it too; docs/benchmarks.md).
 The same seed gives the same figures on every machine: the replay measures decisions,
@@ -98,6 +100,18 @@ DAY = Scenario(
     days=1,
     curve=DAY_CURVE,
     short_window_share=0.05,
+)
+
+
+OVERLOAD = Scenario(
+    name="an overloaded day (peaks 50 % above what the desk serves, 10 % short windows)",
+    agents=8,
+    mean_handling=300.0,
+    mean_rate=65.0,  # the peaks reach 143 an hour against the 96 served
+    days=1,
+    curve=DAY_CURVE,
+    short_window_share=0.10,
+    seed=18,
 )
 
 
@@ -261,7 +275,7 @@ class _Desk:
             order = in_serving_order(
                 lines,
                 now=self.moment(),
-                in_time=lambda team_id, place, seconds: desk.in_time(place, seconds),
+                chance=lambda team_id, place, seconds: desk.chance_within(place, seconds),
             )
         else:
             order = sorted(
@@ -399,8 +413,8 @@ def checks(steady: Replayed, day: Replayed) -> list[TargetCheck]:
 
 def replayed() -> tuple[list[str], list[TargetCheck]]:
     """Both replays: their tables (Markdown, for docs/benchmarks.md) and the checks."""
-    steady, day = run(STEADY), run(DAY)
-    return [*table(steady), "", *table(day)], checks(steady, day)
+    steady, day, overload = run(STEADY), run(DAY), run(OVERLOAD)
+    return [*table(steady), "", *table(day), "", *table(overload)], checks(steady, day)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
