@@ -95,8 +95,15 @@ function listPath(cursor) {
   return `/api/conversations/?${params}`;
 }
 
+// The conversations live events changed while a first page was on its way: the
+// server may have read the page before those changes, so its answer must not put
+// their rows back where they were (or drop a row an event just placed).
+let changedWhileLoading = null;
+
 export async function loadList({ more = false } = {}) {
   const token = ++listToken;
+  const changed = new Set();
+  if (!more) changedWhileLoading = changed;
   let data;
   try {
     data = await api("GET", listPath(more ? nextCursor : null));
@@ -104,10 +111,18 @@ export async function loadList({ more = false } = {}) {
     return reportError(error);
   }
   if (token !== listToken) return; // a newer query answered first
-  if (!more) state.order = [];
+  if (!more) {
+    state.order = [];
+    changedWhileLoading = null;
+  }
   for (const summary of data.conversations || []) {
-    state.convs.set(summary.id, summary);
+    // What an event said since is newer than the page; the page adds the preview.
+    const live = changed.has(summary.id) ? state.convs.get(summary.id) : null;
+    state.convs.set(summary.id, live ? { ...summary, ...live } : summary);
     if (!state.order.includes(summary.id)) state.order.push(summary.id);
+  }
+  if (!state.q) {
+    for (const id of changed) if (state.convs.has(id)) placeInList(state.convs.get(id));
   }
   nextCursor = data.next_cursor || null;
   renderList();
@@ -150,6 +165,7 @@ function compare(queue) {
 
 /** Put a changed conversation where the current queue wants it (or take it out). */
 export function placeInList(summary) {
+  if (changedWhileLoading) changedWhileLoading.add(summary.id);
   if (state.q) {
     reloadListSoon(); // only the server knows what the search matches
     return;
