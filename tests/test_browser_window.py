@@ -33,9 +33,10 @@ def test_a_customer_whose_window_closes_soon_moves_to_the_top_with_the_window_le
     make_agent("aiko")
     seats.set_status(agent=get_user_model().objects.get(username="aiko"), status="available")
     sign_in(tab, live.url, "aiko")
-    live.post_webhook(webhook_body("u-older", "agent please", name="Older"))
-    live.post_webhook(webhook_body("u-closing", "agent please", name="Closing"))
     rows = tab.page.locator("#conversation-list .row")
+    live.post_webhook(webhook_body("u-older", "agent please", name="Older"))
+    expect(rows).to_have_count(1, timeout=10_000)  # handed over first
+    live.post_webhook(webhook_body("u-closing", "agent please", name="Closing"))
     expect(rows).to_have_count(2, timeout=10_000)
     expect(rows.nth(0)).to_contain_text("Older")
     expect(rows.nth(1).locator(".window-chip")).to_have_count(0)  # a full day left

@@ -375,3 +375,21 @@ def test_on_the_server_the_closing_window_is_served_first_and_re_engaged_once(
     reengaged = [m for m in session_braze.sent_messages() if m["campaign_id"] == "tmpl-reengage"]
     assert [m["external_user_id"] for m in reengaged] == ["closing"]
     assert Conversation.objects.get(contact__external_id="closing").assignee == aiko
+
+
+def test_the_assigner_thread_scans_again_only_after_the_interval_unless_a_batch_is_left(
+    monkeypatch,
+):
+    moments = iter([0.0, 0.0, 1.0, 4.0, 6.0, 6.0])
+    monkeypatch.setattr(window_priority, "_next_scan", 0.0)
+    scans = []
+    monkeypatch.setattr(window_priority, "refresh", lambda: scans.append(True) or len(scans) == 1)
+
+    def clock():
+        return next(moments)
+
+    assert window_priority.refresh_if_due(clock) is True  # a batch moved, more may be left
+    assert window_priority.refresh_if_due(clock) is False  # nothing left: next scan at 6 s
+    assert window_priority.refresh_if_due(clock) is False  # 4 s: not yet
+    assert window_priority.refresh_if_due(clock) is False  # 6 s: scans again
+    assert len(scans) == 3

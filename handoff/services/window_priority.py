@@ -2,8 +2,8 @@
 of their WhatsApp window closing before they are served (rules/queue_order.py).
 
 The decision depends on the desk as it is now (who is at their desk, how much they
-hold, the teams' handling times) and on the clock, so it is taken again every poll by
-the assigner thread (workers/threads.py) rather than once at the hand-over, and kept
+hold, the teams' handling times) and on the clock, so it is taken again every few
+seconds by the assigner thread (workers/threads.py) rather than once at the hand-over, and kept
 on the row (`Conversation.serve_by`) so that the assigner, the Waiting list and the
 place a customer is told all read the same order from SQL. A conversation moved
 ahead gets a PRIORITIZED event (the agents see why it jumped the line); one whose risk
@@ -15,6 +15,7 @@ two processes refreshing at once write each change once.
 """
 
 import logging
+import time
 from datetime import UTC, datetime
 
 from django.db import transaction
@@ -33,6 +34,23 @@ State = Conversation.State
 # event and pushes to the inboxes): a night's backlog found at risk at once must not
 # hold the assigner thread for seconds.
 BATCH = 50
+# How often a process looks again once nothing was left to change.
+SCAN_SECONDS = 5.0
+_next_scan = 0.0  # on this process's monotonic clock
+
+
+def refresh_if_due(clock=time.monotonic) -> bool:
+    """`refresh`, at most once per SCAN_SECONDS in this process unless the last call
+    left changes to make: the assigner thread's step (workers/threads.py). Each scan
+    reads every waiting row, and a campaign's backlog can hold tens of thousands;
+    a customer's risk moves in minutes, not seconds."""
+    global _next_scan
+    if clock() < _next_scan:
+        return False
+    changed = refresh()
+    if not changed:
+        _next_scan = clock() + SCAN_SECONDS
+    return changed
 
 
 def refresh(now: datetime | None = None) -> bool:

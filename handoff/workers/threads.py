@@ -90,7 +90,7 @@ def assign_or_return() -> bool:
     unanswered, else a waiting customer's new place to tell."""
     return (
         assign_next()
-        or window_priority.refresh()
+        or window_priority.refresh_if_due()
         or return_overdue()
         or check_due()
         or window_closing.check_due()
