@@ -3,9 +3,9 @@ of their WhatsApp window closing before they are served (rules/queue_order.py).
 
 The decision depends on the desk as it is now (who is at their desk, how much they
 hold, the teams' handling times) and on the clock, so it is taken again every few
-seconds by the assigner thread (workers/threads.py) rather than once at the hand-over, and kept
-on the row (`Conversation.serve_by`) so that the assigner, the Waiting list and the
-place a customer is told all read the same order from SQL. A conversation moved
+seconds by the assigner thread (workers/threads.py) rather than once at the
+hand-over, and kept on the row (`Conversation.serve_by`) so that the assigner, the
+Waiting list and the place a customer is told all read the same order from SQL. A conversation moved
 ahead gets a PRIORITIZED event (the agents see why it jumped the line); one whose risk
 passed (the customer wrote again, or the window closed) is shown to the inboxes in
 its place again, with no event.
@@ -37,6 +37,8 @@ BATCH = 50
 # How often a process looks again once nothing was left to change.
 SCAN_SECONDS = 5.0
 _next_scan = 0.0  # on this process's monotonic clock
+# Where a waiting row without a hand-over time sorts (first, as in SQL).
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def refresh_if_due(clock=time.monotonic) -> bool:
@@ -109,6 +111,3 @@ def _change(conversation_id: int, stored, wanted, *, now: datetime) -> bool:
 
 def _minutes(left) -> int:
     return max(int(left.total_seconds() // 60), 0)
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
