@@ -50,6 +50,9 @@ def test_a_customer_whose_window_closes_soon_moves_to_the_top_with_the_window_le
     expect(chip).to_have_text("window 4 min")
     expect(rows.nth(1).locator(".window-chip")).to_have_count(0)
     rows.nth(0).click()
-    expect(tab.page.locator("#thread")).to_contain_text(
+    thread = tab.page.locator("#thread")
+    expect(thread).to_contain_text(
         "Moved ahead of older chats: the WhatsApp window closes in 4 min"
     )
+    # What the hand-over promised: behind Older, and an agent free.
+    expect(thread).to_contain_text("told: number 2 in the queue, under a minute")

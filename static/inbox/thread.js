@@ -67,8 +67,8 @@ export function eventText(event) {
       return gettext("Conversation opened");
     case "escalated": {
       const line = fmt(gettext("Escalated: %(reason)s"), { reason: reasonText(data.reason || "") });
-      if (!data.outside_hours) return line;
-      return `${line} · ${outsideHoursText(data.opens_at)}`;
+      if (data.outside_hours) return `${line} · ${outsideHoursText(data.opens_at)}`;
+      return data.queue_position ? `${line} · ${placeToldText(data)}` : line;
     }
     case "claimed":
       return fmt(gettext("Claimed by %(who)s"), { who });
@@ -336,6 +336,19 @@ export function splitIndex(items) {
     return message.author_kind === "customer" ? i : handover;
   }
   return handover;
+}
+
+/** What the hand-over message promised the customer: "told: number 3 in the queue,
+ * 10–55 min", so the agent knows what they are held to. */
+function placeToldText(data) {
+  const told = data.wait_told;
+  if (!told) return fmt(gettext("told: number %(place)s in the queue, wait not known"), { place: data.queue_position });
+  if (told[1] <= 60) return fmt(gettext("told: number %(place)s in the queue, under a minute"), { place: data.queue_position });
+  return fmt(gettext("told: number %(place)s in the queue, %(low)s–%(high)s min"), {
+    place: data.queue_position,
+    low: Math.floor(told[0] / 60),
+    high: Math.ceil(told[1] / 60),
+  });
 }
 
 /** Messages, events and notes in one timeline, oldest first. */
