@@ -445,6 +445,7 @@ def check_targets(
                 f"hand-overs/s",
                 f"{fmt(p99)} ms (p50 {fmt(run.percentile(run.assign_ms, 0.5))}; "
                 f"the hand-over itself, webhook to its event, p99 {fmt(handover)} ms; "
+                f"app CPU {fmt(run.app_cpu_ms_per_handover)} ms per hand-over; "
                 f"{run.assigned}/{run.handovers} assigned)",
                 p99 < ASSIGN_TARGET_P99_MS and run.assigned == run.handovers,
             )

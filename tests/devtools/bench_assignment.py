@@ -17,12 +17,15 @@ webhook's scheduled send to the `escalated` event.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import math
+import os
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,6 +74,9 @@ class AssignmentLatency:
     webhook_errors: int
     assign_ms: list[float] = field(repr=False)
     handover_ms: list[float] = field(repr=False)
+    # The app process's CPU time (user and system) over the run, per hand-over: a
+    # figure a busy neighbour changes far less than the latencies.
+    app_cpu_ms_per_handover: float = math.nan
 
     @staticmethod
     def percentile(values: list[float], fraction: float) -> float:
@@ -93,6 +99,7 @@ class AssignmentLatency:
             "assigned": self.assigned,
             "webhook_errors": self.webhook_errors,
             **figures,
+            "app_cpu_ms_per_handover": self.app_cpu_ms_per_handover,
         }
 
 
@@ -181,15 +188,33 @@ def assignment_phase(
     try:
         time.sleep(1.0)  # every socket's hello, and the agents online
         for index, rate in enumerate(RATES):
-            results.append(_timed_run(app.port, clocks, rate, options.seconds, first=index * 10**6))
+            results.append(
+                _timed_run(
+                    app.port,
+                    clocks,
+                    rate,
+                    options.seconds,
+                    first=index * 10**6,
+                    pid=app.process.pid,
+                )
+            )
     finally:
         for clock in clocks:
             clock.close()
     return results
 
 
+def cpu_seconds(pid: int) -> float:
+    """The process's user and system CPU time so far (Linux's /proc; NaN elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return math.nan
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _timed_run(
-    port: int, clocks: list[SocketClock], rate: float, seconds: float, *, first: int
+    port: int, clocks: list[SocketClock], rate: float, seconds: float, *, first: int, pid: int
 ) -> AssignmentLatency:
     print(f"  assignment latency: {rate:g} hand-overs/s for {seconds:g} s, {AGENTS} agents ...")
     target = Target(
@@ -199,6 +224,7 @@ def _timed_run(
         headers={"Authorization": f"Bearer {WEBHOOK_SECRET}"},
         body_for=body_for(first),
     )
+    cpu_before = cpu_seconds(pid)
     run = asyncio.run(run_open_loop(target, rate=rate, seconds=seconds))
     watcher, agents = clocks[-1], clocks[:-1]
 
@@ -220,6 +246,7 @@ def _timed_run(
     while time.monotonic() < deadline and len(assigned_now()) < run.scheduled - run.errors:
         time.sleep(0.2)
     time.sleep(0.5)
+    cpu = cpu_seconds(pid) - cpu_before
     assigned_at = assigned_now()
     escalated = {c: t for c, t in watcher.escalated.items() if number(c) is not None}
     return AssignmentLatency(
@@ -234,4 +261,44 @@ def _timed_run(
         handover_ms=[
             (moment - run.started_at - number(c) / rate) * 1000 for c, moment in escalated.items()
         ],
+        app_cpu_ms_per_handover=cpu * 1000 / max(run.scheduled, 1),
     )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """This phase alone, on its own throwaway SQLite installation: for comparing
+    commits (check out each and run it, alternating) without the whole bench."""
+    from tests.devtools.bench import running_stack  # the bench imports this module
+
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.devtools.bench_assignment",
+        description="Time auto-assignment after a hand-over at 10 and 50 hand-overs/s.",
+    )
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each run [10]")
+    args = parser.parse_args(argv)
+    options = Options(seconds=args.seconds, connections=16, rate=50.0, warmup_seconds=1.0)
+    children = Subprocesses()
+    load = [round(value, 2) for value in os.getloadavg()]
+    try:
+        with running_stack(children) as stack:
+            runs = assignment_phase(children, stack, options)
+    except BenchError as error:
+        print(f"bench failed: {error}", file=sys.stderr)
+        return 1
+    finally:
+        children.stop_all()
+    print(f"{os.cpu_count()} cores, load average at the start {load}")
+    for run in runs:
+        figures = run.summary()
+        print(
+            f"{run.rate:g} hand-overs/s: assignment p50 {figures['assign_p50_ms']:.1f} ms, "
+            f"p99 {figures['assign_p99_ms']:.1f} ms; hand-over p50 "
+            f"{figures['handover_p50_ms']:.1f} ms, p99 {figures['handover_p99_ms']:.1f} ms; "
+            f"app CPU {run.app_cpu_ms_per_handover:.1f} ms per hand-over; "
+            f"{run.assigned}/{run.handovers} assigned"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
