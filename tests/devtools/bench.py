@@ -76,8 +76,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -117,12 +116,10 @@ from tests.devtools.bench_harness import (
     leftover_work,
     measuring_drain,
     message_counts,
-    migrate_and_seed,
     require_wrk,
+    running_stack,
     server_env,
     start_app,
-    start_standin,
-    tail,
     wait_for_drain,
     wait_until_healthy,
     warm_up,
@@ -192,23 +189,6 @@ def raise_on_sigterm() -> None:
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, handler)
-
-
-@contextmanager
-def running_stack(children: Subprocesses) -> Iterator[Stack]:
-    with tempfile.TemporaryDirectory(prefix="handoff-bench-") as folder:
-        workdir = Path(folder)
-        database = workdir / "bench.sqlite3"
-        try:
-            standin = start_standin(children, workdir)
-            env = server_env(f"sqlite:///{database}", standin.url)
-            migrate_and_seed(children, env)
-            yield Stack(start_app(children, env, workdir), standin, database)
-        except BenchError:
-            print(f"daphne log:\n{tail(workdir / 'daphne.log')}", file=sys.stderr)
-            raise
-        finally:
-            children.stop_all()
 
 
 # -- the phases ------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from tests.devtools.bench_harness import (
     Options,
     Stack,
     Subprocesses,
+    running_stack,
     server_env,
     start_app,
 )
@@ -268,8 +269,6 @@ def _timed_run(
 def main(argv: Sequence[str] | None = None) -> int:
     """This phase alone, on its own throwaway SQLite installation: for comparing
     commits (check out each and run it, alternating) without the whole bench."""
-    from tests.devtools.bench import running_stack  # the bench imports this module
-
     parser = argparse.ArgumentParser(
         prog="python -m tests.devtools.bench_assignment",
         description="Time auto-assignment after a hand-over at 10 and 50 hand-overs/s.",

@@ -24,6 +24,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -714,3 +715,22 @@ def warm_up(harness: Harness, prefix: str = "warm") -> None:
                 f"warm-up of {path}: {run.errors} errors (first: HTTP {run.first_non2xx})"
             )
     wait_for_drain(harness.stack, (0, 0), time.monotonic())
+
+
+@contextmanager
+def running_stack(children: Subprocesses) -> Iterator[Stack]:
+    """A throwaway installation: the stand-in Braze, a migrated and seeded SQLite
+    file, and the app under daphne; all stopped and removed after."""
+    with tempfile.TemporaryDirectory(prefix="handoff-bench-") as folder:
+        workdir = Path(folder)
+        database = workdir / "bench.sqlite3"
+        try:
+            standin = start_standin(children, workdir)
+            env = server_env(f"sqlite:///{database}", standin.url)
+            migrate_and_seed(children, env)
+            yield Stack(start_app(children, env, workdir), standin, database)
+        except BenchError:
+            print(f"daphne log:\n{tail(workdir / 'daphne.log')}", file=sys.stderr)
+            raise
+        finally:
+            children.stop_all()
