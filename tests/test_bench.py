@@ -128,3 +128,41 @@ def test_reports_figures_that_differ_from_the_reference_miss_the_target():
 
     assert not check.passed
     assert "differ" in check.measured
+
+
+def test_the_live_phase_reads_a_customer_message_frame_and_nothing_else():
+    from tests.devtools.bench_live import SEQ, customer_number
+
+    def frame(author_kind: str, text: str, **dumps) -> str:
+        message = {"id": 3, "author_kind": author_kind, "text": text}
+        return json.dumps({"type": "message.created", "seq": 41, "message": message}, **dumps)
+
+    assert customer_number(frame("customer", "live-bench-12- I need a person")) == 12
+    compact = frame("customer", "live-bench-7- hi", separators=(",", ":"))
+    assert customer_number(compact) == 7
+    assert customer_number(frame("system", "live-bench-12- quoted in a hand-over")) is None
+    updated = json.dumps({"type": "conversation.updated", "seq": 42, "event": None})
+    assert customer_number(updated) is None
+    assert SEQ.search(updated).group(1) == "42"
+
+
+def test_the_live_phase_counts_late_deliveries_over_each_threshold():
+    from tests.devtools.bench_live import LiveRun
+
+    run = LiveRun(
+        agents=2,
+        rate=1.0,
+        seconds=2.0,
+        sent=2,
+        webhook_errors=0,
+        latencies_ms=[10.0, 900.0, 1500.0, 6000.0],
+        missing=0,
+        never_shown=0,
+        out_of_order=0,
+        frames=20,
+        sockets_open=2,
+    )
+    summary = run.summary()
+    assert (summary["late_over_1000_ms"], summary["late_over_5000_ms"]) == (2, 1)
+    assert summary["p50_ms"] == 900.0
+    assert "later than 1 s 2, than 5 s 1 of 4 deliveries" in run.line()

@@ -1,0 +1,331 @@
+"""`make bench`'s live phase (issue 18): how late each agent's inbox shows a customer's
+message, with N agents' sockets open and messages that hand over at a fixed rate.
+
+The app is restarted on the SQLite phase's database (the default configuration: one
+daphne process, in-memory channel layer, workers inside) with every message routed
+straight to the agents and auto-assignment off, so the waiting queue grows as it does
+after a campaign when the team is small. N agents log in and each opens an inbox
+socket, as a browser would: real websocket clients, spread over a few client
+processes (`CLIENT_PROCESSES`) so that reading the frames does not become the
+bottleneck on the bench's side. Each client checks its socket's sequence numbers
+(never going back: an event out of order is counted) and stamps, on the machine's
+monotonic clock, the `message.created` frame of every customer message.
+
+Customers write on an open-loop schedule (`tests.devtools.loadgen`), each message a
+new customer's hand-over; message i is due at the run's start + i / rate, so its
+latency on a socket is the frame's arrival minus that moment: the webhook, the
+routing, the hand-over's commit, the fan-out and the socket, all of it. Reported per
+run: deliveries (messages x sockets), p50 / p90 / p99 / max, how many arrived later
+than 1 s and 5 s, how many never arrived within the drain (up to `DRAIN_SECONDS` after
+the last message, less once every socket has them all), and the frames out of order.
+
+Run alone: `python -m tests.devtools.bench_live --agents 50 --rate 20 --seconds 30`.
+The figures are measured, not asserted (docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import multiprocessing
+import os
+import re
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tests.devtools.bench_harness import (
+    WEBHOOK_PATH,
+    WEBHOOK_SECRET,
+    BenchError,
+    Stack,
+    Subprocesses,
+    running_stack,
+    server_env,
+    start_app,
+)
+from tests.devtools.loadgen import Target, run_open_loop
+from tests.support.agents import login
+
+PASSWORD = "quiet-lantern-harbour-7"  # noqa: S105 - a throwaway local installation's
+CLIENT_PROCESSES = 2
+DRAIN_SECONDS = 15.0
+LATE_MS = (1000.0, 5000.0)
+MARK = "live-bench-"
+
+SETUP_CODE = """\
+from django.core.management import call_command
+from handoff.models import HandoffSettings, TopicRoute
+TopicRoute.objects.filter(is_default=True).update(is_default=False)
+TopicRoute.objects.update_or_create(
+    topic="bench-live", defaults={{"destination": "agents", "is_default": True, "is_active": True}}
+)
+HandoffSettings.objects.update_or_create(pk=1, defaults={{"auto_assign": False}})
+for name in {names!r}:
+    call_command("createagent", name, password={password!r}, no_input=True)
+"""
+
+# Read from each frame's text without parsing it all: at 200 sockets x 20 messages a
+# second the clients would otherwise compete with the server for the CPU.
+SEQ = re.compile(r'"seq":\s*(\d+)')
+CUSTOMER_MESSAGE = re.compile(r'"type":\s*"message\.created".*' + MARK + r"(\d+)-", re.DOTALL)
+AUTHOR_CUSTOMER = re.compile(r"\"author_kind\":\s*\"customer\"")
+
+
+@dataclass
+class LiveRun:
+    agents: int
+    rate: float
+    seconds: float
+    sent: int
+    webhook_errors: int
+    latencies_ms: list[float] = field(repr=False)
+    missing: int  # deliveries of a message some socket showed that another never did
+    never_shown: int  # messages no socket showed at all
+    out_of_order: int
+    frames: int
+    sockets_open: int
+
+    @staticmethod
+    def percentile(values: list[float], fraction: float) -> float:
+        if not values:
+            return math.nan
+        ordered = sorted(values)
+        return ordered[max(math.ceil(fraction * len(ordered)), 1) - 1]
+
+    def late(self, threshold_ms: float) -> int:
+        return sum(latency > threshold_ms for latency in self.latencies_ms)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "agents": self.agents,
+            "rate": self.rate,
+            "seconds": self.seconds,
+            "sent": self.sent,
+            "webhook_errors": self.webhook_errors,
+            "deliveries": len(self.latencies_ms),
+            "p50_ms": self.percentile(self.latencies_ms, 0.5),
+            "p90_ms": self.percentile(self.latencies_ms, 0.9),
+            "p99_ms": self.percentile(self.latencies_ms, 0.99),
+            "max_ms": max(self.latencies_ms, default=math.nan),
+            **{f"late_over_{int(ms)}_ms": self.late(ms) for ms in LATE_MS},
+            "missing": self.missing,
+            "never_shown": self.never_shown,
+            "out_of_order": self.out_of_order,
+            "frames": self.frames,
+            "sockets_open": self.sockets_open,
+        }
+
+    def line(self) -> str:
+        s = self.summary()
+        return (
+            f"{self.agents} agents, {self.rate:g} messages/s for {self.seconds:g} s: "
+            f"p50 {s['p50_ms']:.0f} ms, p90 {s['p90_ms']:.0f} ms, p99 {s['p99_ms']:.0f} ms, "
+            f"max {s['max_ms']:.0f} ms; later than 1 s {s['late_over_1000_ms']}, "
+            f"than 5 s {s['late_over_5000_ms']} of {s['deliveries']} deliveries; "
+            f"missing {self.missing}, never shown {self.never_shown} "
+            f"(webhook errors {self.webhook_errors}); out of order {self.out_of_order}; "
+            f"{self.sockets_open}/{self.agents} sockets open to the end"
+        )
+
+
+def live_phase(
+    children: Subprocesses,
+    stack: Stack,
+    *,
+    agents: int,
+    rate: float,
+    seconds: float,
+    first: int = 0,
+) -> LiveRun:
+    """Restart the app on the stack's database with `agents` agents, open their
+    sockets, send `rate * seconds` hand-overs, and time every delivery. Customers and
+    agents are numbered from `first`, so that runs on one database do not meet."""
+    workdir = Path(stack.database).parent
+    children.stop(stack.app.process)
+    env = server_env(f"sqlite:///{stack.database}", stack.standin.url)
+    names = [f"live-agent-{first + n}" for n in range(agents)]
+    code = SETUP_CODE.format(names=names, password=PASSWORD)
+    children.run([sys.executable, "manage.py", "shell", "-c", code], env=env, timeout=600)
+    app = start_app(children, env, workdir, log_name="daphne-live.log")
+    cookies = []
+    for name in names:
+        session = login(app.url, name, PASSWORD)
+        cookies.append("; ".join(f"{c.name}={c.value}" for c in session.cookies))
+    context = multiprocessing.get_context("spawn")
+    ready = context.Barrier(CLIENT_PROCESSES + 1)
+    stop = context.Event()
+    results = context.Queue()
+    shown = context.Value("q", 0)  # customer messages shown, over every socket
+    clients = [
+        context.Process(
+            target=_client_process,
+            args=(app.url, cookies[index::CLIENT_PROCESSES], ready, stop, results, shown),
+            daemon=True,
+        )
+        for index in range(CLIENT_PROCESSES)
+    ]
+    for client in clients:
+        client.start()
+    try:
+        ready.wait(timeout=120)  # every socket has its hello
+        print(f"  live: {agents} agents, {rate:g} hand-overs/s for {seconds:g} s ...", flush=True)
+        target = Target(
+            host="127.0.0.1",
+            port=app.port,
+            path=WEBHOOK_PATH,
+            headers={"Authorization": f"Bearer {WEBHOOK_SECRET}"},
+            body_for=lambda number: _body(first + number),
+        )
+        run = asyncio.run(run_open_loop(target, rate=rate, seconds=seconds))
+        expected = (run.scheduled - run.errors) * agents
+        deadline = time.monotonic() + DRAIN_SECONDS
+        while shown.value < expected and time.monotonic() < deadline:
+            time.sleep(0.1)
+        stop.set()
+        reports = [results.get(timeout=120) for _ in clients]
+    except Exception as error:
+        raise BenchError(f"the live phase failed: {error!r}") from error
+    finally:
+        stop.set()
+        for client in clients:
+            client.join(10)
+            if client.is_alive():
+                client.kill()
+    sockets = [socket for report in reports for socket in report]
+    shown_anywhere = set().union(*(socket["arrivals"] for socket in sockets))
+    latencies, missing = [], 0
+    for socket in sockets:
+        arrivals = socket["arrivals"]
+        missing += len(shown_anywhere - arrivals.keys())
+        latencies += [
+            (moment - run.started_at - (number - first) / rate) * 1000
+            for number, moment in arrivals.items()
+        ]
+    return LiveRun(
+        agents=agents,
+        rate=rate,
+        seconds=seconds,
+        sent=run.scheduled,
+        webhook_errors=run.errors,
+        latencies_ms=latencies,
+        missing=missing,
+        never_shown=run.scheduled - len(shown_anywhere),
+        out_of_order=sum(socket["out_of_order"] for socket in sockets),
+        frames=sum(socket["frames"] for socket in sockets),
+        sockets_open=sum(socket["open_to_the_end"] for socket in sockets),
+    )
+
+
+def customer_number(raw: str) -> int | None:
+    """The bench's number of the customer message this frame shows, if it is one."""
+    customer = CUSTOMER_MESSAGE.search(raw)
+    if customer is None or not AUTHOR_CUSTOMER.search(raw):
+        return None
+    return int(customer.group(1))
+
+
+def _body(number: int) -> bytes:
+    return json.dumps(
+        {
+            "user_id": f"live-bench-customer-{number}",
+            "phone_number": f"+8193{number:08d}",
+            "message": f"{MARK}{number}- I need a person, please",
+            "message_id": f"live-bench-{number}",
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
+# -- the client processes ------------------------------------------------------------------
+
+
+def _client_process(url: str, cookies: list[str], ready, stop, results, shown) -> None:
+    results.put(asyncio.run(_clients(url, cookies, ready, stop, shown)))
+
+
+async def _clients(url: str, cookies: list[str], ready, stop, shown) -> list[dict]:
+    from websockets.asyncio.client import connect
+
+    sockets = []
+    for cookie in cookies:
+        socket = await connect(
+            url.replace("http://", "ws://") + "/ws/inbox/",
+            additional_headers={"Cookie": cookie},
+            origin=url,
+            open_timeout=60,
+            max_size=None,
+            max_queue=None,
+        )
+        hello = json.loads(await socket.recv())
+        sockets.append((socket, {"seq": hello.get("seq", 0)}))
+    await asyncio.get_running_loop().run_in_executor(None, ready.wait, 120)
+    readers = [asyncio.create_task(_read(socket, state, shown)) for socket, state in sockets]
+    while not stop.is_set():
+        await asyncio.sleep(0.2)
+    for socket, _state in sockets:
+        await socket.close()
+    return [await reader for reader in readers]
+
+
+async def _read(socket, state: dict, shown) -> dict:
+    arrivals: dict[int, float] = {}
+    out_of_order = frames = 0
+    open_to_the_end = True
+    try:
+        async for raw in socket:
+            now = time.monotonic()
+            frames += 1
+            seq = SEQ.search(raw[:200])
+            if seq:
+                if int(seq.group(1)) <= state["seq"]:
+                    out_of_order += 1
+                state["seq"] = max(state["seq"], int(seq.group(1)))
+            number = customer_number(raw)
+            if number is not None and number not in arrivals:
+                arrivals[number] = now
+                with shown.get_lock():
+                    shown.value += 1
+    except Exception:  # noqa: BLE001 - a socket the server closed is reported, not raised
+        open_to_the_end = False
+    return {
+        "arrivals": arrivals,
+        "out_of_order": out_of_order,
+        "frames": frames,
+        "open_to_the_end": open_to_the_end,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.devtools.bench_live",
+        description="Time each agent's inbox showing customer messages, N sockets open.",
+    )
+    parser.add_argument("--agents", type=int, default=50, help="agents with a socket open [50]")
+    parser.add_argument("--rate", type=float, default=20.0, help="hand-overs a second [20]")
+    parser.add_argument("--seconds", type=float, default=30.0, help="length of the run [30]")
+    args = parser.parse_args(argv)
+    children = Subprocesses()
+    load = [round(value, 2) for value in os.getloadavg()]
+    try:
+        with running_stack(children) as stack:
+            run = live_phase(
+                children, stack, agents=args.agents, rate=args.rate, seconds=args.seconds
+            )
+    except BenchError as error:
+        print(f"bench failed: {error}", file=sys.stderr)
+        return 1
+    finally:
+        children.stop_all()
+    print(f"{os.cpu_count()} cores, load average at the start {load}")
+    print(run.line())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
