@@ -36,6 +36,11 @@ the Procfile starts it, background workers included):
   queries over a month of 100,000 conversations, against the same summary over one
   day; `--no-postgres` skips it too, `--explain` prints the slowest query's plan.
 
+* **Live inbox** (`tests.devtools.bench_live`): N agents' inbox sockets open (10, 50
+  and 200), hand-overs at 20 a second; the time from each message's scheduled send
+  to each socket showing it, the deliveries later than 1 s, missing ones and frames
+  out of order (issue 18's instrument).
+
 * **The replayed day** (`tests.devtools.replay_day`, no server): the queue simulated
   through the serving order, assignment and wait estimate rules with an injected
   clock; oldest first against the window-aware order, beside Erlang C.
@@ -124,6 +129,7 @@ from tests.devtools.bench_harness import (
     wait_until_healthy,
     warm_up,
 )
+from tests.devtools.bench_live import LiveRun, live_phase
 from tests.devtools.loadgen import OpenLoopResult, Target, run_open_loop
 
 RESULTS_PATH = ROOT / "bench-results" / "latest.json"
@@ -193,6 +199,11 @@ def raise_on_sigterm() -> None:
 
 # -- the phases ------------------------------------------------------------------------
 
+# The live phase's runs (agents with a socket open, hand-overs a second), and the
+# targets of issue 18 that two of them are read against.
+LIVE_RUNS = ((10, 20.0), (50, 20.0), (200, 20.0))
+LIVE_TARGET_P99_MS = {50: 100.0, 200: 500.0}
+
 # Drift over a phase (a neighbour starting, the database growing) hits both sides alike.
 ORDER = (WEBHOOK_PATH, BARE_PATH, WEBHOOK_PATH)
 
@@ -209,6 +220,7 @@ class Results:
     assignment: list[AssignmentLatency] = field(default_factory=list)
     postgres: bench_scale.PostgresResults | None = None
     reports: bench_reports.ReportsTiming | None = None
+    live: list[LiveRun] = field(default_factory=list)
     replay_lines: list[str] = field(default_factory=list)
     replay_checks: list[TargetCheck] = field(default_factory=list)
 
@@ -354,11 +366,14 @@ def bot_latency_phase(
         wait_for_drain(bot_stack, before, time.monotonic())
         return run
 
-    # The new process's first answers pay for imports and the first connections.
-    open_loop(lambda number: bot_body(1_000_000 + number), BOT_WARMUP_SECONDS)
-    clear_standin(stack.standin.url)
-    run = open_loop(bot_body, seconds)
-    replies = bot_reply_times(stack.standin.url)
+    try:
+        # The new process's first answers pay for imports and the first connections.
+        open_loop(lambda number: bot_body(1_000_000 + number), BOT_WARMUP_SECONDS)
+        clear_standin(stack.standin.url)
+        run = open_loop(bot_body, seconds)
+        replies = bot_reply_times(stack.standin.url)
+    finally:
+        children.stop(app.process)  # its workers would serve the next phase's messages too
     added: list[float] = []
     for number in range(run.scheduled):
         reply = replies.get(f"bench-bot-user-{number}")
@@ -388,6 +403,7 @@ def check_targets(
     bot: BotLatency | None = None,
     assignment: Sequence[AssignmentLatency] = (),
     reports: bench_reports.ReportsTiming | None = None,
+    live: Sequence[LiveRun] = (),
 ) -> list[TargetCheck]:
     throughput_ratio = flat.ratios["throughput"]
     p99 = steady.webhook.p99_ms
@@ -428,6 +444,22 @@ def check_targets(
                 f"app CPU {fmt(run.app_cpu_ms_per_handover)} ms per hand-over; "
                 f"{run.assigned}/{run.handovers} assigned)",
                 p99 < ASSIGN_TARGET_P99_MS and run.assigned == run.handovers,
+            )
+        )
+    for run in live:
+        target = LIVE_TARGET_P99_MS.get(run.agents)
+        if target is None:
+            continue
+        p99 = run.percentile(run.latencies_ms, 0.99)
+        on_time = run.agents != 50 or run.late(1000.0) == 0
+        checks.append(
+            TargetCheck(
+                f"live inbox: {run.agents} agents at {run.rate:g} messages/s, p99 under "
+                f"{target:g} ms"
+                + (", nothing later than 1 s" if run.agents == 50 else "")
+                + ", nothing lost",
+                run.line(),
+                p99 < target and on_time and run.missing == 0 and run.never_shown == 0,
             )
         )
     if reports is not None:
@@ -570,8 +602,10 @@ def run_details(results: Results) -> list[str]:
     pg_lines = bench_scale.details(results.postgres) if results.postgres is not None else []
     if results.reports is not None:
         pg_lines += bench_reports.details(results.reports)
+    live_lines = [f"Live inbox: {run.line()}" for run in results.live]
     return [
         *bot_lines,
+        *live_lines,
         *pg_lines,
         f"Flat-out runs in order: {', '.join(in_order)}",
         "Background drain after each flat-out webhook run (every message routed, every "
@@ -675,6 +709,7 @@ def write_json(
         "drain_after_open_loop_webhook": [asdict(drain) for drain in results.open_drains],
         "bot_latency": results.bot.summary() if results.bot is not None else None,
         "assignment_latency": [run.summary() for run in results.assignment],
+        "live": [run.summary() for run in results.live],
         "postgres": (
             bench_scale.summary(results.postgres) if results.postgres is not None else None
         ),
@@ -708,6 +743,17 @@ def measure(children: Subprocesses, wrk: str, options: Options) -> Results:
             raise BenchError(f"the workers left work behind: {leftover}")
         bot_latency_phase(children, stack, options, results)
         results.assignment = assignment_phase(children, stack, options)
+        for index, (agents, rate) in enumerate(LIVE_RUNS):
+            results.live.append(
+                live_phase(
+                    children,
+                    stack,
+                    agents=agents,
+                    rate=rate,
+                    seconds=options.seconds,
+                    first=(index + 1) * 10**6,
+                )
+            )
     if options.postgres:
         results.postgres = bench_scale.postgres_phase(children, wrk, options)
         results.reports = bench_reports.reports_phase(children, explain=options.explain)
@@ -763,6 +809,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         bot=results.bot,
         assignment=results.assignment,
         reports=results.reports,
+        live=results.live,
     ) + list(results.replay_checks)
     errors, fatal = error_report(results)
     print_report(options, facts, comparisons, checks, results, errors)

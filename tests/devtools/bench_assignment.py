@@ -202,6 +202,7 @@ def assignment_phase(
     finally:
         for clock in clocks:
             clock.close()
+        children.stop(app.process)  # its workers would serve the next phase's messages too
     return results
 
 

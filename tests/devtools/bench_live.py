@@ -197,6 +197,7 @@ def live_phase(
             client.join(10)
             if client.is_alive():
                 client.kill()
+        children.stop(app.process)  # its workers would serve the next run's messages too
     sockets = [socket for report in reports for socket in report]
     shown_anywhere = set().union(*(socket["arrivals"] for socket in sockets))
     latencies, missing = [], 0
