@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.devtools.bench_assignment import cpu_seconds
 from tests.devtools.bench_harness import (
     WEBHOOK_PATH,
     WEBHOOK_SECRET,
@@ -90,6 +91,9 @@ class LiveRun:
     out_of_order: int
     frames: int
     sockets_open: int
+    # The app process's CPU time from the first message to the end of the drain: per
+    # delivery, a figure a busy neighbour changes far less than the latencies.
+    app_cpu_seconds: float = math.nan
 
     @staticmethod
     def percentile(values: list[float], fraction: float) -> float:
@@ -119,7 +123,12 @@ class LiveRun:
             "out_of_order": self.out_of_order,
             "frames": self.frames,
             "sockets_open": self.sockets_open,
+            "app_cpu_ms_per_delivery": self.cpu_ms_per_delivery,
         }
+
+    @property
+    def cpu_ms_per_delivery(self) -> float:
+        return self.app_cpu_seconds * 1000 / max(len(self.latencies_ms), 1)
 
     def line(self) -> str:
         s = self.summary()
@@ -130,7 +139,8 @@ class LiveRun:
             f"than 5 s {s['late_over_5000_ms']} of {s['deliveries']} deliveries; "
             f"missing {self.missing}, never shown {self.never_shown} "
             f"(webhook errors {self.webhook_errors}); out of order {self.out_of_order}; "
-            f"{self.sockets_open}/{self.agents} sockets open to the end"
+            f"{self.sockets_open}/{self.agents} sockets open to the end; "
+            f"app CPU {self.cpu_ms_per_delivery:.3f} ms per delivery"
         )
 
 
@@ -182,11 +192,13 @@ def live_phase(
             headers={"Authorization": f"Bearer {WEBHOOK_SECRET}"},
             body_for=lambda number: _body(first + number),
         )
+        cpu_before = cpu_seconds(app.process.pid)
         run = asyncio.run(run_open_loop(target, rate=rate, seconds=seconds))
         expected = (run.scheduled - run.errors) * agents
         deadline = time.monotonic() + DRAIN_SECONDS
         while shown.value < expected and time.monotonic() < deadline:
             time.sleep(0.1)
+        app_cpu = cpu_seconds(app.process.pid) - cpu_before
         stop.set()
         reports = [results.get(timeout=120) for _ in clients]
     except Exception as error:
@@ -220,6 +232,7 @@ def live_phase(
         out_of_order=sum(socket["out_of_order"] for socket in sockets),
         frames=sum(socket["frames"] for socket in sockets),
         sockets_open=sum(socket["open_to_the_end"] for socket in sockets),
+        app_cpu_seconds=app_cpu,
     )
 
 
