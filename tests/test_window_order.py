@@ -131,6 +131,22 @@ def test_under_overload_one_who_would_lapse_anyway_keeps_their_place_for_one_who
     assert [entry.id for entry in order] == [1, 3, 2]
 
 
+def test_one_moved_ahead_stays_ahead_until_the_window_closes_or_renews():
+    """Free room comes and goes as agents claim and resolve: the customer must not jump
+    the line, fall back and jump again with it."""
+    closing = line(1, minutes_ago=5, closes_in=15)
+    moved = deadlines([closing], now=NOW, chance=flat(TEN_MINUTES))
+    assert moved == {1: NOW + timedelta(minutes=15)}
+
+    room_now = flat(0.0)  # an agent has room: not at risk any more
+    assert deadlines([closing], now=NOW, chance=room_now) == {}
+    assert deadlines([closing], now=NOW, chance=room_now, moved=moved) == moved
+    renewed = line(1, minutes_ago=5, closes_in=24 * 60)  # the customer wrote again
+    assert deadlines([renewed], now=NOW, chance=room_now, moved=moved) == {}
+    later = NOW + timedelta(minutes=16)  # the window closed
+    assert deadlines([closing], now=later, chance=room_now, moved=moved) == {}
+
+
 def test_the_order_is_oldest_first_when_no_one_is_at_risk():
     waiting = [line(n, minutes_ago=60 - n, closes_in=24 * 60 - n) for n in range(1, 6)]
     order = in_serving_order(waiting, now=NOW, chance=per_place(TEN_MINUTES))

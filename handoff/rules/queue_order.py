@@ -21,7 +21,7 @@ the replayed day (tests/devtools/replay_day.py) all follow it. Pure: no models, 
 clock.
 """
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -97,24 +97,43 @@ def at_risk(entry: InLine, *, place: int, now: datetime, chance: Chance) -> bool
     return likely is not None and likely < LIKELY
 
 
-def deadlines(waiting: Iterable[InLine], *, now: datetime, chance: Chance) -> dict[int, datetime]:
+def deadlines(
+    waiting: Iterable[InLine],
+    *,
+    now: datetime,
+    chance: Chance,
+    moved: Mapping[int, datetime] | None = None,
+) -> dict[int, datetime]:
     """The conversations moved ahead, each with the moment it must be served by (its
     window's close): those at risk, taken by earliest deadline, each kept while its
     place among those kept before it still gives it a chance (SAVABLE) of being taken
-    before the window closes."""
+    before the window closes.
+
+    `moved`: the deadlines decided before. One moved ahead stays ahead until served,
+    its window closes or the customer writes again (a new window, a new deadline):
+    the desk's free room comes and goes as agents claim and resolve, and a customer
+    must not jump the line, fall back and jump again with it."""
     waiting = list(waiting)
+    moved = moved or {}
     places = oldest_first_places(waiting)
-    risky = sorted(
-        (e for e in waiting if at_risk(e, place=places[e.id], now=now, chance=chance)),
+
+    def stays(entry: InLine) -> bool:
+        closes = entry.window_closes_at
+        return closes is not None and closes > now and moved.get(entry.id) == closes
+
+    candidates = sorted(
+        (e for e in waiting if stays(e) or at_risk(e, place=places[e.id], now=now, chance=chance)),
         key=lambda e: (e.window_closes_at, e.escalated_at, e.id),
     )
     kept, lines = {}, _Lines()
-    for entry in risky:
+    for entry in candidates:
         place = lines.place_of(entry)
         # Taken before the window closes, an agent may still be quick enough.
         if (
-            _chance_in_time(entry, place=place, now=now, chance=chance, answer=False) or 0
-        ) >= SAVABLE:
+            stays(entry)
+            or (_chance_in_time(entry, place=place, now=now, chance=chance, answer=False) or 0)
+            >= SAVABLE
+        ):
             kept[entry.id] = entry.window_closes_at
             lines.take(entry)
     return kept
@@ -144,10 +163,16 @@ def serving_key(*, serve_by: datetime | None, escalated_at: datetime | None, id:
     )
 
 
-def in_serving_order(waiting: Iterable[InLine], *, now: datetime, chance: Chance) -> list[InLine]:
+def in_serving_order(
+    waiting: Iterable[InLine],
+    *,
+    now: datetime,
+    chance: Chance,
+    moved: Mapping[int, datetime] | None = None,
+) -> list[InLine]:
     """The waiting conversations in the order they are served."""
     waiting = list(waiting)
-    serve_by = deadlines(waiting, now=now, chance=chance)
+    serve_by = deadlines(waiting, now=now, chance=chance, moved=moved)
     return sorted(
         waiting,
         key=lambda e: serving_key(

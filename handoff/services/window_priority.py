@@ -6,9 +6,9 @@ hold, the teams' handling times) and on the clock, so it is taken again every fe
 seconds by the assigner thread (workers/threads.py) rather than once at the
 hand-over, and kept on the row (`Conversation.serve_by`) so that the assigner, the
 Waiting list and the place a customer is told all read the same order from SQL. A conversation moved
-ahead gets a PRIORITIZED event (the agents see why it jumped the line); one whose risk
-passed (the customer wrote again, or the window closed) is shown to the inboxes in
-its place again, with no event.
+ahead gets a PRIORITIZED event (the agents see why it jumped the line) and stays ahead
+until served; one whose risk passed (the customer wrote again, or the window closed)
+is shown to the inboxes in its place again, with no event.
 
 Every change is a conditional UPDATE of a still-waiting row with the value read, so
 two processes refreshing at once write each change once.
@@ -75,7 +75,8 @@ def refresh(now: datetime | None = None) -> bool:
         )
         for pk, team_id, escalated_at, last_inbound, _serve_by in rows
     ]
-    decided = deadlines(waiting, now=now, chance=queue_place.chance_at(now=now))
+    moved = {pk: serve_by for pk, _t, _e, _i, serve_by in rows if serve_by is not None}
+    decided = deadlines(waiting, now=now, chance=queue_place.chance_at(now=now), moved=moved)
     changes = [
         (pk, stored, decided.get(pk))
         for pk, _team, _escalated, _inbound, stored in rows

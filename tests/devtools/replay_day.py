@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from handoff.rules.assignment import FreeAgent, eligible, ranked
-from handoff.rules.queue_order import InLine, in_serving_order, serving_key
+from handoff.rules.queue_order import InLine, deadlines, serving_key
 from handoff.rules.service_window import WINDOW
 from handoff.rules.wait_estimate import DEFAULT_HANDLING_SECONDS, Desk, mean_handling
 from handoff.rules.wait_wording import told_range
@@ -228,6 +228,7 @@ class _Desk:
         self.busy: list[tuple[float, int, Customer]] = []  # (frees at, agent, customer)
         self.waiting: dict[int, Customer] = {}
         self.spans: deque[float] = deque(maxlen=HANDLING_SAMPLE)
+        self.moved: dict[int, datetime] = {}  # the deadlines of those moved ahead
         self.now = 0.0
 
     def hand_over(self, customer: Customer) -> None:
@@ -271,17 +272,20 @@ class _Desk:
             for c in self.waiting.values()
         ]
         if self.window_aware:
+            # As services/window_priority.py keeps them: decided again at every event.
             desk = self.desk()
-            order = in_serving_order(
+            self.moved = deadlines(
                 lines,
                 now=self.moment(),
                 chance=lambda team_id, place, seconds: desk.chance_within(place, seconds),
+                moved=self.moved,
             )
-        else:
-            order = sorted(
-                lines,
-                key=lambda e: serving_key(serve_by=None, escalated_at=e.escalated_at, id=e.id),
-            )
+        order = sorted(
+            lines,
+            key=lambda e: serving_key(
+                serve_by=self.moved.get(e.id), escalated_at=e.escalated_at, id=e.id
+            ),
+        )
         return [entry.id for entry in order]
 
     def agents(self) -> list[FreeAgent]:
