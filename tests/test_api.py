@@ -190,8 +190,10 @@ def test_the_waiting_queue_holds_my_teams_and_no_teams_conversations_and_staff_s
     assert api.get("/api/counts/").json()["waiting"] == 3
 
 
-def test_agents_lists_agents_only_with_their_online_flag_status_and_load(api, aiko, ben):
+def test_agents_lists_agents_only_with_their_online_flag_status_load_and_teams(api, aiko, ben):
     get_user_model().objects.create_user("visitor")
+    for name in ("Shipping", "Billing"):
+        Team.objects.create(name=name).members.add(ben)
     AgentPresence.objects.create(agent=ben, channel_name="ben-socket")
     AgentPresence.objects.create(
         agent=aiko, channel_name="stale", seen_at=timezone.now() - timedelta(minutes=5)
@@ -212,6 +214,7 @@ def test_agents_lists_agents_only_with_their_online_flag_status_and_load(api, ai
             "status": "offline",
             "capacity": 5,
             "open_count": 0,
+            "teams": [],
         },
         {
             "username": "ben",
@@ -220,6 +223,7 @@ def test_agents_lists_agents_only_with_their_online_flag_status_and_load(api, ai
             "status": "away",
             "capacity": 4,
             "open_count": 2,
+            "teams": ["Billing", "Shipping"],
         },
     ]
 
@@ -256,6 +260,7 @@ def test_the_agents_list_takes_the_same_queries_for_3_and_30_agents(api, aiko, a
             AgentPresence.objects.create(agent=agent, channel_name=f"{name}-socket")
 
     add_agents(["a1", "a2"])
+    Team.objects.create(name="Billing").members.add(*get_user_model().objects.all())
     few = queries()
     add_agents([f"b{n}" for n in range(27)])
 

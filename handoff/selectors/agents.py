@@ -34,12 +34,29 @@ def agent_users() -> QuerySet:
 
 
 def roster() -> list[dict]:
-    """Every agent, by username, with whether they are online, their status and their
-    load: who a chat can be transferred to. Four queries for any number of agents."""
+    """Every agent, by username, with whether they are online, their status, their
+    load and their teams: who a chat can be transferred to. Five queries for any
+    number of agents."""
     users = list(agent_users().order_by("username"))
     online = online_agent_ids()
     seat_of = seats([user.pk for user in users])
-    return [_agent(user, online=user.pk in online, seat=seat_of[user.pk]) for user in users]
+    teams = _teams_of([user.pk for user in users])
+    return [
+        {
+            **_agent(user, online=user.pk in online, seat=seat_of[user.pk]),
+            "teams": teams.get(user.pk, []),
+        }
+        for user in users
+    ]
+
+
+def _teams_of(user_ids: list[int]) -> dict[int, list[str]]:
+    """Each agent's teams by name, in one query."""
+    teams: dict[int, list[str]] = {}
+    rows = Team.members.through.objects.filter(user_id__in=user_ids).order_by("team__name")
+    for user_id, name in rows.values_list("user_id", "team__name"):
+        teams.setdefault(user_id, []).append(name)
+    return teams
 
 
 def me(user: AbstractBaseUser) -> dict:

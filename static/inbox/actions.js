@@ -8,7 +8,7 @@ import { statusLine } from "./presence.js";
 import { allowedActions } from "./rules.js";
 import { state } from "./state.js";
 import { reportError, toast } from "./toasts.js";
-import { $, el } from "./util.js";
+import { $, el, fmt } from "./util.js";
 
 const { gettext } = window;
 
@@ -35,7 +35,7 @@ export async function act(action) {
 function chooseAgent() {
   const dialog = $("transfer-dialog");
   const select = $("transfer-to");
-  const current = state.detail.conversation.assignee;
+  const { assignee: current, team } = state.detail.conversation;
   const choices = [...state.agents.values()]
     .filter((a) => a.username !== current)
     .sort((a, b) => a.username.localeCompare(b.username));
@@ -43,10 +43,20 @@ function chooseAgent() {
     toast(gettext("There is no other agent to transfer to."));
     return Promise.resolve(null);
   }
+  const option = (a) => {
+    const teams = (a.teams || []).length ? ` · ${a.teams.join(", ")}` : "";
+    return el("option", { value: a.username }, statusLine(a, a.display_name || a.username) + teams);
+  };
+  // A conversation of a team: its members first, where the chat belongs.
+  const members = team ? choices.filter((a) => (a.teams || []).includes(team)) : [];
+  const others = choices.filter((a) => !members.includes(a));
   select.replaceChildren(
-    ...choices.map((a) =>
-      el("option", { value: a.username }, statusLine(a, a.display_name || a.username)),
-    ),
+    ...(members.length
+      ? [
+          el("optgroup", { label: fmt(gettext("Team %(team)s"), { team }) }, ...members.map(option)),
+          others.length ? el("optgroup", { label: gettext("Other agents") }, ...others.map(option)) : null,
+        ]
+      : choices.map(option)),
   );
   return new Promise((resolve) => {
     dialog.addEventListener(
