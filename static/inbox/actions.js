@@ -54,8 +54,8 @@ function chooseAgent() {
     ...(members.length
       ? [
           el("optgroup", { label: fmt(gettext("Team %(team)s"), { team }) }, ...members.map(option)),
-          others.length ? el("optgroup", { label: gettext("Other agents") }, ...others.map(option)) : null,
-        ]
+          el("optgroup", { label: gettext("Other agents") }, ...others.map(option)),
+        ].filter((group) => group.children.length)
       : choices.map(option)),
   );
   return new Promise((resolve) => {
