@@ -30,7 +30,7 @@ from handoff.selectors import desk
 from handoff.services import assignment, conversations, seats
 from handoff.services.transitions import ConversationConflict
 from tests.conftest import wait_until
-from tests.support.agents import login, make_agent, open_inbox, receive_until
+from tests.support.agents import agent_at_desk, login, open_inbox, receive_until
 from tests.support.factories import make_conversation, webhook_body
 
 State = Conversation.State
@@ -102,13 +102,7 @@ def test_the_explanation_never_lists_the_chosen_agent_among_the_others_after_a_r
 
 
 def agent(username, *, capacity=4, status="available", online=True):
-    make_agent(username)
-    user = get_user_model().objects.get(username=username)
-    seats.set_capacity(agent_id=user.pk, capacity=capacity)
-    seats.set_status(agent=user, status=status)
-    if online:
-        AgentPresence.objects.create(agent=user, channel_name=f"test!{username}")
-    return user
+    return agent_at_desk(username, capacity=capacity, status=status, online=online)
 
 
 def waiting(minutes_ago: float = 0, **fields) -> Conversation:

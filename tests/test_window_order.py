@@ -14,7 +14,6 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from handoff.models import (
-    AgentPresence,
     BrazeCampaign,
     Contact,
     Conversation,
@@ -28,14 +27,13 @@ from handoff.rules.queue_order import (
     InLine,
     at_risk,
     deadlines,
-    in_serving_order,
     oldest_first_places,
     serving_key,
 )
 from handoff.selectors import desk, inbox, queue_place
-from handoff.services import assignment, conversations, seats, window_priority
+from handoff.services import assignment, conversations, window_priority
 from tests.conftest import wait_until
-from tests.support.agents import login, make_agent, open_inbox, receive_until
+from tests.support.agents import agent_at_desk, login, open_inbox, receive_until
 from tests.support.factories import make_conversation, webhook_body
 
 State = Conversation.State
@@ -60,6 +58,18 @@ def flat(wait: float | None):
 
 def per_place(seconds_each: float):
     return lambda team_id, place, seconds: float(seconds >= seconds_each * place)
+
+
+def in_serving_order(waiting, *, now, chance) -> list[InLine]:
+    """The order the product serves in: the rule's deadlines (what the service keeps
+    on the rows), then its sort key (what the SQL orders by)."""
+    serve_by = deadlines(waiting, now=now, chance=chance)
+    return sorted(
+        waiting,
+        key=lambda e: serving_key(
+            serve_by=serve_by.get(e.id), escalated_at=e.escalated_at, id=e.id
+        ),
+    )
 
 
 # --- The rule -------------------------------------------------------------------------
@@ -157,13 +167,7 @@ def test_the_order_is_oldest_first_when_no_one_is_at_risk():
 
 
 def agent(username, *, capacity=1, online=True):
-    make_agent(username)
-    user = get_user_model().objects.get(username=username)
-    seats.set_capacity(agent_id=user.pk, capacity=capacity)
-    seats.set_status(agent=user, status="available")
-    if online:
-        AgentPresence.objects.create(agent=user, channel_name=f"test!{username}")
-    return user
+    return agent_at_desk(username, capacity=capacity, online=online)
 
 
 def waiting(*, minutes_ago: float, window_left: timedelta | None = None, **fields):

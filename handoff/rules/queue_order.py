@@ -161,21 +161,3 @@ def serving_key(*, serve_by: datetime | None, escalated_at: datetime | None, id:
         escalated_at.timestamp() if escalated_at else 0.0,
         id,
     )
-
-
-def in_serving_order(
-    waiting: Iterable[InLine],
-    *,
-    now: datetime,
-    chance: Chance,
-    moved: Mapping[int, datetime] | None = None,
-) -> list[InLine]:
-    """The waiting conversations in the order they are served."""
-    waiting = list(waiting)
-    serve_by = deadlines(waiting, now=now, chance=chance, moved=moved)
-    return sorted(
-        waiting,
-        key=lambda e: serving_key(
-            serve_by=serve_by.get(e.id), escalated_at=e.escalated_at, id=e.id
-        ),
-    )

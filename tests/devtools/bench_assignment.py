@@ -33,14 +33,18 @@ from typing import Any
 import websockets.sync.client as ws_client
 
 from tests.devtools.bench_harness import (
+    AGENT_PASSWORD,
     WEBHOOK_PATH,
     WEBHOOK_SECRET,
     BenchError,
     Options,
     Stack,
     Subprocesses,
+    cpu_seconds,
+    nearest_rank,
     running_stack,
     server_env,
+    set_up_desk,
     start_app,
 )
 from tests.devtools.loadgen import Target, run_open_loop
@@ -49,20 +53,7 @@ from tests.support.agents import login
 # The target's rate, and a lower one the process sustains, for reference.
 RATES = (10.0, 50.0)
 AGENTS = 5
-PASSWORD = "quiet-lantern-harbour-7"  # noqa: S105 - a throwaway local installation's
 TARGET_P99_MS = 100.0
-
-SETUP_CODE = """\
-from django.core.management import call_command
-from handoff.models import HandoffSettings, TopicRoute
-TopicRoute.objects.filter(is_default=True).update(is_default=False)
-TopicRoute.objects.update_or_create(
-    topic="bench-desk", defaults={{"destination": "agents", "is_default": True, "is_active": True}}
-)
-HandoffSettings.objects.update_or_create(pk=1, defaults={{"auto_assign": True}})
-for name in {names!r}:
-    call_command("createagent", name, password={password!r}, capacity=999, no_input=True)
-"""
 
 
 @dataclass(frozen=True)
@@ -79,12 +70,7 @@ class AssignmentLatency:
     # figure a busy neighbour changes far less than the latencies.
     app_cpu_ms_per_handover: float = math.nan
 
-    @staticmethod
-    def percentile(values: list[float], fraction: float) -> float:
-        if not values:
-            return math.nan
-        ordered = sorted(values)
-        return ordered[max(math.ceil(fraction * len(ordered)), 1) - 1]
+    percentile = staticmethod(nearest_rank)
 
     def summary(self) -> dict[str, Any]:
         figures = {}
@@ -171,10 +157,9 @@ def assignment_phase(
     children.stop(stack.app.process)
     env = server_env(f"sqlite:///{stack.database}", stack.standin.url)
     names = [f"bench-agent-{n}" for n in range(AGENTS)] + ["bench-watcher"]
-    code = SETUP_CODE.format(names=names, password=PASSWORD)
-    children.run([sys.executable, "manage.py", "shell", "-c", code], env=env, timeout=120)
+    set_up_desk(children, env, names=names, topic="bench-desk", auto_assign=True, capacity=999)
     app = start_app(children, env, workdir, log_name="daphne-assign.log")
-    sessions = {name: login(app.url, name, PASSWORD) for name in names}
+    sessions = {name: login(app.url, name, AGENT_PASSWORD) for name in names}
     watcher_session = sessions["bench-watcher"]
     answer = watcher_session.post(
         f"{app.url}/api/me/status/",
@@ -204,15 +189,6 @@ def assignment_phase(
             clock.close()
         children.stop(app.process)  # its workers would serve the next phase's messages too
     return results
-
-
-def cpu_seconds(pid: int) -> float:
-    """The process's user and system CPU time so far (Linux's /proc; NaN elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return math.nan
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _timed_run(

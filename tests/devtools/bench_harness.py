@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import re
 import shutil
@@ -734,3 +735,58 @@ def running_stack(children: Subprocesses) -> Iterator[Stack]:
             raise
         finally:
             children.stop_all()
+
+
+# -- a desk of agents, for the phases that hand over ------------------------------------
+
+AGENT_PASSWORD = "quiet-lantern-harbour-7"  # noqa: S105 - a throwaway local installation's
+
+DESK_CODE = """\
+from django.core.management import call_command
+from handoff.models import HandoffSettings, TopicRoute
+TopicRoute.objects.filter(is_default=True).update(is_default=False)
+TopicRoute.objects.update_or_create(
+    topic={topic!r}, defaults={{"destination": "agents", "is_default": True, "is_active": True}}
+)
+HandoffSettings.objects.update_or_create(pk=1, defaults={{"auto_assign": {auto_assign!r}}})
+for name in {names!r}:
+    call_command("createagent", name, password={password!r}, no_input=True, **{extra!r})
+"""
+
+
+def set_up_desk(
+    children: Subprocesses,
+    env: dict[str, str],
+    *,
+    names: Sequence[str],
+    topic: str,
+    auto_assign: bool,
+    capacity: int | None = None,
+) -> None:
+    """Every message routed straight to the agents (a default topic route), auto-
+    assignment on or off, and these agents created with AGENT_PASSWORD."""
+    code = DESK_CODE.format(
+        topic=topic,
+        auto_assign=auto_assign,
+        names=list(names),
+        password=AGENT_PASSWORD,
+        extra={"capacity": capacity} if capacity is not None else {},
+    )
+    children.run([sys.executable, "manage.py", "shell", "-c", code], env=env, timeout=600)
+
+
+def cpu_seconds(pid: int) -> float:
+    """The process's user and system CPU time so far (Linux's /proc; NaN elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return math.nan
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def nearest_rank(values: Sequence[float], fraction: float) -> float:
+    """The `fraction` percentile of `values` by nearest rank (NaN for none)."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[max(math.ceil(fraction * len(ordered)), 1) - 1]

@@ -39,37 +39,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.devtools.bench_assignment import cpu_seconds
 from tests.devtools.bench_harness import (
+    AGENT_PASSWORD,
     WEBHOOK_PATH,
     WEBHOOK_SECRET,
     BenchError,
     Stack,
     Subprocesses,
+    cpu_seconds,
+    nearest_rank,
     running_stack,
     server_env,
+    set_up_desk,
     start_app,
 )
 from tests.devtools.loadgen import Target, run_open_loop
 from tests.support.agents import login
 
-PASSWORD = "quiet-lantern-harbour-7"  # noqa: S105 - a throwaway local installation's
 CLIENT_PROCESSES = 2
 DRAIN_SECONDS = 15.0
 LATE_MS = (1000.0, 5000.0)
 MARK = "live-bench-"
 
-SETUP_CODE = """\
-from django.core.management import call_command
-from handoff.models import HandoffSettings, TopicRoute
-TopicRoute.objects.filter(is_default=True).update(is_default=False)
-TopicRoute.objects.update_or_create(
-    topic="bench-live", defaults={{"destination": "agents", "is_default": True, "is_active": True}}
-)
-HandoffSettings.objects.update_or_create(pk=1, defaults={{"auto_assign": False}})
-for name in {names!r}:
-    call_command("createagent", name, password={password!r}, no_input=True)
-"""
 
 # Read from each frame's text without parsing it all: at 200 sockets x 20 messages a
 # second the clients would otherwise compete with the server for the CPU.
@@ -95,12 +86,7 @@ class LiveRun:
     # delivery, a figure a busy neighbour changes far less than the latencies.
     app_cpu_seconds: float = math.nan
 
-    @staticmethod
-    def percentile(values: list[float], fraction: float) -> float:
-        if not values:
-            return math.nan
-        ordered = sorted(values)
-        return ordered[max(math.ceil(fraction * len(ordered)), 1) - 1]
+    percentile = staticmethod(nearest_rank)
 
     def late(self, threshold_ms: float) -> int:
         return sum(latency > threshold_ms for latency in self.latencies_ms)
@@ -160,12 +146,11 @@ def live_phase(
     children.stop(stack.app.process)
     env = server_env(f"sqlite:///{stack.database}", stack.standin.url)
     names = [f"live-agent-{first + n}" for n in range(agents)]
-    code = SETUP_CODE.format(names=names, password=PASSWORD)
-    children.run([sys.executable, "manage.py", "shell", "-c", code], env=env, timeout=600)
+    set_up_desk(children, env, names=names, topic="bench-live", auto_assign=False)
     app = start_app(children, env, workdir, log_name="daphne-live.log")
     cookies = []
     for name in names:
-        session = login(app.url, name, PASSWORD)
+        session = login(app.url, name, AGENT_PASSWORD)
         cookies.append("; ".join(f"{c.name}={c.value}" for c in session.cookies))
     context = multiprocessing.get_context("spawn")
     ready = context.Barrier(CLIENT_PROCESSES + 1)

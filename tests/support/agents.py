@@ -1,4 +1,4 @@
-"""Logging an agent in over real HTTP and opening the inbox websocket."""
+"""Making agents, logging one in over real HTTP and opening the inbox websocket."""
 
 import json
 import time
@@ -14,6 +14,23 @@ def make_agent(username: str, password: str = "agent-password-1") -> None:
 
     user = get_user_model().objects.create_user(username, password=password)
     user.groups.add(Group.objects.get(name="Agents"))
+
+
+def agent_at_desk(username: str, *, capacity: int, status: str = "available", online=True):
+    """An agent with their seat's capacity and status and, when `online`, a fresh
+    inbox socket: what the assigner counts as at their desk."""
+    from django.contrib.auth import get_user_model
+
+    from handoff.models import AgentPresence
+    from handoff.services import seats
+
+    make_agent(username)
+    user = get_user_model().objects.get(username=username)
+    seats.set_capacity(agent_id=user.pk, capacity=capacity)
+    seats.set_status(agent=user, status=status)
+    if online:
+        AgentPresence.objects.create(agent=user, channel_name=f"test!{username}")
+    return user
 
 
 def login(base_url: str, username: str, password: str = "agent-password-1") -> requests.Session:
