@@ -4,18 +4,14 @@ and events pushed after commit from another thread, as under daphne.
 """
 
 import contextlib
-import functools
 import json
 from datetime import timedelta
 
 import pytest
-from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.layers import channel_layers, get_channel_layer
 from channels.testing import WebsocketCommunicator
-from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.contrib.sessions.models import Session
 from django.core.management import call_command
 from django.db import transaction
@@ -23,8 +19,7 @@ from django.db.models.signals import pre_delete
 from django.test import Client
 from django.utils import timezone
 
-from handoff.asgi import application
-from handoff.live import events, presence
+from handoff.live import events, hub, presence
 from handoff.live.broadcast import AGENTS_GROUP
 from handoff.live.events import as_sent, latest_seq, publish
 from handoff.live.feed import PRUNED, catch_up, prune_events
@@ -34,27 +29,22 @@ from handoff.web import consumers
 from handoff.web.origins import handshake_facts, origin_allowed
 from handoff.workers.threads import Periodic
 from tests.support.factories import make_conversation
+from tests.support.inbox_socket import (
+    TIMEOUT,
+    _publish_updates,
+    assert_silent,
+    current_seq,
+    in_event_loop,
+    inbox,
+    make_user,
+    open_inbox,
+    publish_updates,
+    receive,
+    receive_until_caught_up,
+    session_cookie,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-# Generous: a wait that only ends early, never a bound. On a busy machine with PostgreSQL
-# and Redis, a disconnect (presence rows, then the offline event) once took over 5 s, and
-# once over 20 s: the test client then cancels the consumer's disconnect half-way, so the
-# offline event it was about to publish never comes.
-TIMEOUT = 60
-HOST = b"testserver"
-ORIGIN = b"http://" + HOST
-
-
-def in_event_loop(test):
-    """Run an async test in its own loop; the test's thread serves the database calls,
-    as the web server's threads do."""
-
-    @functools.wraps(test)
-    def run(*args, **kwargs):
-        return async_to_sync(test)(*args, **kwargs)
-
-    return run
 
 
 @pytest.fixture(autouse=True)
@@ -65,20 +55,6 @@ def fresh_channel_layer():
     channel_layers.backends.clear()
 
 
-def make_user(username: str, *, agent: bool = True):
-    user = get_user_model().objects.create_user(username, password="agent-password-1")
-    if agent:
-        user.groups.add(Group.objects.get(name="Agents"))
-    return user
-
-
-def session_cookie(user) -> bytes:
-    client = Client()
-    client.force_login(user)
-    name = settings.SESSION_COOKIE_NAME
-    return f"{name}={client.cookies[name].value}".encode()
-
-
 @pytest.fixture
 def aiko(agents_group):
     return session_cookie(make_user("aiko"))
@@ -87,54 +63,6 @@ def aiko(agents_group):
 @pytest.fixture
 def ben(agents_group):
     return session_cookie(make_user("ben"))
-
-
-def inbox(cookie: bytes | None = None, *, after=None, origin: bytes = ORIGIN, host: bytes = HOST):
-    path = "/ws/inbox/" if after is None else f"/ws/inbox/?after={after}"
-    headers = [(b"origin", origin), (b"host", host)] + ([(b"cookie", cookie)] if cookie else [])
-    return WebsocketCommunicator(application, path, headers=headers)
-
-
-async def open_inbox(cookie: bytes, *, after=None) -> tuple[WebsocketCommunicator, dict]:
-    socket = inbox(cookie, after=after)
-    connected, _ = await socket.connect(timeout=TIMEOUT)
-    assert connected
-    hello = await receive(socket)
-    assert hello["type"] == "hello"
-    return socket, hello
-
-
-async def receive(socket: WebsocketCommunicator) -> dict:
-    return await socket.receive_json_from(timeout=TIMEOUT)
-
-
-async def receive_until_caught_up(socket: WebsocketCommunicator) -> list[dict]:
-    frames = []
-    while not frames or frames[-1]["type"] != "caught_up":
-        frames.append(await receive(socket))
-    return frames
-
-
-async def assert_silent(socket: WebsocketCommunicator) -> None:
-    assert await socket.receive_nothing(timeout=0.3)
-
-
-def _publish_updates(count: int = 1) -> list[int]:
-    seqs = []
-    for n in range(count):
-        with transaction.atomic():
-            seqs.append(
-                publish(
-                    "conversation.updated",
-                    {"conversation": {"id": n + 1}, "event": None},
-                    conversation_id=n + 1,
-                )
-            )
-    return seqs
-
-
-publish_updates = database_sync_to_async(_publish_updates)
-current_seq = database_sync_to_async(latest_seq)
 
 
 # Who may connect
@@ -784,7 +712,7 @@ async def test_an_access_change_in_a_gap_too_long_to_replay_still_closes_the_soc
     of at its next ping (seen on PostgreSQL: a flushed feed whose numbers went on)."""
     from handoff.live.feed import MAX_REPLAY
 
-    monkeypatch.setattr(consumers, "ACCESS_WATCH_SECONDS", 3600)  # no repair meanwhile
+    monkeypatch.setattr(hub, "FEED_WATCH_SECONDS", 3600)  # no repair meanwhile
     socket, hello = await open_inbox(aiko)
     real_send = events.send_to_agents
     monkeypatch.setattr(events, "send_to_agents", lambda event: None)

@@ -34,8 +34,8 @@ from django.db import connection
 from django.utils.crypto import constant_time_compare
 
 from handoff.live import presence
-from handoff.live.events import ACCESS_CHANGED, as_sent, latest_seq, publish_access_changed
-from handoff.models import AgentPresence, InboxEvent
+from handoff.live.events import ACCESS_CHANGED, publish_access_changed
+from handoff.models import AgentPresence
 from handoff.rules.agents import is_agent, may_report
 
 # A user's fields whose change can end access: the session auth hash is derived from
@@ -153,13 +153,3 @@ def save_begins(*, agent_id: int) -> None:
     """
     if not connection.in_atomic_block:
         publish_access_changed([agent_id], pending=True)
-
-
-def access_changes_after(seq: int) -> tuple[list[dict], int]:
-    """The `access.changed` events numbered above `seq`, as sent, and the number to ask
-    after next time; for a process whose channel layer cannot hear other processes."""
-    # The newest number first: the feed commits in number order, so every event at or
-    # below it has committed and is seen by the next query.
-    newest = max(seq, latest_seq())
-    rows = InboxEvent.objects.filter(pk__gt=seq, pk__lte=newest, kind=ACCESS_CHANGED)
-    return [as_sent(row) for row in rows.order_by("pk")], newest

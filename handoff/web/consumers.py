@@ -5,17 +5,17 @@ Authentication comes from the session (AuthMiddlewareStack) and the origin check
 supervisors as watchers (the supervisor view): a watcher gets every event but has no
 presence (never online, never assigned) and sends no viewing or typing. Every rule about what
 happened, and about who may stay connected (`services.revocation`), lives in the
-services; this module only decides what this one socket has already sent, so that its
-client sees every event number once and in order, and stops sending the moment the
-feed says its agent's access changed and the re-check says it ended.
+services; events come from the process's hub (`live/hub.py`), in number order and
+already encoded. This module only decides what this one socket has already sent, so
+that its client sees every event number once and in order, and stops sending the
+moment the feed says its agent's access changed and the re-check says it ended.
 """
 
 import asyncio
 import json
 import logging
 import time
-import weakref
-from collections.abc import Callable
+from collections import deque
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
@@ -23,9 +23,9 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from handoff.live import presence
-from handoff.live.broadcast import AGENTS_GROUP
 from handoff.live.events import latest_seq
 from handoff.live.feed import CatchUp, catch_up
+from handoff.live.hub import Hub
 from handoff.rules.agents import is_agent, may_watch
 from handoff.selectors.conversations import conversation_exists
 from handoff.services import assignment, revocation
@@ -47,9 +47,12 @@ _heartbeat = database_sync_to_async(presence.heartbeat)
 _socket_closed = database_sync_to_async(presence.socket_closed)
 _socket_may_stay = database_sync_to_async(revocation.socket_may_stay)
 _conversation_exists = database_sync_to_async(conversation_exists)
-_access_changes_after = database_sync_to_async(revocation.access_changes_after)
 KNOWN_CONVERSATIONS = 500  # per socket: ids checked once, then trusted
-ACCESS_WATCH_SECONDS = 1.0
+# A socket whose events wait longer than this many (its drain stuck behind a slow
+# access check, say) is resynced instead of queueing without end.
+MAX_WAITING = 1000
+RESYNC = "_resync"  # markers queued in turn with the events, never sent as they are
+HOLD_EXPIRED = "_hold_expired"
 
 
 @database_sync_to_async
@@ -69,78 +72,6 @@ def _open(
         presence.online_usernames(),
         revocation.socket_may_stay(agent_id=agent_id, session_key=session_key, as_agent=as_agent),
     )
-
-
-class AccessWatch:
-    """Reads the feed for access changes once a second and hands each to this
-    process's sockets of the agents concerned: a push that never arrives cannot
-    leave a revoked socket open.
-
-    Pushes do not always arrive: with the in-memory layer, an admin in a second web
-    process or `manage.py changepassword` cannot reach this process at all, and with
-    Redis a publisher may fail to send. The next event pushed here would still bring
-    the change from the feed first (nothing is sent after it), but with none the
-    socket would stay open. Sockets drop the events they already had.
-
-    The same read repairs any other push that never came: a socket still short of an
-    event that had committed by the previous read (a second ago, long past any push in
-    flight) is told to fetch it from the feed, in order with its other messages, so an
-    agent never waits for the next event to see one that was lost (seen on Redis under
-    load: a "gone offline" that never reached the other agents' sockets).
-    """
-
-    _per_loop: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AccessWatch]" = (
-        weakref.WeakKeyDictionary()
-    )
-
-    def __init__(self) -> None:
-        self.sockets: dict[str, int] = {}  # channel name -> agent id
-        self.positions: dict[str, Callable[[], int]] = {}  # channel name -> its last sent
-        self.after = 0
-        self.committed_before = 0  # the newest number a read ago: committed for a second
-        self.task: asyncio.Task | None = None
-
-    @classmethod
-    def join(
-        cls, layer, channel_name: str, agent_id: int, seq: int, position: Callable[[], int]
-    ) -> None:
-        """A socket that stands at `seq` opened; it must hear every change above it.
-        `position` tells where it stands later (the number it sent last)."""
-        loop = asyncio.get_running_loop()
-        watch = cls._per_loop.setdefault(loop, cls())
-        watch.sockets[channel_name] = agent_id
-        watch.positions[channel_name] = position
-        if watch.task is None or watch.task.done():
-            watch.after = seq
-            watch.task = loop.create_task(watch._run(layer))
-        else:
-            watch.after = min(watch.after, seq)
-
-    @classmethod
-    def leave(cls, channel_name: str) -> None:
-        watch = cls._per_loop.get(asyncio.get_running_loop())
-        if watch is not None:
-            watch.sockets.pop(channel_name, None)
-            watch.positions.pop(channel_name, None)
-
-    async def _run(self, layer) -> None:
-        while self.sockets:
-            await asyncio.sleep(ACCESS_WATCH_SECONDS)
-            try:
-                events, self.after = await _access_changes_after(self.after)
-                for event in events:
-                    for channel_name, agent_id in list(self.sockets.items()):
-                        if revocation.concerns(event, agent_id):
-                            await layer.send(channel_name, {"type": "inbox.event", "event": event})
-                await self._repair_lost_pushes(layer)
-            except Exception:
-                logger.exception("Could not read access changes from the event feed")
-
-    async def _repair_lost_pushes(self, layer) -> None:
-        committed, self.committed_before = self.committed_before, self.after
-        for channel_name, position in list(self.positions.items()):
-            if 0 < position() < committed:
-                await layer.send(channel_name, {"type": "inbox.behind", "seq": committed})
 
 
 class FrameError(ValueError):
@@ -194,14 +125,18 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
     joined = False
     as_agent = True  # False: a watcher (staff or supervisor), see the module docstring
     present = False
-    watched = False
     counted = False  # in /metrics' open-websocket gauge
     signed_out = False  # access ended: nothing more leaves this socket
     last_sent = 0  # the highest event number this socket has sent (or hello announced)
     access_checked = 0  # access.changed events up to this number are already accounted for
     viewing: int | None = None
     _typing: tuple[int, float] | None = None
-    _held: list[dict] | None = None  # live messages held back while a replay is read
+    left = False  # out of the hub: nothing more is handed to this socket
+    hub: Hub | None = None
+    # Events held back until the hello and any replay are sent (then sent, in order).
+    _held: list[dict] | None = None
+    _queue: deque  # events waiting for those before them (`_drain` sends them)
+    _drain_task: asyncio.Task | None = None
     _replay_task: asyncio.Task | None = None
     # Events held while a change made outside a transaction commits (revocation.save_begins).
     _access_hold: list[dict] | None = None
@@ -214,6 +149,7 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         # open socket (a refused handshake is a bare HTTP 403).
         await self.accept()
         self._known = set()
+        self._queue = deque()
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_ANONYMOUS)
@@ -228,18 +164,16 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         session = self.scope.get("session")
         self.session_key = session.session_key if session is not None else None
         # Join before reading the newest number: an event committed after that read
-        # is then certain to reach this socket live.
-        await self.channel_layer.group_add(AGENTS_GROUP, self.channel_name)
+        # is then certain to reach this socket live. Until the hello is out, the hub's
+        # events wait.
+        self._held = []
+        self.hub = await Hub.join(self.channel_layer, self.channel_name, self)
         self.joined = True
         seq, online, allowed = await _open(
             self.agent_id, self.channel_name, self.session_key, as_agent=self.as_agent
         )
         self.present = self.as_agent
         self.access_checked = seq
-        AccessWatch.join(
-            self.channel_layer, self.channel_name, self.agent_id, seq, lambda: self.last_sent
-        )
-        self.watched = True
         if not allowed:
             await self._sign_out()
             return
@@ -253,8 +187,9 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
                 await self._send_error("'after' must be a whole number: resyncing")
             else:
                 self.last_sent = after
-            self._held = []
             self._replay_task = asyncio.create_task(self._replay(after))
+        else:
+            await self._send_held()
 
     async def _replay(self, after: int | None) -> None:
         try:
@@ -271,52 +206,89 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
                 return
             self.last_sent = result.latest
             await self.send_json({"type": "caught_up", "seq": self.last_sent})
-            while self._held:
-                await self._deliver(self._held.pop(0))
-            self._held = None  # no await since the last check: nothing can be stranded
+            await self._send_held()
         except asyncio.CancelledError:
             raise
         except Exception:
             logger.exception("Could not catch an inbox socket up")
             await self.close(code=CLOSE_SERVER_ERROR)
 
-    async def inbox_event(self, message: dict) -> None:
-        if self.signed_out:
+    async def _send_held(self) -> None:
+        while self._held:
+            await self._deliver(self._held.pop(0))
+        self._held = None  # no await since the last check: nothing can be stranded
+
+    async def hub_deliver(self, event: dict, text: str) -> None:
+        """The hub's hand-over (live/hub.py): every event in number order, once, with
+        its JSON text. The usual case is written out at once; anything that has to
+        wait (the hello, a replay, an access change, events already waiting) goes
+        through `_deliver` in turn."""
+        if self.signed_out or self.left:
             return
         if self._held is not None:
-            self._held.append(message["event"])
-        else:
-            await self._deliver(message["event"])
+            self._hold(self._held, event)
+            return
+        if self._queue or self._drain_task is not None:
+            self._hold(self._queue, event)
+            return
+        seq = event.get("seq")
+        if self._access_hold is None and not revocation.concerns(event, self.agent_id):
+            if seq is None:
+                if event.get("type") == "activity" and event.get("agent") == self.username:
+                    return  # notices are about other agents
+                await self.send(text)
+            elif seq > self.last_sent:
+                self.last_sent = seq
+                await self.send(text)
+            return
+        self._queue.append(event)
+        self._drain_task = asyncio.create_task(self._drain())
 
-    async def inbox_events(self, message: dict) -> None:
-        """Several events published together (live/broadcast.py batches what piled up
-        while a send was in flight), in their order."""
-        for event in message["events"]:
-            await self.inbox_event({"event": event})
+    async def hub_resync(self, seq: int, access_events: list[dict]) -> None:
+        recheck = any(revocation.concerns(event, self.agent_id) for event in access_events)
+        marker = {RESYNC: seq, "recheck": recheck}
+        if self._held is not None:
+            self._held.append(marker)
+            return
+        self._queue.append(marker)
+        if self._drain_task is None:
+            self._drain_task = asyncio.create_task(self._drain())
 
-    async def inbox_behind(self, message: dict) -> None:
-        """The feed holds events up to `seq` that committed a second ago and never came
-        through the layer (a lost push): fetch and send them, as a skipped number is."""
-        seq = message["seq"]
-        if self.signed_out or self._held is not None or seq <= self.last_sent:
-            return  # caught up meanwhile, or a replay is under way and will bring them
-        logger.warning(
-            "Inbox socket of agent %s was missing events %s to %s a second after they "
-            "committed; sent from the feed",
-            self.agent_id,
-            self.last_sent + 1,
-            seq,
+    def _hold(self, waiting: list | deque, event: dict) -> None:
+        """Keep an event for later, but never more than MAX_WAITING: past that the
+        socket has fallen behind for good, and the client reloads instead (a resync
+        at the newest number, checking access again if a change was among those
+        dropped)."""
+        waiting.append(event)
+        if len(waiting) <= MAX_WAITING:
+            return
+        seqs = [item.get("seq") or item.get(RESYNC) or 0 for item in waiting]
+        recheck = any(
+            revocation.concerns(item, self.agent_id) or item.get("recheck") for item in waiting
         )
-        missed = await _catch_up(self.last_sent, until=seq)
-        if missed.resync:
-            await self.send_json({"type": "resync", "seq": seq})
-            await self._recheck_after_resync(seq)
-        else:
-            for event in missed.events:
-                await self._send_event(event)
-        self.last_sent = max(self.last_sent, seq)
+        waiting.clear()
+        waiting.append({RESYNC: max(seqs), "recheck": recheck})
+        logger.warning("Inbox socket of agent %s fell behind: resyncing it", self.agent_id)
+
+    async def _drain(self) -> None:
+        try:
+            while self._queue and not self.signed_out:
+                await self._deliver(self._queue.popleft())
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("Could not send events to an inbox socket")
+            await self.close(code=CLOSE_SERVER_ERROR)
+        finally:
+            self._drain_task = None
 
     async def _deliver(self, event: dict) -> None:
+        if RESYNC in event:
+            await self._resync(event[RESYNC], recheck=event["recheck"])
+            return
+        if HOLD_EXPIRED in event:
+            await self._access_hold_expired()
+            return
         seq = event.get("seq")
         if seq is None:
             if self._access_hold is not None:
@@ -327,19 +299,20 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
             return
         if seq <= self.last_sent:
             return
-        if seq > self.last_sent + 1:
-            # A number was skipped: its push is late (pushes from concurrent commits
-            # can overtake each other) or was lost. The feed has it if it committed.
-            missed = await _catch_up(self.last_sent, until=seq - 1)
-            if missed.resync:
-                await self.send_json({"type": "resync", "seq": seq})
-                self.last_sent = seq
-                await self._recheck_after_resync(seq)
-                return
-            for earlier in missed.events:
-                await self._send_event(earlier)
         await self._send_event(event)
         self.last_sent = seq
+
+    async def _resync(self, seq: int, *, recheck: bool) -> None:
+        """The events up to `seq` are not coming: the client reloads. They were never
+        sent through `_send_event`, so an access change among them is asked about now
+        rather than at the next heartbeat."""
+        if seq <= self.last_sent:
+            return
+        await self.send_json({"type": "resync", "seq": seq})
+        self.last_sent = seq
+        if recheck and seq > self.access_checked:
+            self.access_checked = seq
+            await self._may_stay()
 
     async def _send_event(self, event: dict) -> None:
         """Every numbered event leaves through here, in order of its number; an
@@ -362,14 +335,6 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
             return
         await self.send_json(event)
 
-    async def _recheck_after_resync(self, seq: int) -> None:
-        """The events a resync skips are never sent through `_send_event`, so an access
-        change among them (or the event that caused the resync) would wait for the
-        next heartbeat: ask again now. Resyncs are rare (a gap too long to replay)."""
-        if seq > self.access_checked:
-            self.access_checked = seq
-            await self._may_stay()
-
     def _hold_for_access(self) -> None:
         if self._access_hold is None:
             self._access_hold = []
@@ -379,10 +344,12 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
 
     async def _hold_expires(self) -> None:
         await asyncio.sleep(revocation.ACCESS_PENDING_SECONDS)
-        # Through the channel, so that it is handled in turn with the events.
-        await self.channel_layer.send(self.channel_name, {"type": "access.hold_expired"})
+        # In turn with the events: it may release those held.
+        self._queue.append({HOLD_EXPIRED: True})
+        if self._drain_task is None:
+            self._drain_task = asyncio.create_task(self._drain())
 
-    async def access_hold_expired(self, message: dict) -> None:
+    async def _access_hold_expired(self) -> None:
         if self.signed_out or self._access_hold is None:
             return
         self._pending_changes = 0
@@ -470,10 +437,11 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
             self._replay_task.cancel()
         if self._hold_timer is not None:
             self._hold_timer.cancel()
-        if self.joined:
-            await self.channel_layer.group_discard(AGENTS_GROUP, self.channel_name)
-        if self.watched:
-            AccessWatch.leave(self.channel_name)
+        if self._drain_task is not None:
+            self._drain_task.cancel()
+        if self.hub is not None:
+            self.left = True
+            self.hub.leave(self.channel_name)
         if self.viewing is not None:
             presence.announce_viewing(agent=self.username, previous=self.viewing, current=None)
             self.viewing = None

@@ -1,0 +1,271 @@
+"""One subscription to the agents' events per web process, fanned out to its sockets.
+
+Every agent's socket used to be a member of the channel layer's agents group, so each
+event was copied, queued and dispatched once per socket, encoded to JSON once per
+socket, and a socket that saw a number skipped read the feed on its own: at 200
+sockets those per-socket trips were most of the event loop's time, and when the loop
+fell behind every socket read the same gap from the database at once (docs/benchmarks.md,
+the live phase). Here the process subscribes once (one member of the group per
+process, so with Redis the fan-out spreads over the web processes), encodes each event
+once, and hands it to each socket in number order; a skipped number is read from the
+feed once for all of them.
+
+The hub's promise to a socket that joined before reading the newest number (its
+`hello`): every committed event numbered above it is handed over exactly once, in
+order. Skipped numbers are read from the feed before the event that skipped them
+(the feed commits in number order, docs/websocket.md), pushes that arrive after their
+number was read are dropped, and once a second the feed's newest number is read so
+that a push that never comes (another process's event on the in-memory layer, a layer
+that dropped one) is fetched within about two seconds, an access change at once.
+"""
+
+import asyncio
+import json
+import logging
+import weakref
+from collections import deque
+from typing import Protocol
+
+from channels.db import database_sync_to_async
+
+from handoff.live.broadcast import AGENTS_GROUP
+from handoff.live.events import ACCESS_CHANGED, as_sent, latest_seq
+from handoff.live.feed import catch_up
+from handoff.models import InboxEvent
+
+logger = logging.getLogger(__name__)
+
+FEED_WATCH_SECONDS = 1.0
+# The channel layers forget a group's member after a day (their group expiry): joining
+# again now and then keeps a long-lived process subscribed.
+GROUP_RENEW_SECONDS = 3600.0
+_FILL = "hub.fill"  # the feed watch's request, queued in turn with the pushes
+
+
+class Subscriber(Protocol):
+    """A socket as the hub sees it (web/consumers.py's InboxConsumer)."""
+
+    async def hub_deliver(self, event: dict, text: str) -> None:
+        """One event (or a notice without `seq`) and its JSON text, in number order."""
+
+    async def hub_resync(self, seq: int, access_events: list[dict]) -> None:
+        """The events up to `seq` cannot be replayed (too many, or pruned): the client
+        must reload. `access_events` are the access changes among them."""
+
+
+def encode(event: dict) -> str:
+    """The frame's text, as Channels' `send_json` would write it."""
+    return json.dumps(event)
+
+
+_latest = database_sync_to_async(latest_seq)
+_catch_up = database_sync_to_async(catch_up)
+
+
+@database_sync_to_async
+def _feed_watch_read(after: int) -> tuple[int, bool]:
+    """The feed's newest number, and whether an access change is numbered above `after`
+    (read first: every event at or below the newest has committed)."""
+    newest = latest_seq()
+    changed = InboxEvent.objects.filter(pk__gt=after, pk__lte=newest, kind=ACCESS_CHANGED)
+    return newest, changed.exists()
+
+
+@database_sync_to_async
+def _access_changes(after: int, until: int) -> list[dict]:
+    rows = InboxEvent.objects.filter(pk__gt=after, pk__lte=until, kind=ACCESS_CHANGED)
+    return [as_sent(row) for row in rows.order_by("pk")]
+
+
+class Hub:
+    """This event loop's subscription; see the module docstring."""
+
+    _per_loop: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub]" = (
+        weakref.WeakKeyDictionary()
+    )
+
+    def __init__(self, layer) -> None:
+        self.layer = layer
+        self.channel = ""
+        self.subscribers: dict[str, Subscriber] = {}
+        self._fan: tuple[Subscriber, ...] = ()
+        self.seq = 0  # every committed event numbered up to this has been handed over
+        self.pushes: deque = deque()
+        self.wake = asyncio.Event()
+        self.ready: asyncio.Future = asyncio.get_running_loop().create_future()
+        self.tasks: list[asyncio.Task] = []
+        self.stopped = False
+
+    @classmethod
+    async def join(cls, layer, name: str, subscriber: Subscriber) -> "Hub":
+        """Subscribe a socket; returns once the hub hears every event committed from
+        now on, so a number read after this returns is a safe place to start."""
+        loop = asyncio.get_running_loop()
+        hub = cls._per_loop.get(loop)
+        if hub is None or hub.stopped:
+            hub = cls._per_loop[loop] = cls(layer)
+            hub.tasks.append(loop.create_task(hub._start()))
+        hub.subscribers[name] = subscriber
+        hub._fan = tuple(hub.subscribers.values())
+        try:
+            await asyncio.shield(hub.ready)
+        except BaseException:
+            hub.leave(name)
+            raise
+        return hub
+
+    def leave(self, name: str) -> None:
+        if self.subscribers.pop(name, None) is not None:
+            self._fan = tuple(self.subscribers.values())
+        if not self.subscribers and not self.stopped:
+            self._stop()
+
+    def _stop(self) -> None:
+        """The last socket left: nothing to hear for. A socket that opens later starts
+        a new hub, which reads the newest number again."""
+        self.stopped = True
+        for task in self.tasks:
+            task.cancel()
+        if not self.ready.done():
+            self.ready.set_exception(ConnectionError("the live hub stopped before it started"))
+            self.ready.exception()  # retrieved: no "never retrieved" warning
+        if self.channel:
+            asyncio.get_running_loop().create_task(self._unsubscribe(self.channel))
+
+    async def _unsubscribe(self, channel: str) -> None:
+        try:
+            await self.layer.group_discard(AGENTS_GROUP, channel)
+        except Exception:
+            logger.exception("Could not leave the agents group")
+
+    async def _start(self) -> None:
+        try:
+            self.channel = await self.layer.new_channel("live-hub.")
+            await self.layer.group_add(AGENTS_GROUP, self.channel)
+            # After joining the group: every event above this number is pushed to us.
+            self.seq = await _latest()
+        except BaseException as error:
+            if not self.ready.done():
+                self.ready.set_exception(error)
+            self.stopped = True
+            if isinstance(error, Exception):
+                logger.exception("Could not start the live hub")
+                return
+            raise
+        if self.stopped:
+            return
+        self.ready.set_result(None)
+        loop = asyncio.get_running_loop()
+        self.tasks += [
+            loop.create_task(self._hear()),
+            loop.create_task(self._hand_over()),
+            loop.create_task(self._watch_feed()),
+        ]
+
+    async def _hear(self) -> None:
+        """Take every push off the layer at once (its queue holds at most 100 before it
+        drops): handing over, which may wait for the feed, happens in `_hand_over`."""
+        while True:
+            try:
+                message = await self.layer.receive(self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("Could not receive from the channel layer")
+                await asyncio.sleep(FEED_WATCH_SECONDS)
+                continue
+            self.pushes.append(message)
+            self.wake.set()
+
+    async def _hand_over(self) -> None:
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            while self.pushes:
+                message = self.pushes.popleft()
+                try:
+                    await self._take(message)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    logger.exception("Could not hand an event to the inbox sockets")
+
+    async def _take(self, message: dict) -> None:
+        kind = message.get("type")
+        if kind == _FILL:
+            if message["until"] > self.seq:
+                logger.warning(
+                    "The inbox sockets were missing events %s to %s a second after they "
+                    "committed (or an access change): sent from the feed",
+                    self.seq + 1,
+                    message["until"],
+                )
+                await self._fill(message["until"])
+            return
+        if kind == "inbox.events":
+            events = message["events"]
+        elif kind == "inbox.event":
+            events = [message["event"]]
+        else:
+            return
+        for event in events:
+            seq = event.get("seq")
+            if seq is None:
+                await self._fan_out(event)
+                continue
+            if seq <= self.seq:
+                continue  # read from the feed already: a late push
+            if seq > self.seq + 1:
+                await self._fill(seq - 1)
+                if seq <= self.seq:
+                    continue
+            await self._fan_out(event)
+            self.seq = seq
+
+    async def _fill(self, until: int) -> None:
+        """Hand over every committed event numbered up to `until` that was not pushed
+        (yet): one read of the feed for every socket of the process."""
+        missed = await _catch_up(self.seq, until=until)
+        if missed.resync:
+            access = await _access_changes(self.seq, missed.latest)
+            self.seq = max(self.seq, missed.latest)
+            for subscriber in self._fan:
+                try:
+                    await subscriber.hub_resync(self.seq, access)
+                except Exception:
+                    logger.exception("Could not resync an inbox socket")
+            return
+        for event in missed.events:
+            await self._fan_out(event)
+        self.seq = max(self.seq, missed.latest)
+
+    async def _fan_out(self, event: dict) -> None:
+        text = encode(event)
+        for subscriber in self._fan:
+            try:
+                await subscriber.hub_deliver(event, text)
+            except Exception:
+                logger.exception("Could not send an event to an inbox socket")
+
+    async def _watch_feed(self) -> None:
+        """Once a second: fetch what committed a second ago and was never pushed, and
+        an access change at once (a revoked agent's socket must not wait)."""
+        committed_before = self.seq
+        loop = asyncio.get_running_loop()
+        renewed = loop.time()
+        while True:
+            await asyncio.sleep(FEED_WATCH_SECONDS)
+            try:
+                newest, access_changed = await _feed_watch_read(self.seq)
+                until = newest if access_changed else committed_before
+                committed_before = newest
+                if until > self.seq:
+                    self.pushes.append({"type": _FILL, "until": until})
+                    self.wake.set()
+                if loop.time() - renewed > GROUP_RENEW_SECONDS:
+                    await self.layer.group_add(AGENTS_GROUP, self.channel)
+                    renewed = loop.time()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("Could not read the event feed's newest number")

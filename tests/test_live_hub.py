@@ -1,0 +1,139 @@
+"""The process's one subscription to the agents' events (handoff/live/hub.py): every
+socket of the process hears the layer through it, a skipped number is read from the
+feed once for all of them, and a socket that falls behind is resynced rather than
+queued without end."""
+
+import asyncio
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.layers import channel_layers, get_channel_layer
+
+from handoff.live import hub
+from handoff.live.broadcast import AGENTS_GROUP
+from handoff.live.events import as_sent
+from handoff.models import InboxEvent
+from handoff.web import consumers
+from tests.support.inbox_socket import (
+    TIMEOUT,
+    assert_silent,
+    in_event_loop,
+    make_user,
+    open_inbox,
+    publish_updates,
+    receive,
+    session_cookie,
+)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def fresh_channel_layer():
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
+@pytest.fixture
+def three_agents(agents_group) -> list[bytes]:
+    return [session_cookie(make_user(name)) for name in ("aiko", "ben", "chie")]
+
+
+async def open_all(cookies: list[bytes]):
+    sockets = []
+    for cookie in cookies:
+        socket, _ = await open_inbox(cookie)
+        sockets.append(socket)
+    for socket in sockets:  # the online events of those who opened after it
+        while await socket.receive_nothing(timeout=0.3) is False:
+            await receive(socket)
+    return sockets
+
+
+async def close_all(sockets) -> None:
+    for socket in sockets:
+        await socket.disconnect(timeout=TIMEOUT)
+
+
+@in_event_loop
+async def test_the_sockets_of_a_process_are_one_member_of_the_agents_group(three_agents):
+    sockets = await open_all(three_agents)
+
+    members = get_channel_layer().groups[AGENTS_GROUP]
+    assert len(members) == 1
+    assert next(iter(members)).startswith("live-hub.")
+
+    await close_all(sockets)
+    await asyncio.sleep(0)  # the hub leaves the group once its last socket closed
+    assert not get_channel_layer().groups.get(AGENTS_GROUP)
+
+
+@in_event_loop
+async def test_a_skipped_number_is_read_from_the_feed_once_for_every_socket(
+    three_agents, monkeypatch
+):
+    sockets = await open_all(three_agents)
+    monkeypatch.setattr("handoff.live.events.send_to_agents", lambda event: None)
+    first, second = await publish_updates(2)
+    rows = await database_sync_to_async(lambda: [as_sent(e) for e in InboxEvent.objects.all()])()
+    pushed = {row["seq"]: row for row in rows}
+    reads = []
+    real_catch_up = hub._catch_up
+
+    async def counted(after, **kwargs):
+        reads.append((after, kwargs.get("until")))
+        return await real_catch_up(after, **kwargs)
+
+    monkeypatch.setattr(hub, "_catch_up", counted)
+
+    # The second commit's push arrives; the first's never does.
+    await get_channel_layer().group_send(
+        AGENTS_GROUP, {"type": "inbox.event", "event": pushed[second]}
+    )
+
+    for socket in sockets:
+        assert [(await receive(socket))["seq"] for _ in range(2)] == [first, second]
+    assert reads == [(first - 1, first)]
+    # The lost push arriving late is dropped for all of them.
+    await get_channel_layer().group_send(
+        AGENTS_GROUP, {"type": "inbox.event", "event": pushed[first]}
+    )
+    for socket in sockets:
+        await assert_silent(socket)
+    await close_all(sockets)
+
+
+@in_event_loop
+async def test_a_socket_whose_events_wait_too_long_is_resynced_not_queued_without_end(
+    three_agents, monkeypatch
+):
+    """A socket held up (here: its replay never ends) keeps at most MAX_WAITING events;
+    past that it gets a resync at the newest number, and the other sockets every event."""
+    monkeypatch.setattr(consumers, "MAX_WAITING", 3)
+    stuck = asyncio.Event()
+
+    async def slow_catch_up(after, **kwargs):
+        await stuck.wait()
+        return consumers.CatchUp(events=[], latest=after, resync=False)
+
+    monkeypatch.setattr(consumers, "_catch_up", slow_catch_up)
+    others = await open_all(three_agents[1:])
+    held_up, hello = await open_inbox(three_agents[0], after=0)
+    for socket in others:
+        await receive(socket)  # aiko online
+
+    numbers = await publish_updates(5)
+
+    for socket in others:
+        assert [(await receive(socket))["seq"] for _ in numbers] == numbers
+    stuck.set()
+    assert await receive(held_up) == {"type": "caught_up", "seq": 0}
+    resync = await receive(held_up)
+    assert resync["type"] == "resync"
+    # What came after the overflow still follows it, in order, up to the newest.
+    after = [(await receive(held_up))["seq"] for _ in range(numbers[-1] - resync["seq"])]
+    assert after == list(range(resync["seq"] + 1, numbers[-1] + 1))
+    assert len(after) < consumers.MAX_WAITING
+    await assert_silent(held_up)
+    await close_all([held_up, *others])
