@@ -140,7 +140,9 @@ class Hub:
 
     async def _start(self) -> None:
         try:
-            self.channel = await self.layer.new_channel("live-hub.")
+            # Channels' own prefix: the Redis layer reads every process-specific channel
+            # through one list per prefix, so one of another prefix would never be read.
+            self.channel = await self.layer.new_channel()
             await self.layer.group_add(AGENTS_GROUP, self.channel)
             # After joining the group: every event above this number is pushed to us.
             self.seq = await _latest()
