@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import requests
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.utils import timezone
 
@@ -298,8 +299,12 @@ def post(session: requests.Session, live, path: str, body: dict | None = None) -
 def the_world() -> None:
     """Rules, campaigns, a topic route and an FAQ answer through a retired campaign:
     enough for every transition the document lists to happen."""
-    for name in ("watcher", "aiko", "ben"):
+    for name in ("aiko", "ben"):
         make_agent(name)
+    # A supervisor's watching socket: it is sent every event, also those only an open
+    # conversation's viewers get (rules/event_audience.py).
+    watcher = get_user_model().objects.create_user("watcher", password="agent-password-1")
+    watcher.user_permissions.add(Permission.objects.get(codename="supervise"))
     EscalationRule.objects.get_or_create(phrase="agent", match=EscalationRule.Match.WORD)
     survey = BrazeCampaign.objects.create(
         name="Satisfaction",
@@ -535,7 +540,7 @@ def a_day_in_the_inbox(live, session_braze) -> tuple[list[dict], list[dict]]:
     with open_inbox(live.url, watcher_session, after="soon") as socket:
         Recorder(socket, frames).until(of("caught_up"))
 
-    feed = watcher_session.get(f"{live.url}/api/events/?after=0", timeout=10).json()
+    feed = aiko.get(f"{live.url}/api/events/?after=0", timeout=10).json()
     return frames, feed["events"]
 
 

@@ -1,5 +1,6 @@
 """Background workers reach agents' websockets in the one-process default."""
 
+import contextlib
 import json
 
 import pytest
@@ -13,25 +14,59 @@ from tests.support.factories import webhook_body
 pytestmark = pytest.mark.server
 
 
-def test_agents_see_a_new_message_and_its_reply_turn_sent_without_reloading(live, agents_group):
+def test_agents_see_a_new_message_and_the_viewer_its_reply_turn_sent_without_reloading(
+    live, agents_group
+):
+    """A reply's delivery state shows only in its transcript: it is sent to the socket
+    that has the conversation open, not to every agent (rules/event_audience.py)."""
     EscalationRule.objects.get_or_create(phrase="agent", match=EscalationRule.Match.WORD)
     make_agent("aiko")
-    with open_inbox(live.url, login(live.url, "aiko")) as socket:
+    make_agent("ben")
+    session = login(live.url, "aiko")
+    session.headers.update({"X-CSRFToken": session.cookies["csrftoken"], "Referer": f"{live.url}/"})
+    with (
+        open_inbox(live.url, session) as socket,
+        open_inbox(live.url, login(live.url, "ben")) as other,
+    ):
         hello = json.loads(socket.recv(timeout=5))
         assert (hello["type"], hello["agent"], hello["online"]) == ("hello", "aiko", ["aiko"])
         live.post_webhook(webhook_body("u-live", "I want to talk to an agent"))
 
-        created = receive_until(socket, lambda e: e["type"] == "message.created")
-        assert created["message"]["text"] == "I want to talk to an agent"
-        escalated = receive_until(
-            socket,
-            lambda e: e["type"] == "conversation.updated" and e["event"]["kind"] == "escalated",
-        )
-        assert escalated["conversation"]["escalation_reason"] == "keyword:agent"
+        for inbox in (socket, other):
+            created = receive_until(inbox, lambda e: e["type"] == "message.created")
+            assert created["message"]["text"] == "I want to talk to an agent"
+            escalated = receive_until(
+                inbox,
+                lambda e: e["type"] == "conversation.updated" and e["event"]["kind"] == "escalated",
+            )
+            assert escalated["conversation"]["escalation_reason"] == "keyword:agent"
+        conversation_id = escalated["conversation"]["id"]
+        socket.send(json.dumps({"type": "viewing", "conversation_id": conversation_id}))
+        api = f"{live.url}/api/conversations/{conversation_id}"
+        assert session.post(f"{api}/claim/", timeout=10).status_code == 200
+        answer = session.post(f"{api}/reply/", json={"text": "Hello, Aiko here"}, timeout=10)
+        assert answer.status_code == 201, answer.text
+        reply_id = answer.json()["message"]["id"]
+
         sent = receive_until(
-            socket, lambda e: e["type"] == "message.delivery" and e["delivery"]["state"] == "sent"
+            socket,
+            lambda e: (
+                e["type"] == "message.delivery"
+                and e["message_id"] == reply_id
+                and e["delivery"]["state"] == "sent"
+            ),
         )
         assert sent["delivery"]["dispatch_id"]
+        # Ben sees the reply in the list, then nothing of its delivery.
+        reply = receive_until(
+            other, lambda e: e["type"] == "message.created" and e["message"]["id"] == reply_id
+        )
+        assert reply["message"]["text"] == "Hello, Aiko here"
+        later = []
+        with contextlib.suppress(TimeoutError):
+            while True:
+                later.append(json.loads(other.recv(timeout=1.5)))
+        assert not [e for e in later if e["type"] == "message.delivery"], later
 
 
 def test_the_inbox_socket_closes_on_anonymous_users_with_4401(live):

@@ -32,6 +32,7 @@ from handoff.live.broadcast import AGENTS_GROUP
 from handoff.live.events import ACCESS_CHANGED, as_sent, latest_seq
 from handoff.live.feed import catch_up
 from handoff.models import InboxEvent
+from handoff.rules.event_audience import Audience, audience_of
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +46,9 @@ _FILL = "hub.fill"  # the feed watch's request, queued in turn with the pushes
 class Subscriber(Protocol):
     """A socket as the hub sees it (web/consumers.py's InboxConsumer)."""
 
-    async def hub_deliver(self, event: dict, text: str) -> None:
-        """One event (or a notice without `seq`) and its JSON text, in number order."""
+    async def hub_deliver(self, event: dict, text: str, audience: Audience | None) -> None:
+        """One event (or a notice without `seq`), its JSON text and who needs it live
+        (`rules.event_audience`), in number order."""
 
     async def hub_resync(self, seq: int, access_events: list[dict]) -> None:
         """The events up to `seq` cannot be replayed (too many, or pruned): the client
@@ -243,9 +245,10 @@ class Hub:
 
     async def _fan_out(self, event: dict) -> None:
         text = encode(event)
+        audience = audience_of(event)
         for subscriber in self._fan:
             try:
-                await subscriber.hub_deliver(event, text)
+                await subscriber.hub_deliver(event, text, audience)
             except Exception:
                 logger.exception("Could not send an event to an inbox socket")
 

@@ -27,6 +27,7 @@ from handoff.live.events import latest_seq
 from handoff.live.feed import CatchUp, catch_up
 from handoff.live.hub import Hub
 from handoff.rules.agents import is_agent, may_watch
+from handoff.rules.event_audience import Audience, reaches
 from handoff.selectors.conversations import conversation_exists
 from handoff.services import assignment, revocation
 from handoff.telemetry.metrics import WEBSOCKET_CONNECTIONS
@@ -118,6 +119,14 @@ def parse_after(query_string: bytes) -> tuple[bool, int | None]:
     return True, int(value) if value.isdigit() and len(value) < 19 else None
 
 
+def parse_viewing(query_string: bytes) -> int | None:
+    """`?viewing=<id>`: the conversation the reconnecting page has open, so that the
+    events only its viewers need reach it from the first one; anything else is none."""
+    values = parse_qs(query_string.decode("latin-1")).get("viewing")
+    value = values[-1] if values else ""
+    return int(value) if value.isdigit() and 0 < len(value) < 19 and int(value) > 0 else None
+
+
 class InboxConsumer(AsyncJsonWebsocketConsumer):
     agent_id: int | None = None
     username = ""
@@ -129,7 +138,10 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
     signed_out = False  # access ended: nothing more leaves this socket
     last_sent = 0  # the highest event number this socket has sent (or hello announced)
     access_checked = 0  # access.changed events up to this number are already accounted for
-    viewing: int | None = None
+    viewing: int | None = None  # announced to the other agents (it exists)
+    # What the page has open, as it said (`viewing`, or `?viewing=` on connecting):
+    # the events only its viewers need are sent here too.
+    open_conversation: int | None = None
     _typing: tuple[int, float] | None = None
     left = False  # out of the hub: nothing more is handed to this socket
     hub: Hub | None = None
@@ -166,6 +178,7 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         # Join before reading the newest number: an event committed after that read
         # is then certain to reach this socket live. Until the hello is out, the hub's
         # events wait.
+        self.open_conversation = parse_viewing(self.scope.get("query_string", b""))
         self._held = []
         self.hub = await Hub.join(self.channel_layer, self.channel_name, self)
         self.joined = True
@@ -218,11 +231,13 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
             await self._deliver(self._held.pop(0))
         self._held = None  # no await since the last check: nothing can be stranded
 
-    async def hub_deliver(self, event: dict, text: str) -> None:
+    async def hub_deliver(self, event: dict, text: str, audience: Audience | None) -> None:
         """The hub's hand-over (live/hub.py): every event in number order, once, with
-        its JSON text. The usual case is written out at once; anything that has to
-        wait (the hello, a replay, an access change, events already waiting) goes
-        through `_deliver` in turn."""
+        its JSON text. The usual case is written out at once, unless only the
+        sockets with another conversation open need it (`rules.event_audience`);
+        anything that has to wait (the hello, a replay, an access change, events
+        already waiting) goes through `_deliver` in turn, and is sent whoever it is
+        for: a superset never hurts a client."""
         if self.signed_out or self.left:
             return
         if self._held is not None:
@@ -238,6 +253,10 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
                     return  # notices are about other agents
                 await self.send(text)
             elif seq > self.last_sent:
+                if self.as_agent and not reaches(
+                    audience, viewing=self.open_conversation, username=self.username
+                ):
+                    return
                 self.last_sent = seq
                 await self.send(text)
             return
@@ -398,6 +417,11 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         if not self.as_agent:
             await self._send_error(f"a watching socket does not send '{frame.type}'")
             return
+        if frame.type == "viewing":
+            # At once, before the check below waits for the database: the page reads
+            # the conversation through the API right after saying so, and an event
+            # committed after that read must come here.
+            self.open_conversation = frame.conversation_id
         if frame.conversation_id is not None and not await self._exists(frame.conversation_id):
             await self._send_error(f"there is no conversation {frame.conversation_id}")
             return

@@ -15,10 +15,11 @@ export const socket = new InboxSocket({
   onResync: () => handlers.onResync(),
   onEvent: (frame) => handlers.onEvent(frame),
   onNotice: (frame) => handlers.onNotice(frame),
+  viewing: () => (handlers.viewing ? handlers.viewing() : null),
   onStatus: renderConnection,
 });
 
-/** Start the socket with the inbox's onHello, onResync, onEvent and onNotice. */
+/** Start the socket with the inbox's onHello, onResync, onEvent, onNotice and viewing. */
 export function connect(inboxHandlers) {
   Object.assign(handlers, inboxHandlers);
   socket.connect();

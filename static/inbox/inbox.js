@@ -149,6 +149,7 @@ function start() {
     onResync() {
       reloadAll();
     },
+    viewing: () => state.openId,
     onEvent: applyEvent,
     onNotice: applyNotice,
   });

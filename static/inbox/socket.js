@@ -54,7 +54,7 @@ const CLOSE_SIGNED_OUT = 4410;
 
 export class InboxSocket {
   constructor(handlers) {
-    this.handlers = handlers; // onHello(frame, first), onEvent, onNotice, onResync, onStatus
+    this.handlers = handlers; // onHello(frame, first), onEvent, onNotice, onResync, onStatus, viewing()
     this.tracker = new SeqTracker();
     this.ws = null;
     this.attempt = 0;
@@ -66,8 +66,14 @@ export class InboxSocket {
 
   url() {
     const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
-    const base = `${scheme}//${window.location.host}/ws/inbox/`;
-    return this.tracker.high === null ? base : `${base}?after=${this.tracker.resumeAfter()}`;
+    const query = new URLSearchParams();
+    if (this.tracker.high !== null) query.set("after", this.tracker.resumeAfter());
+    // The open conversation's own events (a reply's delivery, a note) are sent only
+    // to the sockets viewing it: say so from the start, not only after the hello.
+    const viewing = this.handlers.viewing ? this.handlers.viewing() : null;
+    if (viewing) query.set("viewing", viewing);
+    const search = query.toString();
+    return `${scheme}//${window.location.host}/ws/inbox/${search ? `?${search}` : ""}`;
   }
 
   connect() {

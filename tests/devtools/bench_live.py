@@ -34,6 +34,7 @@ import os
 import re
 import sys
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +66,7 @@ MARK = "live-bench-"
 # Read from each frame's text without parsing it all: at 200 sockets x 20 messages a
 # second the clients would otherwise compete with the server for the CPU.
 SEQ = re.compile(r'"seq":\s*(\d+)')
+KIND = re.compile(r'"type":\s*"([^"]+)"')
 CUSTOMER_MESSAGE = re.compile(r'"type":\s*"message\.created".*' + MARK + r"(\d+)-", re.DOTALL)
 AUTHOR_CUSTOMER = re.compile(r"\"author_kind\":\s*\"customer\"")
 
@@ -81,6 +83,7 @@ class LiveRun:
     never_shown: int  # messages no socket showed at all
     out_of_order: int
     frames: int
+    kinds: Counter[str] = field(repr=False)  # the frames by type
     sockets_open: int
     # The app process's CPU time from the first message to the end of the drain: per
     # delivery, a figure a busy neighbour changes far less than the latencies.
@@ -109,6 +112,7 @@ class LiveRun:
             "out_of_order": self.out_of_order,
             "frames": self.frames,
             "sockets_open": self.sockets_open,
+            "frames_per_message": self.frames_per_message,
             "app_cpu_ms_per_delivery": self.cpu_ms_per_delivery,
         }
 
@@ -126,8 +130,21 @@ class LiveRun:
             f"missing {self.missing}, never shown {self.never_shown} "
             f"(webhook errors {self.webhook_errors}); out of order {self.out_of_order}; "
             f"{self.sockets_open}/{self.agents} sockets open to the end; "
+            f"{self.frames_per_message:.1f} frames per message on each socket "
+            f"({self.kinds_per_message}); "
             f"app CPU {self.cpu_ms_per_delivery:.3f} ms per delivery"
         )
+
+    @property
+    def kinds_per_message(self) -> str:
+        per = max(self.sent * self.agents, 1)
+        return ", ".join(f"{kind} {count / per:.1f}" for kind, count in self.kinds.most_common())
+
+    @property
+    def frames_per_message(self) -> float:
+        """What one hand-over costs each socket: every event it brings, not only the
+        customer's message."""
+        return self.frames / max(self.sent * self.agents, 1)
 
 
 def live_phase(
@@ -216,6 +233,7 @@ def live_phase(
         never_shown=run.scheduled - len(shown_anywhere),
         out_of_order=sum(socket["out_of_order"] for socket in sockets),
         frames=sum(socket["frames"] for socket in sockets),
+        kinds=sum((socket["kinds"] for socket in sockets), Counter()),
         sockets_open=sum(socket["open_to_the_end"] for socket in sockets),
         app_cpu_seconds=app_cpu,
     )
@@ -275,11 +293,14 @@ async def _clients(url: str, cookies: list[str], ready, stop, shown) -> list[dic
 async def _read(socket, state: dict, shown) -> dict:
     arrivals: dict[int, float] = {}
     out_of_order = frames = 0
+    kinds: Counter[str] = Counter()
     open_to_the_end = True
     try:
         async for raw in socket:
             now = time.monotonic()
             frames += 1
+            kind = KIND.search(raw[:60])
+            kinds[kind.group(1) if kind else "?"] += 1
             seq = SEQ.search(raw[:200])
             if seq:
                 if int(seq.group(1)) <= state["seq"]:
@@ -296,6 +317,7 @@ async def _read(socket, state: dict, shown) -> dict:
         "arrivals": arrivals,
         "out_of_order": out_of_order,
         "frames": frames,
+        "kinds": kinds,
         "open_to_the_end": open_to_the_end,
     }
 

@@ -3,6 +3,7 @@ event loop: agents' session cookies, opening a socket, reading its frames, and
 events published from the test's thread as a service would."""
 
 import functools
+from urllib.parse import urlencode
 
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
@@ -50,14 +51,26 @@ def session_cookie(user) -> bytes:
     return f"{name}={client.cookies[name].value}".encode()
 
 
-def inbox(cookie: bytes | None = None, *, after=None, origin: bytes = ORIGIN, host: bytes = HOST):
-    path = "/ws/inbox/" if after is None else f"/ws/inbox/?after={after}"
+def inbox(
+    cookie: bytes | None = None,
+    *,
+    after=None,
+    viewing=None,
+    origin: bytes = ORIGIN,
+    host: bytes = HOST,
+):
+    query = {
+        name: value for name, value in (("after", after), ("viewing", viewing)) if value is not None
+    }
+    path = "/ws/inbox/" + (f"?{urlencode(query)}" if query else "")
     headers = [(b"origin", origin), (b"host", host)] + ([(b"cookie", cookie)] if cookie else [])
     return WebsocketCommunicator(application, path, headers=headers)
 
 
-async def open_inbox(cookie: bytes, *, after=None) -> tuple[WebsocketCommunicator, dict]:
-    socket = inbox(cookie, after=after)
+async def open_inbox(
+    cookie: bytes, *, after=None, viewing=None
+) -> tuple[WebsocketCommunicator, dict]:
+    socket = inbox(cookie, after=after, viewing=viewing)
     connected, _ = await socket.connect(timeout=TIMEOUT)
     assert connected
     hello = await receive(socket)
