@@ -153,3 +153,30 @@ async def test_a_socket_whose_events_wait_too_long_is_resynced_not_queued_withou
     assert len(after) < consumers.MAX_WAITING
     await assert_silent(held_up)
     await close_all([held_up, *others])
+
+
+@in_event_loop
+async def test_events_that_pile_up_are_one_frame_for_a_socket_that_reads_packed_frames(
+    three_agents, monkeypatch
+):
+    """`?pack=1` (docs/websocket.md): what the hub hands over together is one JSON array;
+    a socket that did not ask gets the same events one frame each."""
+    packed, _ = await open_inbox(three_agents[0], pack=1)
+    plain, _ = await open_inbox(three_agents[1])
+    await receive(packed)  # ben online
+    monkeypatch.setattr("handoff.live.events.send_to_agents", lambda event: None)
+    numbers = await publish_updates(3)
+    rows = await database_sync_to_async(lambda: [as_sent(e) for e in InboxEvent.objects.all()])()
+    pushed = {row["seq"]: row for row in rows}
+
+    await get_channel_layer().group_send(
+        AGENTS_GROUP, {"type": "inbox.events", "events": [pushed[seq] for seq in numbers]}
+    )
+
+    frame = await packed.receive_json_from(timeout=TIMEOUT)
+    assert [event["seq"] for event in frame] == numbers
+    assert frame == [pushed[seq] for seq in numbers]
+    assert [(await receive(plain))["seq"] for _ in numbers] == numbers
+    for socket in (packed, plain):
+        await assert_silent(socket)
+    await close_all([packed, plain])

@@ -32,7 +32,7 @@ from handoff.live.broadcast import AGENTS_GROUP
 from handoff.live.events import ACCESS_CHANGED, as_sent, latest_seq
 from handoff.live.feed import catch_up
 from handoff.models import InboxEvent
-from handoff.rules.event_audience import Audience, audience_of
+from handoff.rules.event_audience import audience_of
 
 logger = logging.getLogger(__name__)
 
@@ -41,14 +41,41 @@ FEED_WATCH_SECONDS = 1.0
 # again now and then keeps a long-lived process subscribed.
 GROUP_RENEW_SECONDS = 3600.0
 _FILL = "hub.fill"  # the feed watch's request, queued in turn with the pushes
+MAX_PACK = 100  # events in one packed frame at most
+
+
+class Batch:
+    """Events handed over together, in number order, each encoded once for every
+    socket; and their packed frames (a JSON array of some of them), each built once
+    for every socket that is sent that same selection."""
+
+    def __init__(self, events: list[dict]) -> None:
+        self.events = events
+        self.texts = [encode(event) for event in events]
+        self.audiences = [audience_of(event) for event in events]
+        # Whose access may have changed: their sockets take these events one by one.
+        self.access_agents = {
+            agent_id
+            for event in events
+            if event.get("type") == ACCESS_CHANGED
+            for agent_id in event.get("agent_ids") or ()
+        }
+        self._packed: dict[tuple[int, ...], str] = {}
+
+    def packed(self, chosen: tuple[int, ...]) -> str:
+        """One frame of the events at these positions."""
+        text = self._packed.get(chosen)
+        if text is None:
+            text = self._packed[chosen] = "[" + ",".join(self.texts[i] for i in chosen) + "]"
+        return text
 
 
 class Subscriber(Protocol):
     """A socket as the hub sees it (web/consumers.py's InboxConsumer)."""
 
-    async def hub_deliver(self, event: dict, text: str, audience: Audience | None) -> None:
-        """One event (or a notice without `seq`), its JSON text and who needs it live
-        (`rules.event_audience`), in number order."""
+    async def hub_deliver(self, batch: Batch) -> None:
+        """Events (and notices without `seq`) in number order, with their JSON texts
+        and who needs each live (`rules.event_audience`)."""
 
     async def hub_resync(self, seq: int, access_events: list[dict]) -> None:
         """The events up to `seq` cannot be replayed (too many, or pruned): the client
@@ -182,19 +209,26 @@ class Hub:
             self.wake.set()
 
     async def _hand_over(self) -> None:
+        """Whatever piled up while the sockets were being written to leaves together:
+        a socket that reads packed frames gets it as one (at most MAX_PACK events),
+        so the busier the process, the fewer frames per event."""
         while True:
             await self.wake.wait()
             self.wake.clear()
             while self.pushes:
-                message = self.pushes.popleft()
+                ready: list[dict] = []
                 try:
-                    await self._take(message)
+                    while self.pushes and len(ready) < MAX_PACK:
+                        await self._take(self.pushes.popleft(), ready)
+                    await self._fan_out(ready)
                 except asyncio.CancelledError:
                     raise
                 except Exception:
-                    logger.exception("Could not hand an event to the inbox sockets")
+                    logger.exception("Could not hand events to the inbox sockets")
 
-    async def _take(self, message: dict) -> None:
+    async def _take(self, message: dict, ready: list[dict]) -> None:
+        """Add the message's events to `ready` in number order, reading a skipped
+        number from the feed first."""
         kind = message.get("type")
         if kind == _FILL:
             if message["until"] > self.seq:
@@ -204,7 +238,7 @@ class Hub:
                     self.seq + 1,
                     message["until"],
                 )
-                await self._fill(message["until"])
+                await self._fill(message["until"], ready)
             return
         if kind == "inbox.events":
             events = message["events"]
@@ -215,23 +249,25 @@ class Hub:
         for event in events:
             seq = event.get("seq")
             if seq is None:
-                await self._fan_out(event)
+                ready.append(event)
                 continue
             if seq <= self.seq:
                 continue  # read from the feed already: a late push
             if seq > self.seq + 1:
-                await self._fill(seq - 1)
+                await self._fill(seq - 1, ready)
                 if seq <= self.seq:
                     continue
-            await self._fan_out(event)
+            ready.append(event)
             self.seq = seq
 
-    async def _fill(self, until: int) -> None:
-        """Hand over every committed event numbered up to `until` that was not pushed
-        (yet): one read of the feed for every socket of the process."""
+    async def _fill(self, until: int, ready: list[dict]) -> None:
+        """Add every committed event numbered up to `until` that was not pushed (yet):
+        one read of the feed for every socket of the process."""
         missed = await _catch_up(self.seq, until=until)
         if missed.resync:
             access = await _access_changes(self.seq, missed.latest)
+            await self._fan_out(ready)  # what came before the gap, first
+            ready.clear()
             self.seq = max(self.seq, missed.latest)
             for subscriber in self._fan:
                 try:
@@ -239,18 +275,18 @@ class Hub:
                 except Exception:
                     logger.exception("Could not resync an inbox socket")
             return
-        for event in missed.events:
-            await self._fan_out(event)
+        ready.extend(missed.events)
         self.seq = max(self.seq, missed.latest)
 
-    async def _fan_out(self, event: dict) -> None:
-        text = encode(event)
-        audience = audience_of(event)
+    async def _fan_out(self, events: list[dict]) -> None:
+        if not events:
+            return
+        batch = Batch(events)
         for subscriber in self._fan:
             try:
-                await subscriber.hub_deliver(event, text, audience)
+                await subscriber.hub_deliver(batch)
             except Exception:
-                logger.exception("Could not send an event to an inbox socket")
+                logger.exception("Could not send events to an inbox socket")
 
     async def _watch_feed(self) -> None:
         """Once a second: fetch what committed a second ago and was never pushed, and

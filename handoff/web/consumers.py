@@ -25,7 +25,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from handoff.live import presence
 from handoff.live.events import latest_seq
 from handoff.live.feed import CatchUp, catch_up
-from handoff.live.hub import Hub
+from handoff.live.hub import Batch, Hub
 from handoff.rules.agents import is_agent, may_watch
 from handoff.rules.event_audience import Audience, reaches
 from handoff.selectors.conversations import conversation_exists
@@ -139,6 +139,7 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
     last_sent = 0  # the highest event number this socket has sent (or hello announced)
     access_checked = 0  # access.changed events up to this number are already accounted for
     viewing: int | None = None  # announced to the other agents (it exists)
+    packs = False  # the page reads a frame that is a JSON array as its events in turn
     # What the page has open, as it said (`viewing`, or `?viewing=` on connecting):
     # the events only its viewers need are sent here too.
     open_conversation: int | None = None
@@ -178,7 +179,9 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         # Join before reading the newest number: an event committed after that read
         # is then certain to reach this socket live. Until the hello is out, the hub's
         # events wait.
-        self.open_conversation = parse_viewing(self.scope.get("query_string", b""))
+        query = self.scope.get("query_string", b"")
+        self.open_conversation = parse_viewing(query)
+        self.packs = parse_qs(query.decode("latin-1")).get("pack") == ["1"]
         self._held = []
         self.hub = await Hub.join(self.channel_layer, self.channel_name, self)
         self.joined = True
@@ -231,13 +234,55 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
             await self._deliver(self._held.pop(0))
         self._held = None  # no await since the last check: nothing can be stranded
 
-    async def hub_deliver(self, event: dict, text: str, audience: Audience | None) -> None:
+    async def hub_deliver(self, batch: Batch) -> None:
         """The hub's hand-over (live/hub.py): every event in number order, once, with
-        its JSON text. The usual case is written out at once, unless only the
-        sockets with another conversation open need it (`rules.event_audience`);
-        anything that has to wait (the hello, a replay, an access change, events
-        already waiting) goes through `_deliver` in turn, and is sent whoever it is
-        for: a superset never hurts a client."""
+        its JSON text. The usual case is written out at once, as one packed frame
+        when the page reads those (`?pack=1`), leaving out what only the sockets with
+        another conversation open need (`rules.event_audience`); anything that has
+        to wait (the hello, a replay, an access change, events already waiting) goes
+        through `_deliver` in turn, and is sent whoever it is for: a superset never
+        hurts a client."""
+        if self.signed_out or self.left:
+            return
+        events = batch.events
+        if (
+            not self.packs
+            or len(events) == 1
+            or self.agent_id in batch.access_agents
+            or self._held is not None
+            or self._queue
+            or self._drain_task is not None
+            or self._access_hold is not None
+        ):
+            for event, text, audience in zip(events, batch.texts, batch.audiences, strict=True):
+                await self._offer(event, text, audience)
+            return
+        chosen = []
+        last = self.last_sent
+        for index, event in enumerate(events):
+            seq = event.get("seq")
+            if seq is None:
+                if event.get("type") == "activity" and event.get("agent") == self.username:
+                    continue  # notices are about other agents
+            elif seq <= last or not self._needs(batch.audiences[index]):
+                continue
+            else:
+                last = seq
+            chosen.append(index)
+        self.last_sent = last
+        if len(chosen) == 1:
+            await self.send(batch.texts[chosen[0]])
+        elif chosen:
+            await self.send(batch.packed(tuple(chosen)))
+
+    def _needs(self, audience: Audience | None) -> bool:
+        """Whether this socket is sent an event live; a watcher is sent everything."""
+        return not self.as_agent or reaches(
+            audience, viewing=self.open_conversation, username=self.username
+        )
+
+    async def _offer(self, event: dict, text: str, audience: Audience | None) -> None:
+        """One event of the hub's, on its own."""
         if self.signed_out or self.left:
             return
         if self._held is not None:
@@ -253,9 +298,7 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
                     return  # notices are about other agents
                 await self.send(text)
             elif seq > self.last_sent:
-                if self.as_agent and not reaches(
-                    audience, viewing=self.open_conversation, username=self.username
-                ):
+                if not self._needs(audience):
                     return
                 self.last_sent = seq
                 await self.send(text)

@@ -66,14 +66,14 @@ export class InboxSocket {
 
   url() {
     const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
-    const query = new URLSearchParams();
+    // Events that pile up on a busy server come as one frame, a JSON array.
+    const query = new URLSearchParams({ pack: "1" });
     if (this.tracker.high !== null) query.set("after", this.tracker.resumeAfter());
     // The open conversation's own events (a reply's delivery, a note) are sent only
     // to the sockets viewing it: say so from the start, not only after the hello.
     const viewing = this.handlers.viewing ? this.handlers.viewing() : null;
     if (viewing) query.set("viewing", viewing);
-    const search = query.toString();
-    return `${scheme}//${window.location.host}/ws/inbox/${search ? `?${search}` : ""}`;
+    return `${scheme}//${window.location.host}/ws/inbox/?${query}`;
   }
 
   connect() {
@@ -84,13 +84,13 @@ export class InboxSocket {
     this.ws = ws;
     this.status("connecting");
     ws.addEventListener("message", (message) => {
-      let frame;
+      let data;
       try {
-        frame = JSON.parse(message.data);
+        data = JSON.parse(message.data);
       } catch {
         return;
       }
-      this.frame(frame);
+      for (const frame of Array.isArray(data) ? data : [data]) this.frame(frame);
     });
     ws.addEventListener("close", (event) => {
       if (this.ws !== ws) return;

@@ -56,11 +56,14 @@ def inbox(
     *,
     after=None,
     viewing=None,
+    pack=None,
     origin: bytes = ORIGIN,
     host: bytes = HOST,
 ):
     query = {
-        name: value for name, value in (("after", after), ("viewing", viewing)) if value is not None
+        name: value
+        for name, value in (("after", after), ("viewing", viewing), ("pack", pack))
+        if value is not None
     }
     path = "/ws/inbox/" + (f"?{urlencode(query)}" if query else "")
     headers = [(b"origin", origin), (b"host", host)] + ([(b"cookie", cookie)] if cookie else [])
@@ -68,9 +71,9 @@ def inbox(
 
 
 async def open_inbox(
-    cookie: bytes, *, after=None, viewing=None
+    cookie: bytes, *, after=None, viewing=None, pack=None
 ) -> tuple[WebsocketCommunicator, dict]:
-    socket = inbox(cookie, after=after, viewing=viewing)
+    socket = inbox(cookie, after=after, viewing=viewing, pack=pack)
     connected, _ = await socket.connect(timeout=TIMEOUT)
     assert connected
     hello = await receive(socket)
