@@ -100,6 +100,7 @@ class Options:
     warmup_seconds: float
     postgres: bool = True
     explain: bool = False
+    sustained: bool = True  # the live phase's ten-minute run
 
 
 # -- the request bodies ----------------------------------------------------------------

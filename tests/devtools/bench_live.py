@@ -81,6 +81,8 @@ class LiveRun:
     sent: int
     webhook_errors: int
     latencies_ms: list[float] = field(repr=False)
+    # When each delivery's message was due, in seconds from the run's start.
+    due_s: list[float] = field(repr=False)
     missing: int  # deliveries of a message some socket showed that another never did
     never_shown: int  # messages no socket showed at all
     out_of_order: int
@@ -92,6 +94,25 @@ class LiveRun:
     app_cpu_seconds: float = math.nan
 
     percentile = staticmethod(nearest_rank)
+
+    def p99_between(self, start_s: float, end_s: float) -> float:
+        """p99 of the messages due in [start_s, end_s): a long run's first minute
+        against its last shows whether it holds up as the queue grows."""
+        return self.percentile(
+            [
+                ms
+                for ms, due in zip(self.latencies_ms, self.due_s, strict=True)
+                if start_s <= due < end_s
+            ],
+            0.99,
+        )
+
+    @property
+    def minutes(self) -> tuple[float, float] | None:
+        """p99 of the first and of the last minute, for runs of two minutes or more."""
+        if self.seconds < 120:
+            return None
+        return self.p99_between(0, 60), self.p99_between(self.seconds - 60, self.seconds)
 
     def late(self, threshold_ms: float) -> int:
         return sum(latency > threshold_ms for latency in self.latencies_ms)
@@ -115,6 +136,8 @@ class LiveRun:
             "frames": self.frames,
             "sockets_open": self.sockets_open,
             "frames_per_message": self.frames_per_message,
+            "p99_first_minute_ms": self.minutes[0] if self.minutes else None,
+            "p99_last_minute_ms": self.minutes[1] if self.minutes else None,
             "app_cpu_ms_per_delivery": self.cpu_ms_per_delivery,
         }
 
@@ -127,7 +150,14 @@ class LiveRun:
         return (
             f"{self.agents} agents, {self.rate:g} messages/s for {self.seconds:g} s: "
             f"p50 {s['p50_ms']:.0f} ms, p90 {s['p90_ms']:.0f} ms, p99 {s['p99_ms']:.0f} ms, "
-            f"max {s['max_ms']:.0f} ms; later than 1 s {s['late_over_1000_ms']}, "
+            f"max {s['max_ms']:.0f} ms; "
+            + (
+                f"p99 {self.minutes[0]:.0f} ms in the first minute, {self.minutes[1]:.0f} ms "
+                "in the last; "
+                if self.minutes
+                else ""
+            )
+            + f"later than 1 s {s['late_over_1000_ms']}, "
             f"than 5 s {s['late_over_5000_ms']} of {s['deliveries']} deliveries; "
             f"missing {self.missing}, never shown {self.never_shown} "
             f"(webhook errors {self.webhook_errors}); out of order {self.out_of_order}; "
@@ -216,14 +246,13 @@ def live_phase(
         children.stop(app.process)  # its workers would serve the next run's messages too
     sockets = [socket for report in reports for socket in report]
     shown_anywhere = set().union(*(socket["arrivals"] for socket in sockets))
-    latencies, missing = [], 0
+    latencies, due, missing = [], [], 0
     for socket in sockets:
         arrivals = socket["arrivals"]
         missing += len(shown_anywhere - arrivals.keys())
-        latencies += [
-            (moment - run.started_at - (number - first) / rate) * 1000
-            for number, moment in arrivals.items()
-        ]
+        for number, moment in arrivals.items():
+            due.append((number - first) / rate)
+            latencies.append((moment - run.started_at - due[-1]) * 1000)
     return LiveRun(
         agents=agents,
         rate=rate,
@@ -231,6 +260,7 @@ def live_phase(
         sent=run.scheduled,
         webhook_errors=run.errors,
         latencies_ms=latencies,
+        due_s=due,
         missing=missing,
         never_shown=run.scheduled - len(shown_anywhere),
         out_of_order=sum(socket["out_of_order"] for socket in sockets),
