@@ -271,9 +271,22 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
             chosen.append(index)
         self.last_sent = last
         if len(chosen) == 1:
-            await self.send(batch.texts[chosen[0]])
+            await self._write(batch.texts[chosen[0]])
         elif chosen:
-            await self.send(batch.packed(tuple(chosen)))
+            await self._write(batch.packed(tuple(chosen)))
+
+    async def _write(self, text: str) -> None:
+        """A frame of the hub's. The client may have gone a moment before its
+        disconnect is handled (the server refuses to write then): nothing more is
+        written to it, and the other sockets are not held up."""
+        try:
+            await self.send(text)
+        except Exception:
+            if not self.left:
+                logger.info(
+                    "Inbox socket of agent %s closed while it was sent events", self.agent_id
+                )
+            self.left = True
 
     def _needs(self, audience: Audience | None) -> bool:
         """Whether this socket is sent an event live; a watcher is sent everything."""
@@ -296,12 +309,12 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
             if seq is None:
                 if event.get("type") == "activity" and event.get("agent") == self.username:
                     return  # notices are about other agents
-                await self.send(text)
+                await self._write(text)
             elif seq > self.last_sent:
                 if not self._needs(audience):
                     return
                 self.last_sent = seq
-                await self.send(text)
+                await self._write(text)
             return
         self._queue.append(event)
         self._drain_task = asyncio.create_task(self._drain())

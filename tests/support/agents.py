@@ -2,6 +2,7 @@
 
 import json
 import time
+from urllib.parse import urlencode
 
 import requests
 import websockets.sync.client as ws_client
@@ -53,13 +54,19 @@ def login(base_url: str, username: str, password: str = "agent-password-1") -> r
 
 
 def open_inbox(
-    base_url: str, session: requests.Session | None, origin: str | None = None, after=None
+    base_url: str,
+    session: requests.Session | None,
+    origin: str | None = None,
+    after=None,
+    pack=None,
 ):
-    """The agent's inbox socket; with `after`, asking to catch up from that number."""
+    """The agent's inbox socket; with `after`, asking to catch up from that number;
+    with `pack`, for packed frames (docs/websocket.md)."""
     headers = {}
     if session is not None:
         headers["Cookie"] = "; ".join(f"{c.name}={c.value}" for c in session.cookies)
-    query = "" if after is None else f"?after={after}"
+    asked = {name: value for name, value in (("after", after), ("pack", pack)) if value is not None}
+    query = f"?{urlencode(asked)}" if asked else ""
     return ws_client.connect(
         base_url.replace("http://", "ws://") + "/ws/inbox/" + query,
         additional_headers=headers,
