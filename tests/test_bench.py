@@ -10,6 +10,7 @@ import math
 import runpy
 import signal
 import sys
+from collections import Counter
 
 import pytest
 
@@ -156,13 +157,41 @@ def test_the_live_phase_counts_late_deliveries_over_each_threshold():
         sent=2,
         webhook_errors=0,
         latencies_ms=[10.0, 900.0, 1500.0, 6000.0],
+        due_s=[0.0, 0.0, 1.0, 1.0],
         missing=0,
         never_shown=0,
         out_of_order=0,
-        frames=20,
+        frames=3,
+        kinds=Counter({"message.created": 4, "conversation.updated": 2}),
         sockets_open=2,
     )
     summary = run.summary()
     assert (summary["late_over_1000_ms"], summary["late_over_5000_ms"]) == (2, 1)
     assert summary["p50_ms"] == 900.0
     assert "later than 1 s 2, than 5 s 1 of 4 deliveries" in run.line()
+    # Three frames brought six events to two sockets for two messages.
+    assert summary["frames_per_message"] == 0.75
+    assert "events message.created 1.0, conversation.updated 0.5" in run.line()
+    assert run.minutes is None  # under two minutes: no first and last minute
+
+
+def test_a_long_live_run_compares_its_last_minute_with_its_first():
+    from tests.devtools.bench_live import LiveRun
+
+    run = LiveRun(
+        agents=1,
+        rate=1.0,
+        seconds=180.0,
+        sent=180,
+        webhook_errors=0,
+        latencies_ms=[10.0] * 60 + [50.0] * 60 + [400.0] * 60,
+        due_s=[float(n) for n in range(180)],
+        missing=0,
+        never_shown=0,
+        out_of_order=0,
+        frames=180,
+        kinds=Counter({"message.created": 180}),
+        sockets_open=1,
+    )
+    assert run.minutes == (10.0, 400.0)
+    assert "p99 10 ms in the first minute, 400 ms in the last" in run.line()

@@ -40,7 +40,9 @@ the Procfile starts it, background workers included):
   and 200), hand-overs at 20 a second; the time from each message's scheduled send
   to each socket showing it, the deliveries later than 1 s, missing ones and frames
   out of order (issue 18's instrument); then 10 agents at 30 hand-overs a second for
-  ten minutes, the last minute's p99 against the first's (not with `--quick`).
+  ten minutes, the last minute's p99 against the first's (not with `--quick`); and
+  200 agents at 20 a second on PostgreSQL and Redis with two web processes, the
+  sockets alternating between them (not with `--no-postgres`).
 
 * **The replayed day** (`tests.devtools.replay_day`, no server): the queue simulated
   through the serving order, assignment and wait estimate rules with an injected
@@ -130,7 +132,7 @@ from tests.devtools.bench_harness import (
     wait_until_healthy,
     warm_up,
 )
-from tests.devtools.bench_live import LiveRun, live_phase
+from tests.devtools.bench_live import LiveRun, live_phase, live_phase_postgres
 from tests.devtools.loadgen import OpenLoopResult, Target, run_open_loop
 
 RESULTS_PATH = ROOT / "bench-results" / "latest.json"
@@ -211,6 +213,9 @@ LIVE_TARGET_P99_MS = {50: 100.0, 200: 500.0}
 # minutes (18,000 waiting at the end), its last minute's p99 against its first's.
 LIVE_SUSTAINED = (10, 30.0, 600.0)
 LIVE_SUSTAINED_TARGET_P99_MS = 250.0
+# On PostgreSQL and Redis with two web processes (not with --no-postgres).
+LIVE_POSTGRES = (200, 20.0)
+LIVE_POSTGRES_TARGET_P99_MS = 100.0
 
 # Drift over a phase (a neighbour starting, the database growing) hits both sides alike.
 ORDER = (WEBHOOK_PATH, BARE_PATH, WEBHOOK_PATH)
@@ -469,14 +474,18 @@ def check_targets(
                 )
             )
             continue
-        target = LIVE_TARGET_P99_MS.get(run.agents)
+        if run.layout.startswith("PostgreSQL"):
+            target = LIVE_POSTGRES_TARGET_P99_MS
+        else:
+            target = LIVE_TARGET_P99_MS.get(run.agents)
         if target is None:
             continue
         p99 = run.percentile(run.latencies_ms, 0.99)
         on_time = run.agents != 50 or run.late(1000.0) == 0
         checks.append(
             TargetCheck(
-                f"live inbox: {run.agents} agents at {run.rate:g} messages/s, p99 under "
+                f"live inbox, {run.layout}: {run.agents} agents at {run.rate:g} messages/s, "
+                "p99 under "
                 f"{target:g} ms"
                 + (", nothing later than 1 s" if run.agents == 50 else "")
                 + ", nothing lost",
@@ -789,6 +798,10 @@ def measure(children: Subprocesses, wrk: str, options: Options) -> Results:
                 )
             )
     if options.postgres:
+        agents, rate = LIVE_POSTGRES
+        results.live.append(
+            live_phase_postgres(children, agents=agents, rate=rate, seconds=options.seconds)
+        )
         results.postgres = bench_scale.postgres_phase(children, wrk, options)
         results.reports = bench_reports.reports_phase(children, explain=options.explain)
     print("replaying a day of the queue (no server: the rules with an injected clock) ...")

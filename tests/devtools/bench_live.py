@@ -29,12 +29,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import math
 import multiprocessing
 import os
 import re
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -42,11 +44,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.devtools import bench_scale
 from tests.devtools.bench_harness import (
     AGENT_PASSWORD,
     WEBHOOK_PATH,
     WEBHOOK_SECRET,
     BenchError,
+    Server,
     Stack,
     Subprocesses,
     cpu_seconds,
@@ -92,6 +96,7 @@ class LiveRun:
     # The app process's CPU time from the first message to the end of the drain: per
     # delivery, a figure a busy neighbour changes far less than the latencies.
     app_cpu_seconds: float = math.nan
+    layout: str = "SQLite, 1 web process"
 
     percentile = staticmethod(nearest_rank)
 
@@ -119,6 +124,7 @@ class LiveRun:
 
     def summary(self) -> dict[str, Any]:
         return {
+            "layout": self.layout,
             "agents": self.agents,
             "rate": self.rate,
             "seconds": self.seconds,
@@ -148,7 +154,8 @@ class LiveRun:
     def line(self) -> str:
         s = self.summary()
         return (
-            f"{self.agents} agents, {self.rate:g} messages/s for {self.seconds:g} s: "
+            f"{self.layout}: {self.agents} agents, {self.rate:g} messages/s for "
+            f"{self.seconds:g} s: "
             f"p50 {s['p50_ms']:.0f} ms, p90 {s['p90_ms']:.0f} ms, p99 {s['p99_ms']:.0f} ms, "
             f"max {s['max_ms']:.0f} ms; "
             + (
@@ -197,10 +204,56 @@ def live_phase(
     names = [f"live-agent-{first + n}" for n in range(agents)]
     set_up_desk(children, env, names=names, topic="bench-live", auto_assign=False)
     app = start_app(children, env, workdir, log_name="daphne-live.log")
-    cookies = []
-    for name in names:
+    try:
+        return _measure(
+            [app], names, rate=rate, seconds=seconds, first=first, cpu_pids=[app.process.pid]
+        )
+    finally:
+        children.stop(app.process)  # its workers would serve the next run's messages too
+
+
+def live_phase_postgres(
+    children: Subprocesses, *, agents: int, rate: float, seconds: float
+) -> LiveRun:
+    """As `live_phase`, on PostgreSQL and Redis with two web processes and the worker
+    process (bench_scale's cluster): the agents' sockets alternate between the web
+    processes, the webhook goes to the first. CPU per delivery counts both."""
+    with (
+        tempfile.TemporaryDirectory(prefix="handoff-bench-live-pg-") as folder,
+        bench_scale.running_cluster(children, Path(folder)) as cluster,
+    ):
+        names = [f"live-agent-{n}" for n in range(agents)]
+        set_up_desk(children, cluster.env, names=names, topic="bench-live", auto_assign=False)
+        # Started again: the webhook caches the routes, and the desk changed them.
+        web = bench_scale.restarted(children, cluster, Path(folder)).web
+        run = _measure(
+            list(web),
+            names,
+            rate=rate,
+            seconds=seconds,
+            first=0,
+            cpu_pids=[server.process.pid for server in web],
+        )
+    return dataclasses.replace(run, layout=f"PostgreSQL and Redis, {len(web)} web processes")
+
+
+def _measure(
+    apps: Sequence[Server],
+    names: Sequence[str],
+    *,
+    rate: float,
+    seconds: float,
+    first: int,
+    cpu_pids: Sequence[int],
+) -> LiveRun:
+    """Open the agents' sockets (agent i on apps[i % len(apps)]), post the hand-overs
+    to apps[0] on an open-loop schedule, and time every delivery."""
+    agents = len(names)
+    places = []
+    for index, name in enumerate(names):
+        app = apps[index % len(apps)]
         session = login(app.url, name, AGENT_PASSWORD)
-        cookies.append("; ".join(f"{c.name}={c.value}" for c in session.cookies))
+        places.append((app.url, "; ".join(f"{c.name}={c.value}" for c in session.cookies)))
     context = multiprocessing.get_context("spawn")
     ready = context.Barrier(CLIENT_PROCESSES + 1)
     stop = context.Event()
@@ -209,7 +262,7 @@ def live_phase(
     clients = [
         context.Process(
             target=_client_process,
-            args=(app.url, cookies[index::CLIENT_PROCESSES], ready, stop, results, shown),
+            args=(places[index::CLIENT_PROCESSES], ready, stop, results, shown),
             daemon=True,
         )
         for index in range(CLIENT_PROCESSES)
@@ -221,18 +274,18 @@ def live_phase(
         print(f"  live: {agents} agents, {rate:g} hand-overs/s for {seconds:g} s ...", flush=True)
         target = Target(
             host="127.0.0.1",
-            port=app.port,
+            port=apps[0].port,
             path=WEBHOOK_PATH,
             headers={"Authorization": f"Bearer {WEBHOOK_SECRET}"},
             body_for=lambda number: _body(first + number),
         )
-        cpu_before = cpu_seconds(app.process.pid)
+        cpu_before = sum(cpu_seconds(pid) for pid in cpu_pids)
         run = asyncio.run(run_open_loop(target, rate=rate, seconds=seconds))
         expected = (run.scheduled - run.errors) * agents
         deadline = time.monotonic() + DRAIN_SECONDS
         while shown.value < expected and time.monotonic() < deadline:
             time.sleep(0.1)
-        app_cpu = cpu_seconds(app.process.pid) - cpu_before
+        app_cpu = sum(cpu_seconds(pid) for pid in cpu_pids) - cpu_before
         stop.set()
         reports = [results.get(timeout=120) for _ in clients]
     except Exception as error:
@@ -243,7 +296,6 @@ def live_phase(
             client.join(10)
             if client.is_alive():
                 client.kill()
-        children.stop(app.process)  # its workers would serve the next run's messages too
     sockets = [socket for report in reports for socket in report]
     shown_anywhere = set().union(*(socket["arrivals"] for socket in sockets))
     latencies, due, missing = [], [], 0
@@ -294,15 +346,16 @@ def _body(number: int) -> bytes:
 # -- the client processes ------------------------------------------------------------------
 
 
-def _client_process(url: str, cookies: list[str], ready, stop, results, shown) -> None:
-    results.put(asyncio.run(_clients(url, cookies, ready, stop, shown)))
+def _client_process(places: list[tuple[str, str]], ready, stop, results, shown) -> None:
+    results.put(asyncio.run(_clients(places, ready, stop, shown)))
 
 
-async def _clients(url: str, cookies: list[str], ready, stop, shown) -> list[dict]:
+async def _clients(places: list[tuple[str, str]], ready, stop, shown) -> list[dict]:
+    """Each (server URL, session cookie) an agent's socket."""
     from websockets.asyncio.client import connect
 
     sockets = []
-    for cookie in cookies:
+    for url, cookie in places:
         socket = await connect(
             url.replace("http://", "ws://") + "/ws/inbox/?pack=1",  # as the inbox asks
             additional_headers={"Cookie": cookie},
@@ -381,14 +434,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--agents", type=int, default=50, help="agents with a socket open [50]")
     parser.add_argument("--rate", type=float, default=20.0, help="hand-overs a second [20]")
     parser.add_argument("--seconds", type=float, default=30.0, help="length of the run [30]")
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="on throwaway PostgreSQL and Redis, two web processes and the worker process",
+    )
     args = parser.parse_args(argv)
     children = Subprocesses()
     load = [round(value, 2) for value in os.getloadavg()]
     try:
-        with running_stack(children) as stack:
-            run = live_phase(
-                children, stack, agents=args.agents, rate=args.rate, seconds=args.seconds
+        if args.postgres:
+            bench_scale.require_servers()
+            run = live_phase_postgres(
+                children, agents=args.agents, rate=args.rate, seconds=args.seconds
             )
+        else:
+            with running_stack(children) as stack:
+                run = live_phase(
+                    children, stack, agents=args.agents, rate=args.rate, seconds=args.seconds
+                )
     except BenchError as error:
         print(f"bench failed: {error}", file=sys.stderr)
         return 1

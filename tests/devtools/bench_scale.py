@@ -141,6 +141,7 @@ class Cluster:
     worker: subprocess.Popen[bytes]
     standin: Server
     database_url: str
+    env: dict[str, str]  # the processes' settings
 
     def stack(self, web: Server) -> Stack:
         """`web` as the app of the SQLite phase's helpers; every other process is watched."""
@@ -194,22 +195,36 @@ def running_cluster(children: Subprocesses, workdir: Path) -> Iterator[Cluster]:
             env = postgres_env(servers, standin.url)
             migrate_and_seed(children, env)
             worker = start_worker(children, env, workdir)
-            web = tuple(
-                start_app(
-                    children,
-                    env | {"PGAPPNAME": f"{WEB_APP_NAME}-{number}"},
-                    workdir,
-                    log_name=f"daphne-pg-{number}.log",
-                )
-                for number in range(1, WEB_PROCESSES + 1)
-            )
-            yield Cluster(web, worker, standin, servers.database_url)
+            web = start_web(children, env, workdir)
+            yield Cluster(web, worker, standin, servers.database_url, env)
         except BenchError:
             for log in sorted(workdir.glob("*.log")):
                 print(f"{log.name}:\n{tail(log)}", file=sys.stderr)
             raise
         finally:
             children.stop_all()  # before the servers go, so nothing dies on a lost database
+
+
+def start_web(children: Subprocesses, env: dict[str, str], workdir: Path) -> tuple[Server, ...]:
+    return tuple(
+        start_app(
+            children,
+            env | {"PGAPPNAME": f"{WEB_APP_NAME}-{number}"},
+            workdir,
+            log_name=f"daphne-pg-{number}.log",
+        )
+        for number in range(1, WEB_PROCESSES + 1)
+    )
+
+
+def restarted(children: Subprocesses, cluster: Cluster, workdir: Path) -> Cluster:
+    """The web and worker processes started again (they cache what admin configures:
+    the routes, the settings), on the same database, Redis and stand-in."""
+    for process in (*(server.process for server in cluster.web), cluster.worker):
+        children.stop(process)
+    worker = start_worker(children, cluster.env, workdir)
+    web = start_web(children, cluster.env, workdir)
+    return Cluster(web, worker, cluster.standin, cluster.database_url, cluster.env)
 
 
 def analyze(database_url: str) -> None:
