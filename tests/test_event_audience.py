@@ -137,3 +137,17 @@ async def test_a_catch_up_replays_every_event_whatever_is_open(desk):
 
     assert set(numbers) <= set(replayed)
     await again.disconnect(timeout=TIMEOUT)
+
+
+@pytest.mark.parametrize("viewing", ["seven", "²", "0", "-7"])
+@pytest.mark.django_db(transaction=True)
+@in_event_loop
+async def test_a_viewing_on_connecting_that_is_not_a_conversation_id_means_none(desk, viewing):
+    socket, _ = await open_inbox(desk["chie"], viewing=viewing)
+    await drain(socket)
+
+    delivery, notice, note, customer = await publish_transcript_events()
+
+    assert (await receive(socket))["seq"] == customer
+    await assert_silent(socket)
+    await socket.disconnect(timeout=TIMEOUT)

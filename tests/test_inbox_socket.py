@@ -381,9 +381,10 @@ async def test_a_seq_from_the_future_another_database_gets_a_resync(aiko):
     await socket.disconnect(timeout=TIMEOUT)
 
 
+@pytest.mark.parametrize("after", ["yesterday", "²", "-1", "1e3"])
 @in_event_loop
-async def test_an_after_that_is_not_a_number_is_answered_with_an_error_and_a_resync(aiko):
-    socket, hello = await open_inbox(aiko, after="yesterday")
+async def test_an_after_that_is_not_a_number_is_answered_with_an_error_and_a_resync(aiko, after):
+    socket, hello = await open_inbox(aiko, after=after)
     frames = await receive_until_caught_up(socket)
 
     assert [f["type"] for f in frames] == ["error", "resync", "caught_up"]

@@ -115,16 +115,20 @@ def parse_after(query_string: bytes) -> tuple[bool, int | None]:
     values = parse_qs(query_string.decode("latin-1")).get("after")
     if not values:
         return False, None
-    value = values[-1]
-    return True, int(value) if value.isdigit() and len(value) < 19 else None
+    return True, _whole_number(values[-1])
+
+
+def _whole_number(value: str) -> int | None:
+    """ASCII digits only: `str.isdigit` also takes "²", which `int` refuses."""
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 19 else None
 
 
 def parse_viewing(query_string: bytes) -> int | None:
     """`?viewing=<id>`: the conversation the reconnecting page has open, so that the
     events only its viewers need reach it from the first one; anything else is none."""
     values = parse_qs(query_string.decode("latin-1")).get("viewing")
-    value = values[-1] if values else ""
-    return int(value) if value.isdigit() and 0 < len(value) < 19 and int(value) > 0 else None
+    number = _whole_number(values[-1]) if values else None
+    return number if number else None
 
 
 class InboxConsumer(AsyncJsonWebsocketConsumer):
