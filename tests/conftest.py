@@ -150,6 +150,17 @@ def empty_tables_beside_running_workers(attempts: int = 10) -> None:
 
 
 @pytest.fixture
+def fresh_channel_layer():
+    """The in-memory layer's queues belong to the loop that used them: one per test
+    that drives sockets in its own loop (tests/support/inbox_socket.py)."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
+@pytest.fixture
 def agents_group(db):
     group, _ = Group.objects.get_or_create(name="Agents")
     group.permissions.add(Permission.objects.get(codename="answer_conversations"))

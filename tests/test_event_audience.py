@@ -4,7 +4,6 @@ everything else to everyone; watchers and catch-ups get everything."""
 
 import pytest
 from channels.db import database_sync_to_async
-from channels.layers import channel_layers
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.db import transaction
@@ -66,15 +65,8 @@ def test_an_audience_reaches_the_viewers_and_the_agents_it_names():
 # On the socket
 
 
-@pytest.fixture(autouse=True)
-def fresh_channel_layer():
-    channel_layers.backends.clear()
-    yield
-    channel_layers.backends.clear()
-
-
 @pytest.fixture
-def desk(agents_group) -> dict[str, bytes]:
+def desk(agents_group, fresh_channel_layer) -> dict[str, bytes]:
     supervisor = get_user_model().objects.create_user("lead", password="lead-password-1")
     supervisor.user_permissions.add(Permission.objects.get(codename="supervise"))
     cookies = {name: session_cookie(make_user(name)) for name in ("aiko", "ben", "chie")}

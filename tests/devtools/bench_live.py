@@ -15,11 +15,14 @@ message's `message.created`.
 
 Customers write on an open-loop schedule (`tests.devtools.loadgen`), each message a
 new customer's hand-over; message i is due at the run's start + i / rate, so its
-latency on a socket is the frame's arrival minus that moment: the webhook, the
-routing, the hand-over's commit, the fan-out and the socket, all of it. Reported per
-run: deliveries (messages x sockets), p50 / p90 / p99 / max, how many arrived later
-than 1 s and 5 s, how many never arrived within the drain (up to `DRAIN_SECONDS` after
-the last message, less once every socket has them all), and the frames out of order.
+latency on a socket is the frame's arrival minus that moment: the webhook's commit
+(which publishes the message), the fan-out and the socket. The hand-over itself
+comes after routing, in the `conversation.updated` that shows the customer waiting:
+timed the same way, and reported beside. Reported per run: deliveries (messages x
+sockets), p50 / p90 / p99 / max, how many arrived later than 1 s and 5 s, how many
+never arrived within the drain (up to `DRAIN_SECONDS` after the last message, less
+once every socket has them all and shows them all waiting), and the events out of
+order.
 
 Run alone: `python -m tests.devtools.bench_live --agents 50 --rate 20 --seconds 30`.
 The figures are measured, not asserted (docs/benchmarks.md).
@@ -73,6 +76,10 @@ MARK = "live-bench-"
 # second the clients would otherwise compete with the server for the CPU.
 SEQ = re.compile(r'"seq":\s*(\d+)')
 KIND = re.compile(r'"type":\s*"([^"]+)"')
+# A bench customer's conversation as it starts waiting (the routing's hand-over).
+WAITING = re.compile(
+    r'"external_id":\s*"live-bench-customer-(\d+)".*?"state":\s*"waiting"', re.DOTALL
+)
 CUSTOMER_MESSAGE = re.compile(r'"type":\s*"message\.created".*' + MARK + r"(\d+)-", re.DOTALL)
 AUTHOR_CUSTOMER = re.compile(r"\"author_kind\":\s*\"customer\"")
 
@@ -97,6 +104,9 @@ class LiveRun:
     # delivery, a figure a busy neighbour changes far less than the latencies.
     app_cpu_seconds: float = math.nan
     layout: str = "SQLite, 1 web process"
+    # From each message's due time to a socket showing its customer waiting (the
+    # hand-over, after routing), for those shown within the drain.
+    handover_ms: list[float] = field(repr=False, default_factory=list)
 
     percentile = staticmethod(nearest_rank)
 
@@ -134,6 +144,9 @@ class LiveRun:
             "p50_ms": self.percentile(self.latencies_ms, 0.5),
             "p90_ms": self.percentile(self.latencies_ms, 0.9),
             "p99_ms": self.percentile(self.latencies_ms, 0.99),
+            "handover_p50_ms": self.percentile(self.handover_ms, 0.5),
+            "handover_p99_ms": self.percentile(self.handover_ms, 0.99),
+            "handovers_shown": len(self.handover_ms),
             "max_ms": max(self.latencies_ms, default=math.nan),
             **{f"late_over_{int(ms)}_ms": self.late(ms) for ms in LATE_MS},
             "missing": self.missing,
@@ -156,12 +169,19 @@ class LiveRun:
         return (
             f"{self.layout}: {self.agents} agents, {self.rate:g} messages/s for "
             f"{self.seconds:g} s: "
-            f"p50 {s['p50_ms']:.0f} ms, p90 {s['p90_ms']:.0f} ms, p99 {s['p99_ms']:.0f} ms, "
+            f"message shown p50 {s['p50_ms']:.0f} ms, p90 {s['p90_ms']:.0f} ms, "
+            f"p99 {s['p99_ms']:.0f} ms, "
             f"max {s['max_ms']:.0f} ms; "
             + (
                 f"p99 {self.minutes[0]:.0f} ms in the first minute, {self.minutes[1]:.0f} ms "
                 "in the last; "
                 if self.minutes
+                else ""
+            )
+            + (
+                f"the customer shown waiting (after routing) p50 {s['handover_p50_ms']:.0f} ms, "
+                f"p99 {s['handover_p99_ms']:.0f} ms ({s['handovers_shown']} shown); "
+                if self.handover_ms
                 else ""
             )
             + f"later than 1 s {s['late_over_1000_ms']}, "
@@ -259,10 +279,11 @@ def _measure(
     stop = context.Event()
     results = context.Queue()
     shown = context.Value("q", 0)  # customer messages shown, over every socket
+    handed = context.Value("q", 0)  # customers shown waiting, over every socket
     clients = [
         context.Process(
             target=_client_process,
-            args=(places[index::CLIENT_PROCESSES], ready, stop, results, shown),
+            args=(places[index::CLIENT_PROCESSES], ready, stop, results, (shown, handed)),
             daemon=True,
         )
         for index in range(CLIENT_PROCESSES)
@@ -283,7 +304,7 @@ def _measure(
         run = asyncio.run(run_open_loop(target, rate=rate, seconds=seconds))
         expected = (run.scheduled - run.errors) * agents
         deadline = time.monotonic() + DRAIN_SECONDS
-        while shown.value < expected and time.monotonic() < deadline:
+        while (shown.value < expected or handed.value < expected) and (time.monotonic() < deadline):
             time.sleep(0.1)
         app_cpu = sum(cpu_seconds(pid) for pid in cpu_pids) - cpu_before
         stop.set()
@@ -305,6 +326,11 @@ def _measure(
         for number, moment in arrivals.items():
             due.append((number - first) / rate)
             latencies.append((moment - run.started_at - due[-1]) * 1000)
+    handovers = [
+        (moment - run.started_at - (number - first) / rate) * 1000
+        for socket in sockets
+        for number, moment in socket["handed_over"].items()
+    ]
     return LiveRun(
         agents=agents,
         rate=rate,
@@ -313,6 +339,7 @@ def _measure(
         webhook_errors=run.errors,
         latencies_ms=latencies,
         due_s=due,
+        handover_ms=handovers,
         missing=missing,
         never_shown=run.scheduled - len(shown_anywhere),
         out_of_order=sum(socket["out_of_order"] for socket in sockets),
@@ -346,11 +373,11 @@ def _body(number: int) -> bytes:
 # -- the client processes ------------------------------------------------------------------
 
 
-def _client_process(places: list[tuple[str, str]], ready, stop, results, shown) -> None:
-    results.put(asyncio.run(_clients(places, ready, stop, shown)))
+def _client_process(places: list[tuple[str, str]], ready, stop, results, counters) -> None:
+    results.put(asyncio.run(_clients(places, ready, stop, counters)))
 
 
-async def _clients(places: list[tuple[str, str]], ready, stop, shown) -> list[dict]:
+async def _clients(places: list[tuple[str, str]], ready, stop, counters) -> list[dict]:
     """Each (server URL, session cookie) an agent's socket."""
     from websockets.asyncio.client import connect
 
@@ -367,7 +394,7 @@ async def _clients(places: list[tuple[str, str]], ready, stop, shown) -> list[di
         hello = json.loads(await socket.recv())
         sockets.append((socket, {"seq": hello.get("seq", 0)}))
     await asyncio.get_running_loop().run_in_executor(None, ready.wait, 120)
-    readers = [asyncio.create_task(_read(socket, state, shown)) for socket, state in sockets]
+    readers = [asyncio.create_task(_read(socket, state, *counters)) for socket, state in sockets]
     while not stop.is_set():
         await asyncio.sleep(0.2)
     for socket, _state in sockets:
@@ -375,8 +402,9 @@ async def _clients(places: list[tuple[str, str]], ready, stop, shown) -> list[di
     return [await reader for reader in readers]
 
 
-async def _read(socket, state: dict, shown) -> dict:
+async def _read(socket, state: dict, shown, handed) -> dict:
     arrivals: dict[int, float] = {}
+    handed_over: dict[int, float] = {}  # when the socket showed each customer waiting
     out_of_order = frames = 0
     kinds: Counter[str] = Counter()
     open_to_the_end = True
@@ -389,6 +417,11 @@ async def _read(socket, state: dict, shown) -> dict:
             for event in json.loads(raw) if raw.startswith("[") else (raw,):
                 kind, seq, number = _facts(event)
                 kinds[kind] += 1
+                waiting = _waiting_number(event) if kind == "conversation.updated" else None
+                if waiting is not None and waiting not in handed_over:
+                    handed_over[waiting] = now
+                    with handed.get_lock():
+                        handed.value += 1
                 if seq is not None:
                     if seq <= state["seq"]:
                         out_of_order += 1
@@ -401,6 +434,7 @@ async def _read(socket, state: dict, shown) -> dict:
         open_to_the_end = False
     return {
         "arrivals": arrivals,
+        "handed_over": handed_over,
         "out_of_order": out_of_order,
         "frames": frames,
         "kinds": kinds,
@@ -424,6 +458,21 @@ def _facts(event: str | dict) -> tuple[str, int | None, int | None]:
     if message.get("author_kind") == "customer" and text.startswith(MARK):
         number = int(text[len(MARK) :].split("-", 1)[0])
     return event.get("type", "?"), event.get("seq"), number
+
+
+def _waiting_number(event: str | dict) -> int | None:
+    """The bench customer whose conversation this update shows waiting, if it does."""
+    if isinstance(event, str):
+        found = WAITING.search(event)
+        return int(found.group(1)) if found else None
+    conversation = event.get("conversation") or {}
+    external_id = (conversation.get("contact") or {}).get("external_id", "")
+    if conversation.get("state") != "waiting" or not external_id.startswith(CUSTOMER):
+        return None
+    return int(external_id[len(CUSTOMER) :])
+
+
+CUSTOMER = "live-bench-customer-"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
