@@ -774,19 +774,10 @@ def measure(children: Subprocesses, wrk: str, options: Options) -> Results:
             raise BenchError(f"the workers left work behind: {leftover}")
         bot_latency_phase(children, stack, options, results)
         results.assignment = assignment_phase(children, stack, options)
-        for index, (agents, rate) in enumerate(LIVE_RUNS):
-            results.live.append(
-                live_phase(
-                    children,
-                    stack,
-                    agents=agents,
-                    rate=rate,
-                    seconds=options.seconds,
-                    first=(index + 1) * 10**6,
-                )
-            )
+        runs = [(agents, rate, options.seconds) for agents, rate in LIVE_RUNS]
         if options.sustained:
-            agents, rate, seconds = LIVE_SUSTAINED
+            runs.append(LIVE_SUSTAINED)
+        for index, (agents, rate, seconds) in enumerate(runs):
             results.live.append(
                 live_phase(
                     children,
@@ -794,7 +785,7 @@ def measure(children: Subprocesses, wrk: str, options: Options) -> Results:
                     agents=agents,
                     rate=rate,
                     seconds=seconds,
-                    first=(len(LIVE_RUNS) + 1) * 10**6,
+                    first=(index + 1) * 10**6,
                 )
             )
     if options.postgres:
