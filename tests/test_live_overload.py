@@ -34,6 +34,7 @@ class Reader(threading.Thread):
         self.socket = socket
         self.seqs: list[int] = []
         self.texts: list[str] = []
+        self.delivered_in: set[int] = set()  # conversations with a message.delivery sent
         self.others: list[dict] = []  # frames without a number that are not notices
         self.viewing_seen = threading.Event()  # another agent's `viewing` notice came
         self.stop = threading.Event()
@@ -53,6 +54,8 @@ class Reader(threading.Thread):
                     self.seqs.append(frame["seq"])
                     if frame["type"] == "message.created":
                         self.texts.append(frame["message"]["text"])
+                    elif frame["type"] == "message.delivery":
+                        self.delivered_in.add(frame["conversation_id"])
                 elif frame["type"] == "activity":
                     if frame["activity"] == "viewing":
                         self.viewing_seen.set()
@@ -103,8 +106,11 @@ def burst_through(live, sockets: dict, names: list[str], watched: int) -> dict[s
     timer = threading.Timer(READ_SECONDS, deadline.set)
     timer.start()
     try:
-        while not deadline.is_set() and not all(
-            "the last one, an agent please" in reader.texts for reader in readers.values()
+        # And until the viewer has the open conversation's notice delivered: routing
+        # may hand it over after the last message arrived.
+        while not deadline.is_set() and not (
+            all("the last one, an agent please" in reader.texts for reader in readers.values())
+            and watched in readers[viewer].delivered_in
         ):
             deadline.wait(0.2)
     finally:
@@ -139,11 +145,13 @@ def check_what_each_socket_was_sent(readers, starts, names, watched: int) -> Non
         assert "the last one, an agent please" in reader.texts
     burst_messages = {f"burst {n}: I need an agent" for n in range(BURST)}
     assert burst_messages <= set(readers[names[-1]].texts)
-    # The viewer was sent the open conversation's own events; another agent was not.
+    # The viewer was sent the open conversation's own events (all of them up to the
+    # last number it was sent: in order, nothing before that is missing); another
+    # agent was sent none.
     transcript_only = {
         event["seq"]
         for event in feed
-        if event["seq"] > starts[viewer]
+        if starts[viewer] < event["seq"] <= max(readers[viewer].seqs)
         and audience_of(event) is not None
         and audience_of(event).conversation_id == watched
     }
