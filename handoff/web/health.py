@@ -39,7 +39,10 @@ async def _channel_layer_ok() -> bool:
     if layer is None:
         return False
     try:
-        channel = await layer.new_channel("healthz.")
+        # Channels' own prefix: the Redis layer reads every process-specific channel
+        # through one list per prefix, and while a socket's receive holds that read, a
+        # channel of another prefix waits its turn (up to 5 s, past our timeout).
+        channel = await layer.new_channel()
         await asyncio.wait_for(layer.send(channel, {"type": "healthz"}), LAYER_TIMEOUT_SECONDS)
         received = await asyncio.wait_for(layer.receive(channel), LAYER_TIMEOUT_SECONDS)
         return received.get("type") == "healthz"
