@@ -102,6 +102,9 @@ def test_a_message_posted_to_web_a_reaches_an_agent_on_web_b_whose_reply_is_deli
         )
         assert created["message"]["text"] == "Where is my parcel?"
         conversation_id = created["message"]["conversation_id"]
+        # As the inbox page does on opening it: a reply's delivery state goes live only
+        # to the sockets that have its conversation open.
+        socket.send(json.dumps({"type": "viewing", "conversation_id": conversation_id}))
 
         reply = session.post(
             f"{web_b.url}/api/conversations/{conversation_id}/reply/",
