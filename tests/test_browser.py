@@ -147,6 +147,9 @@ def test_agent_claims_a_new_chat_without_reloading_and_sees_the_reply_sent(
     sign_in(tab, live.url, "aiko")
     page = tab.page
     expect(page.locator("#list-empty")).to_be_visible()
+    # Loaded once; from now on the socket brings the tabs' counts (`?counts=1`).
+    counts_asked = []
+    page.on("request", lambda request: "/api/counts/" in request.url and counts_asked.append(1))
 
     live.post_webhook(webhook_body("u-browser", "I want to talk to an agent", name="Sato"))
 
@@ -168,6 +171,8 @@ def test_agent_claims_a_new_chat_without_reloading_and_sees_the_reply_sent(
     expect(page.locator("#thread-state")).to_have_text("Assigned to aiko")
     expect(page.locator("#transcript")).to_contain_text("Claimed by aiko")
     expect(page.locator('[data-count="mine"]')).to_have_text("1")
+    expect(page.locator('[data-count="waiting"]')).to_have_text("0")
+    assert counts_asked == []
 
     reply = page.locator("#reply")
     reply.fill("Hello Sato, this is Aiko.")
@@ -306,7 +311,7 @@ def test_the_page_shows_offline_and_resumes_after_the_server_comes_back(
         live.start()
     expect(page.locator("#app")).to_have_attribute("data-connection", "online", timeout=40_000)
     expect(banner).to_be_hidden()
-    assert re.search(r"/ws/inbox/\?pack=1&after=\d+$", tab.sockets[-1]), tab.sockets
+    assert re.search(r"/ws/inbox/\?pack=1&counts=1&after=\d+$", tab.sockets[-1]), tab.sockets
 
     live.post_webhook(webhook_body("u-back", "agent please", name="Back Again"))
     expect(page.locator("#conversation-list .row", has_text="Back Again")).to_be_visible(

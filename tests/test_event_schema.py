@@ -147,7 +147,8 @@ def _called(node: ast.Call) -> str:
 
 def sent_kinds(tree: ast.AST, constants: dict[str, str], name: str) -> list[tuple[str, str, str]]:
     """(how, kind, where) for every frame kind this code publishes or sends: `publish`
-    (a numbered event), `publish_ephemeral` (a notice), `send_json` of a literal frame."""
+    (a numbered event), `publish_ephemeral` (a notice), `send_json` of a literal frame,
+    or a socket's `_notice` (one sent in turn with its events)."""
     found = []
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call) or not node.args:
@@ -160,7 +161,7 @@ def sent_kinds(tree: ast.AST, constants: dict[str, str], name: str) -> list[tupl
                 found.append((how, constants[first.id], where))
             else:
                 found.append((how, f"<not a literal: {ast.unparse(first)}>", where))
-        elif how == "send_json" and isinstance(first, ast.Dict):
+        elif how in ("send_json", "_notice") and isinstance(first, ast.Dict):
             for key, value in zip(first.keys, first.values, strict=True):
                 if isinstance(key, ast.Constant) and key.value == "type":
                     found.append((how, getattr(value, "value", ast.unparse(value)), where))
@@ -358,7 +359,7 @@ def a_day_in_the_inbox(live, session_braze) -> tuple[list[dict], list[dict]]:
         watcher = Recorder(w_socket, frames)
         hello = watcher.until(of("hello"))
 
-        with open_inbox(live.url, ben) as b_socket:
+        with open_inbox(live.url, ben, counts=1) as b_socket:
             ben_inbox = Recorder(b_socket, frames)
             ben_inbox.until(of("hello"))
             watcher.until(of("presence", agent="ben", online=True, status="available"))

@@ -17,6 +17,10 @@ order. Skipped numbers are read from the feed before the event that skipped them
 number was read are dropped, and once a second the feed's newest number is read so
 that a push that never comes (another process's event on the in-memory layer, a layer
 that dropped one) is fetched within about two seconds, an access change at once.
+
+The inbox tabs' counts ride along: after events that may change one, the hub reads the
+desk's counts once (at most every COUNTS_SECONDS) and hands them to every socket that
+asked for them, which sends its agent's own when they changed (rules/queue_counts.py).
 """
 
 import asyncio
@@ -29,10 +33,12 @@ from typing import Protocol
 from channels.db import database_sync_to_async
 
 from handoff.live.broadcast import AGENTS_GROUP
+from handoff.live.counts import desk_counts
 from handoff.live.events import ACCESS_CHANGED, as_sent, latest_seq
 from handoff.live.feed import catch_up
 from handoff.models import InboxEvent
 from handoff.rules.event_audience import audience_of
+from handoff.rules.queue_counts import DeskCounts, changes_counts
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +48,9 @@ FEED_WATCH_SECONDS = 1.0
 GROUP_RENEW_SECONDS = 3600.0
 _FILL = "hub.fill"  # the feed watch's request, queued in turn with the pushes
 MAX_PACK = 100  # events in one packed frame at most
+# The counts are read at most this often: at 20 hand-overs a second, two reads a second
+# per process instead of one request per agent per change.
+COUNTS_SECONDS = 0.5
 
 
 class Batch:
@@ -81,6 +90,11 @@ class Subscriber(Protocol):
         """The events up to `seq` cannot be replayed (too many, or pruned): the client
         must reload. `access_events` are the access changes among them."""
 
+    wants_counts: bool  # the page shows the tabs' counts from the socket (`?counts=1`)
+
+    async def hub_counts(self, desk: DeskCounts) -> None:
+        """The desk's counts, read after events that may have changed them."""
+
 
 def encode(event: dict) -> str:
     """The frame's text, as Channels' `send_json` would write it."""
@@ -88,6 +102,7 @@ def encode(event: dict) -> str:
 
 
 _latest = database_sync_to_async(latest_seq)
+_desk_counts = database_sync_to_async(desk_counts)
 _catch_up = database_sync_to_async(catch_up)
 
 
@@ -121,6 +136,7 @@ class Hub:
         self.seq = 0  # every committed event numbered up to this has been handed over
         self.pushes: deque = deque()
         self.wake = asyncio.Event()
+        self.counts_due = asyncio.Event()
         self.ready: asyncio.Future = asyncio.get_running_loop().create_future()
         self.tasks: list[asyncio.Task] = []
         self.stopped = False
@@ -191,6 +207,7 @@ class Hub:
             loop.create_task(self._hear()),
             loop.create_task(self._hand_over()),
             loop.create_task(self._watch_feed()),
+            loop.create_task(self._push_counts()),
         ]
 
     async def _hear(self) -> None:
@@ -287,6 +304,31 @@ class Hub:
                 await subscriber.hub_deliver(batch)
             except Exception:
                 logger.exception("Could not send events to an inbox socket")
+        if any(changes_counts(event) for event in events):
+            self.counts_due.set()
+
+    async def _push_counts(self) -> None:
+        """After events that may change a count: one read for every socket that shows
+        them, then a rest, so that a burst of changes costs a read per COUNTS_SECONDS.
+        Read after the events were handed over, so the counts are never older than
+        what the socket was sent before them."""
+        while True:
+            await self.counts_due.wait()
+            self.counts_due.clear()
+            takers = [subscriber for subscriber in self._fan if subscriber.wants_counts]
+            if not takers:
+                continue
+            try:
+                desk = await _desk_counts()
+            except Exception:
+                logger.exception("Could not read the inbox counts")
+            else:
+                for subscriber in takers:
+                    try:
+                        await subscriber.hub_counts(desk)
+                    except Exception:
+                        logger.exception("Could not send the counts to an inbox socket")
+            await asyncio.sleep(COUNTS_SECONDS)
 
     async def _watch_feed(self) -> None:
         """Once a second: fetch what committed a second ago and was never pushed, and

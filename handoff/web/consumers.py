@@ -28,6 +28,7 @@ from handoff.live.feed import CatchUp, catch_up
 from handoff.live.hub import Batch, Hub
 from handoff.rules.agents import is_agent, may_watch
 from handoff.rules.event_audience import Audience, reaches
+from handoff.rules.queue_counts import DeskCounts, counts_for
 from handoff.selectors.conversations import conversation_exists
 from handoff.services import assignment, revocation
 from handoff.telemetry.metrics import WEBSOCKET_CONNECTIONS
@@ -144,6 +145,8 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
     access_checked = 0  # access.changed events up to this number are already accounted for
     viewing: int | None = None  # announced to the other agents (it exists)
     packs = False  # the page reads a frame that is a JSON array as its events in turn
+    wants_counts = False  # the page shows the tabs' counts from this socket (`?counts=1`)
+    _counts_sent: dict[str, int] | None = None
     # What the page has open, as it said (`viewing`, or `?viewing=` on connecting):
     # the events only its viewers need are sent here too.
     open_conversation: int | None = None
@@ -185,7 +188,9 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         # events wait.
         query = self.scope.get("query_string", b"")
         self.open_conversation = parse_viewing(query)
-        self.packs = parse_qs(query.decode("latin-1")).get("pack") == ["1"]
+        asked_for = parse_qs(query.decode("latin-1"))
+        self.packs = asked_for.get("pack") == ["1"]
+        self.wants_counts = self.as_agent and asked_for.get("counts") == ["1"]
         self._held = []
         self.hub = await Hub.join(self.channel_layer, self.channel_name, self)
         self.joined = True
@@ -332,6 +337,21 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         self._queue.append(marker)
         if self._drain_task is None:
             self._drain_task = asyncio.create_task(self._drain())
+
+    async def hub_counts(self, desk: DeskCounts) -> None:
+        """This agent's tabs, when they differ from what this socket last sent: in
+        turn with the events, as a notice (no number)."""
+        if self.signed_out or self.left or not self.wants_counts:
+            return
+        counts = counts_for(desk, self.agent_id)
+        if counts == self._counts_sent:
+            return
+        self._counts_sent = counts
+        await self._notice({"type": "counts", "counts": counts})
+
+    async def _notice(self, frame: dict) -> None:
+        """A notice of this socket's own, in turn with the events before it."""
+        await self._offer(frame, json.dumps(frame), None)
 
     def _hold(self, waiting: list | deque, event: dict) -> None:
         """Keep an event for later, but never more than MAX_WAITING: past that the

@@ -22,6 +22,7 @@ import { renderComposerState, send, sendTyping, setComposeMode, updateCounter } 
 import { connect, socket } from "./connection.js";
 import { onKey } from "./keys.js";
 import {
+  applyCounts,
   dueText,
   loadCounts,
   loadLabels,
@@ -144,6 +145,8 @@ function start() {
       // The agents (who is online, their status and load) load with the lists; the
       // presence events that follow, or a reconnect's catch-up, keep them current.
       if (first) reloadAll();
+      // The socket sends counts only once they change: after a reconnect, ask once.
+      else loadCounts();
       if (state.openId) socket.send({ type: "viewing", conversation_id: state.openId });
     },
     onResync() {
@@ -151,7 +154,7 @@ function start() {
     },
     viewing: () => state.openId,
     onEvent: applyEvent,
-    onNotice: applyNotice,
+    onNotice: (frame) => (frame.type === "counts" ? applyCounts(frame.counts) : applyNotice(frame)),
   });
   // Show the lists even if the socket is slow to come up; its hello reloads them. Not
   // once the server has ended this session's access: the API would only refuse.

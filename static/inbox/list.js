@@ -38,13 +38,31 @@ export async function loadCounts() {
     return reportError(error);
   }
   if (asked !== countsAsked) return; // a later answer is on its way
+  showCounts(counts);
+}
+const loadCountsSoon = throttle(loadCounts, 300);
+
+function showCounts(counts) {
   for (const queue of QUEUES) {
     const node = document.querySelector(`[data-count="${queue}"]`);
     if (node) node.textContent = String(counts[queue] ?? "·");
   }
   setTitleCount(counts.waiting || 0);
 }
-export const refreshCounts = throttle(loadCounts, 300);
+
+/** After a change to the lists. The socket sends this agent's counts itself (`counts`,
+ * read once for every agent on the server); only a label filter's counts are asked. */
+export function refreshCounts() {
+  if (state.label) loadCountsSoon();
+}
+
+/** The socket's counts: every label's, so not shown while a label filter is chosen.
+ * Any answer still on its way is older than these. */
+export function applyCounts(counts) {
+  if (state.label) return;
+  countsAsked += 1;
+  showCounts(counts);
+}
 
 export async function loadLabels() {
   try {

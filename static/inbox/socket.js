@@ -66,8 +66,9 @@ export class InboxSocket {
 
   url() {
     const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
-    // Events that pile up on a busy server come as one frame, a JSON array.
-    const query = new URLSearchParams({ pack: "1" });
+    // Events that pile up on a busy server come as one frame, a JSON array; the tabs'
+    // counts come as `counts` notices, read on the server once for every agent.
+    const query = new URLSearchParams({ pack: "1", counts: "1" });
     if (this.tracker.high !== null) query.set("after", this.tracker.resumeAfter());
     // The open conversation's own events (a reply's delivery, a note) are sent only
     // to the sockets viewing it: say so from the start, not only after the hello.

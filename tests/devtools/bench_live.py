@@ -8,7 +8,10 @@ after a campaign when the team is small. N agents log in and each opens an inbox
 socket, as a browser would: real websocket clients, spread over a few client
 processes (`CLIENT_PROCESSES`) so that reading the frames does not become the
 bottleneck on the bench's side, and asking for packed frames as the inbox does
-(`?pack=1`: what piles up on the server comes as one JSON array). Each client checks
+(`?pack=1`: what piles up on the server comes as one JSON array) and the tabs' counts
+(`?counts=1`: `counts` notices; with `--counts http`, as the inbox did before those,
+each client asks `GET /api/counts/` after a `conversation.updated`, at most every
+300 ms, on one kept-alive connection). Each client checks
 its socket's sequence numbers (never going back: an event out of order is counted)
 and stamps, on the machine's monotonic clock, the frame that brings each customer
 message's `message.created`.
@@ -67,6 +70,7 @@ from tests.devtools.loadgen import Target, run_open_loop
 from tests.support.agents import login
 
 CLIENT_PROCESSES = 2
+COUNTS_EVERY_SECONDS = 0.3  # the inbox's throttle on asking for the counts
 DRAIN_SECONDS = 15.0
 LATE_MS = (1000.0, 5000.0)
 MARK = "live-bench-"
@@ -107,6 +111,8 @@ class LiveRun:
     # From each message's due time to a socket showing its customer waiting (the
     # hand-over, after routing), for those shown within the drain.
     handover_ms: list[float] = field(repr=False, default_factory=list)
+    counts: str = "socket"  # how the clients kept the tabs' counts: "socket" or "http"
+    counts_requests: int = 0  # GET /api/counts/ over every client
 
     percentile = staticmethod(nearest_rank)
 
@@ -158,6 +164,8 @@ class LiveRun:
             "p99_first_minute_ms": self.minutes[0] if self.minutes else None,
             "p99_last_minute_ms": self.minutes[1] if self.minutes else None,
             "app_cpu_ms_per_delivery": self.cpu_ms_per_delivery,
+            "counts": self.counts,
+            "counts_requests": self.counts_requests,
         }
 
     @property
@@ -190,7 +198,9 @@ class LiveRun:
             f"(webhook errors {self.webhook_errors}); out of order {self.out_of_order}; "
             f"{self.sockets_open}/{self.agents} sockets open to the end; "
             f"{self.frames_per_message:.1f} frames per message on each socket, events "
-            f"{self.kinds_per_message}; "
+            f"{self.kinds_per_message}; counts by {self.counts}"
+            + (f" ({self.counts_requests} requests)" if self.counts == "http" else "")
+            + "; "
             f"app CPU {self.cpu_ms_per_delivery:.3f} ms per delivery"
         )
 
@@ -214,6 +224,7 @@ def live_phase(
     rate: float,
     seconds: float,
     first: int = 0,
+    counts: str = "socket",
 ) -> LiveRun:
     """Restart the app on the stack's database with `agents` agents, open their
     sockets, send `rate * seconds` hand-overs, and time every delivery. Customers and
@@ -226,14 +237,20 @@ def live_phase(
     app = start_app(children, env, workdir, log_name="daphne-live.log")
     try:
         return _measure(
-            [app], names, rate=rate, seconds=seconds, first=first, cpu_pids=[app.process.pid]
+            [app],
+            names,
+            rate=rate,
+            seconds=seconds,
+            first=first,
+            cpu_pids=[app.process.pid],
+            counts=counts,
         )
     finally:
         children.stop(app.process)  # its workers would serve the next run's messages too
 
 
 def live_phase_postgres(
-    children: Subprocesses, *, agents: int, rate: float, seconds: float
+    children: Subprocesses, *, agents: int, rate: float, seconds: float, counts: str = "socket"
 ) -> LiveRun:
     """As `live_phase`, on PostgreSQL and Redis with two web processes and the worker
     process (bench_scale's cluster): the agents' sockets alternate between the web
@@ -253,6 +270,7 @@ def live_phase_postgres(
             seconds=seconds,
             first=0,
             cpu_pids=[server.process.pid for server in web],
+            counts=counts,
         )
     return dataclasses.replace(run, layout=f"PostgreSQL and Redis, {len(web)} web processes")
 
@@ -265,6 +283,7 @@ def _measure(
     seconds: float,
     first: int,
     cpu_pids: Sequence[int],
+    counts: str = "socket",
 ) -> LiveRun:
     """Open the agents' sockets (agent i on apps[i % len(apps)]), post the hand-overs
     to apps[0] on an open-loop schedule, and time every delivery."""
@@ -283,7 +302,7 @@ def _measure(
     clients = [
         context.Process(
             target=_client_process,
-            args=(places[index::CLIENT_PROCESSES], ready, stop, results, (shown, handed)),
+            args=(places[index::CLIENT_PROCESSES], ready, stop, results, (shown, handed), counts),
             daemon=True,
         )
         for index in range(CLIENT_PROCESSES)
@@ -347,6 +366,8 @@ def _measure(
         kinds=sum((socket["kinds"] for socket in sockets), Counter()),
         sockets_open=sum(socket["open_to_the_end"] for socket in sockets),
         app_cpu_seconds=app_cpu,
+        counts=counts,
+        counts_requests=sum(socket["counts_requests"] for socket in sockets),
     )
 
 
@@ -373,18 +394,26 @@ def _body(number: int) -> bytes:
 # -- the client processes ------------------------------------------------------------------
 
 
-def _client_process(places: list[tuple[str, str]], ready, stop, results, counters) -> None:
-    results.put(asyncio.run(_clients(places, ready, stop, counters)))
+def _client_process(
+    places: list[tuple[str, str]], ready, stop, results, counters, counts: str
+) -> None:
+    results.put(asyncio.run(_clients(places, ready, stop, counters, counts)))
 
 
-async def _clients(places: list[tuple[str, str]], ready, stop, counters) -> list[dict]:
-    """Each (server URL, session cookie) an agent's socket."""
+async def _clients(places: list[tuple[str, str]], ready, stop, counters, counts: str) -> list[dict]:
+    """Each (server URL, session cookie) an agent's socket, and with `counts` "http"
+    its page's requests for the tabs' counts."""
     from websockets.asyncio.client import connect
 
+    query = "?pack=1&counts=1" if counts == "socket" else "?pack=1"  # as the inbox asks
     sockets = []
     for url, cookie in places:
+        state: dict[str, Any] = {"counts_requests": 0}
+        if counts == "http":
+            state["counts_due"] = asyncio.Event()
+            state["poller"] = asyncio.create_task(_ask_counts(url, cookie, state))
         socket = await connect(
-            url.replace("http://", "ws://") + "/ws/inbox/?pack=1",  # as the inbox asks
+            url.replace("http://", "ws://") + "/ws/inbox/" + query,
             additional_headers={"Cookie": cookie},
             origin=url,
             open_timeout=60,
@@ -392,14 +421,47 @@ async def _clients(places: list[tuple[str, str]], ready, stop, counters) -> list
             max_queue=None,
         )
         hello = json.loads(await socket.recv())
-        sockets.append((socket, {"seq": hello.get("seq", 0)}))
+        state["seq"] = hello.get("seq", 0)
+        sockets.append((socket, state))
     await asyncio.get_running_loop().run_in_executor(None, ready.wait, 120)
     readers = [asyncio.create_task(_read(socket, state, *counters)) for socket, state in sockets]
     while not stop.is_set():
         await asyncio.sleep(0.2)
-    for socket, _state in sockets:
+    for socket, state in sockets:
         await socket.close()
-    return [await reader for reader in readers]
+        if "poller" in state:
+            state["poller"].cancel()
+    return [
+        {**await reader, "counts_requests": state["counts_requests"]}
+        for reader, (_socket, state) in zip(readers, sockets, strict=True)
+    ]
+
+
+async def _ask_counts(url: str, cookie: str, state: dict) -> None:
+    """As the inbox before `counts` notices: after a `conversation.updated`, ask for the
+    counts, at most every COUNTS_EVERY_SECONDS (a browser does not wait for the answer
+    before asking again; this client does, so it asks less often when the server is
+    slow: a lower bound on what the pages asked)."""
+    host, port = url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    request = (
+        f"GET /api/counts/ HTTP/1.1\r\nHost: {host}:{port}\r\nCookie: {cookie}\r\n"
+        "Accept: application/json\r\n\r\n"
+    ).encode()
+    loop = asyncio.get_running_loop()
+    asked_at = -math.inf
+    while True:
+        await state["counts_due"].wait()
+        await asyncio.sleep(max(0.0, asked_at + COUNTS_EVERY_SECONDS - loop.time()))
+        state["counts_due"].clear()
+        asked_at = loop.time()
+        writer.write(request)
+        head = await reader.readuntil(b"\r\n\r\n")
+        if not head.startswith(b"HTTP/1.1 200"):
+            raise BenchError(f"GET /api/counts/ answered {head[:40]!r}")
+        length = re.search(rb"(?i)content-length:\s*(\d+)", head)
+        await reader.readexactly(int(length.group(1)) if length else 0)
+        state["counts_requests"] += 1
 
 
 async def _read(socket, state: dict, shown, handed) -> dict:
@@ -417,6 +479,8 @@ async def _read(socket, state: dict, shown, handed) -> dict:
             for event in json.loads(raw) if raw.startswith("[") else (raw,):
                 kind, seq, number = _facts(event)
                 kinds[kind] += 1
+                if kind == "conversation.updated" and "counts_due" in state:
+                    state["counts_due"].set()
                 waiting = _waiting_number(event) if kind == "conversation.updated" else None
                 if waiting is not None and waiting not in handed_over:
                     handed_over[waiting] = now
@@ -484,6 +548,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=20.0, help="hand-overs a second [20]")
     parser.add_argument("--seconds", type=float, default=30.0, help="length of the run [30]")
     parser.add_argument(
+        "--counts",
+        choices=("socket", "http"),
+        default="socket",
+        help="the tabs' counts from the socket (as the inbox does), or asked over HTTP "
+        "after each update as the inbox did before [socket]",
+    )
+    parser.add_argument(
         "--postgres",
         action="store_true",
         help="on throwaway PostgreSQL and Redis, two web processes and the worker process",
@@ -495,12 +566,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.postgres:
             bench_scale.require_servers()
             run = live_phase_postgres(
-                children, agents=args.agents, rate=args.rate, seconds=args.seconds
+                children,
+                agents=args.agents,
+                rate=args.rate,
+                seconds=args.seconds,
+                counts=args.counts,
             )
         else:
             with running_stack(children) as stack:
                 run = live_phase(
-                    children, stack, agents=args.agents, rate=args.rate, seconds=args.seconds
+                    children,
+                    stack,
+                    agents=args.agents,
+                    rate=args.rate,
+                    seconds=args.seconds,
+                    counts=args.counts,
                 )
     except BenchError as error:
         print(f"bench failed: {error}", file=sys.stderr)

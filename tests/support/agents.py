@@ -59,13 +59,18 @@ def open_inbox(
     origin: str | None = None,
     after=None,
     pack=None,
+    counts=None,
 ):
     """The agent's inbox socket; with `after`, asking to catch up from that number;
-    with `pack`, for packed frames (docs/websocket.md)."""
+    with `pack`, for packed frames; with `counts`, for the tabs' counts (docs/websocket.md)."""
     headers = {}
     if session is not None:
         headers["Cookie"] = "; ".join(f"{c.name}={c.value}" for c in session.cookies)
-    asked = {name: value for name, value in (("after", after), ("pack", pack)) if value is not None}
+    asked = {
+        name: value
+        for name, value in (("after", after), ("pack", pack), ("counts", counts))
+        if value is not None
+    }
     query = f"?{urlencode(asked)}" if asked else ""
     return ws_client.connect(
         base_url.replace("http://", "ws://") + "/ws/inbox/" + query,

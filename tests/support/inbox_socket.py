@@ -57,12 +57,18 @@ def inbox(
     after=None,
     viewing=None,
     pack=None,
+    counts=None,
     origin: bytes = ORIGIN,
     host: bytes = HOST,
 ):
     query = {
         name: value
-        for name, value in (("after", after), ("viewing", viewing), ("pack", pack))
+        for name, value in (
+            ("after", after),
+            ("viewing", viewing),
+            ("pack", pack),
+            ("counts", counts),
+        )
         if value is not None
     }
     path = "/ws/inbox/" + (f"?{urlencode(query)}" if query else "")
@@ -71,9 +77,9 @@ def inbox(
 
 
 async def open_inbox(
-    cookie: bytes, *, after=None, viewing=None, pack=None
+    cookie: bytes, *, after=None, viewing=None, pack=None, counts=None
 ) -> tuple[WebsocketCommunicator, dict]:
-    socket = inbox(cookie, after=after, viewing=viewing, pack=pack)
+    socket = inbox(cookie, after=after, viewing=viewing, pack=pack, counts=counts)
     connected, _ = await socket.connect(timeout=TIMEOUT)
     assert connected
     hello = await receive(socket)
