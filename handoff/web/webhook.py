@@ -29,10 +29,18 @@ from handoff.web.security import client_address
 
 logger = logging.getLogger(__name__)
 
-# One long-lived thread stores inbound messages: its database connection stays open
-# (no connect per request), and writes, which SQLite serialises anyway, queue here in
-# order instead of contending for the database lock.
-_inbound_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inbound-writer")
+# Long-lived threads store inbound messages: their database connections stay open (no
+# connect per request). On SQLite one: its writes, serialised anyway, queue here in
+# order instead of contending for the database lock. On PostgreSQL a few store at once,
+# as several web processes do (two messages of one customer wait for each other at
+# their contact's row lock): with one, each store's round trips queued behind the
+# last, and at 20 messages a second beside the workers the webhook answered seconds
+# late (docs/benchmarks.md).
+POSTGRESQL_INBOUND_WRITERS = 4
+_inbound_writer = ThreadPoolExecutor(
+    max_workers=1 if connection.vendor == "sqlite" else POSTGRESQL_INBOUND_WRITERS,
+    thread_name_prefix="inbound-writer",
+)
 
 
 # PostgreSQL's answers to two transactions that wait for each other (deadlock) or

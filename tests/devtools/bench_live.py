@@ -113,6 +113,9 @@ class LiveRun:
     handover_ms: list[float] = field(repr=False, default_factory=list)
     counts: str = "socket"  # how the clients kept the tabs' counts: "socket" or "http"
     counts_requests: int = 0  # GET /api/counts/ over every client
+    # The webhook's answer, from each message's due time: what of a message's lateness
+    # is its storing (the commit publishes it) rather than the fan-out.
+    webhook_ms: list[float] = field(repr=False, default_factory=list)
 
     percentile = staticmethod(nearest_rank)
 
@@ -153,6 +156,8 @@ class LiveRun:
             "handover_p50_ms": self.percentile(self.handover_ms, 0.5),
             "handover_p99_ms": self.percentile(self.handover_ms, 0.99),
             "handovers_shown": len(self.handover_ms),
+            "webhook_p50_ms": self.percentile(self.webhook_ms, 0.5),
+            "webhook_p99_ms": self.percentile(self.webhook_ms, 0.99),
             "max_ms": max(self.latencies_ms, default=math.nan),
             **{f"late_over_{int(ms)}_ms": self.late(ms) for ms in LATE_MS},
             "missing": self.missing,
@@ -180,6 +185,12 @@ class LiveRun:
             f"message shown p50 {s['p50_ms']:.0f} ms, p90 {s['p90_ms']:.0f} ms, "
             f"p99 {s['p99_ms']:.0f} ms, "
             f"max {s['max_ms']:.0f} ms; "
+            + (
+                f"the webhook answered p50 {s['webhook_p50_ms']:.0f} ms, "
+                f"p99 {s['webhook_p99_ms']:.0f} ms; "
+                if self.webhook_ms
+                else ""
+            )
             + (
                 f"p99 {self.minutes[0]:.0f} ms in the first minute, {self.minutes[1]:.0f} ms "
                 "in the last; "
@@ -368,6 +379,7 @@ def _measure(
         app_cpu_seconds=app_cpu,
         counts=counts,
         counts_requests=sum(socket["counts_requests"] for socket in sockets),
+        webhook_ms=list(run.latencies_ms),
     )
 
 
