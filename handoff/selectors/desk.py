@@ -16,8 +16,9 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
 
+from handoff.live.counts import assigned_per_agent, teams_per_member
 from handoff.live.presence import fresh
-from handoff.models import AgentPresence, AgentSeat, Conversation, Team
+from handoff.models import AgentPresence, AgentSeat, Conversation
 from handoff.rules.agents import AVAILABLE
 from handoff.rules.assignment import FreeAgent, takes_more
 from handoff.selectors.agents import agent_users
@@ -59,16 +60,8 @@ def serving_agents(*, now: datetime | None = None) -> list[FreeAgent]:
     agents = list(rows)
     if not agents:
         return []
-    load = dict(
-        Conversation.objects.filter(state=State.ASSIGNED, assignee__isnull=False)
-        .order_by()
-        .values("assignee_id")
-        .annotate(count=Count("pk"))
-        .values_list("assignee_id", "count")
-    )
-    teams: dict[int, set[int]] = {}
-    for user_id, team_id in Team.members.through.objects.values_list("user_id", "team_id"):
-        teams.setdefault(user_id, set()).add(team_id)
+    load = assigned_per_agent()
+    teams = teams_per_member()
     default = settings.HANDOFF_DEFAULT_CAPACITY
     return [
         FreeAgent(
@@ -77,7 +70,7 @@ def serving_agents(*, now: datetime | None = None) -> list[FreeAgent]:
             capacity=capacity or default,
             open_count=load.get(agent_id, 0),
             last_assigned_at=last_assigned_at,
-            team_ids=frozenset(teams.get(agent_id, ())),
+            team_ids=teams.get(agent_id, frozenset()),
         )
         for agent_id, username, capacity, last_assigned_at in agents
     ]
