@@ -127,6 +127,10 @@ else:
     # PostgreSQL (docs/deploy.md). A connection that died while idle (a database
     # restart, a proxy's timeout) is noticed and replaced before the next query.
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=0))
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # Same PostgreSQL, with the inbox feed's events numbered as they commit
+        # (handoff/db/postgresql).
+        DATABASES["default"]["ENGINE"] = "handoff.db.postgresql"
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

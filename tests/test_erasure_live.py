@@ -111,7 +111,8 @@ def feed_start(agent_id: int) -> int:
     events asked for after a number far below them are answered with a resync, so the
     test anchors the feed with an event of its own (an agent's presence)."""
     with transaction.atomic():
-        return announce(agent_id)
+        event = announce(agent_id)
+    return event["seq"]  # numbered as the transaction committed
 
 
 def readable_by_agents(live, agent: requests.Session, start: int) -> dict[str, str]:

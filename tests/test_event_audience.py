@@ -81,7 +81,8 @@ def publish_transcript_events() -> list[int]:
     for event in (DELIVERY, message("system"), NOTE, message("customer")):
         data = {key: value for key, value in event.items() if key != "type"}
         with transaction.atomic():
-            numbers.append(publish(event["type"], data, conversation_id=7))
+            published = publish(event["type"], data, conversation_id=7)
+        numbers.append(published["seq"])  # numbered as the transaction committed
     return numbers
 
 

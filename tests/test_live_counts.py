@@ -72,11 +72,12 @@ def hand_over_to(team_name: str | None) -> int:
     team = Team.objects.get(name=team_name) if team_name else None
     with transaction.atomic():
         conversation = make_conversation(state=State.WAITING, team=team)
-        return publish(
+        published = publish(
             "conversation.updated",
             {"conversation": {"id": conversation.pk}, "event": None},
             conversation_id=conversation.pk,
         )
+    return published["seq"]
 
 
 async def counts_frame(socket) -> dict:

@@ -1,7 +1,7 @@
 """The process's one subscription to the agents' events (handoff/live/hub.py): every
-socket of the process hears the layer through it, a skipped number is read from the
-feed once for all of them, and a socket that falls behind is resynced rather than
-queued without end."""
+socket of the process hears the layer through it, pushes that arrive out of order are
+put back in order, a skipped number is read from the feed once for all of them, and a
+socket that falls behind is resynced rather than queued without end."""
 
 import asyncio
 
@@ -113,6 +113,35 @@ async def test_a_skipped_number_is_read_from_the_feed_once_for_every_socket(
     )
     for socket in sockets:
         await assert_silent(socket)
+    await close_all(sockets)
+
+
+@in_event_loop
+async def test_pushes_that_arrive_out_of_order_are_put_back_in_order_without_reading_the_feed(
+    three_agents, monkeypatch
+):
+    """Two processes commit events 1 and 2 in that order, but 2's push reaches the layer
+    first: the hub waits briefly for 1's instead of reading the feed at once."""
+    sockets = await open_all(three_agents)
+    monkeypatch.setattr("handoff.live.events.send_to_agents", lambda event: None)
+    first, second = await publish_updates(2)
+    rows = await database_sync_to_async(lambda: [as_sent(e) for e in InboxEvent.objects.all()])()
+    pushed = {row["seq"]: row for row in rows}
+    reads = []
+
+    async def counted(after, **kwargs):
+        reads.append((after, kwargs.get("until")))
+        raise AssertionError("the feed was read")
+
+    monkeypatch.setattr(hub, "_catch_up", counted)
+
+    layer = get_channel_layer()
+    await layer.group_send(AGENTS_GROUP, {"type": "inbox.event", "event": pushed[second]})
+    await layer.group_send(AGENTS_GROUP, {"type": "inbox.event", "event": pushed[first]})
+
+    for socket in sockets:
+        assert [(await receive(socket))["seq"] for _ in range(2)] == [first, second]
+    assert reads == []
     await close_all(sockets)
 
 

@@ -41,6 +41,23 @@ def insert(instance: Model) -> None:
     instance._state.db = connection.alias
 
 
+def insert_many_statement(instances: list[Model], cursor) -> str:
+    """One INSERT of new rows of one model, RETURNING their primary keys in the order
+    given, with the values bound by `cursor` (for a query string sent with others,
+    handoff/db/at_commit.py)."""
+    sql, fields = _insert_sql(type(instances[0]), connection.vendor)
+    head, _, returning = sql.partition(" VALUES ")
+    placeholders, _, returning = returning.partition(" RETURNING ")
+    rows = [
+        cursor.mogrify(
+            placeholders,
+            [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields],
+        )
+        for instance in instances
+    ]
+    return f"{head} VALUES {', '.join(rows)} RETURNING {returning}"
+
+
 def update_returning_pk(
     model: type[Model],
     changes: dict[str, Any],

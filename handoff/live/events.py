@@ -14,6 +14,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from handoff.db import statements
+from handoff.db.at_commit import CommitsWith
 from handoff.live.broadcast import send_to_agents
 from handoff.models import Conversation, ConversationEvent, InboxEvent, Message, Note
 from handoff.rules import service_window
@@ -150,18 +151,74 @@ def note_data(note: Note, *, mentions: list[str] | None = None) -> dict:
     }
 
 
-def publish(kind: str, data: dict, *, conversation_id: int | None = None) -> int:
+# PostgreSQL: number each event as its transaction commits (`_NumberedAtCommit`). The
+# tests that run inside one transaction rolled back at their end, never committed, turn
+# this off (tests/conftest.py): their events are numbered at once, as on SQLite.
+NUMBER_AT_COMMIT = True
+
+
+def publish(kind: str, data: dict, *, conversation_id: int | None = None) -> dict:
     """Store `{type: kind, ...data}` as the next event and push it to every agent's
-    socket once the current transaction commits. Returns the sequence number."""
+    socket once the current transaction commits. Returns the event: its `seq` is set
+    by the time the transaction has committed (on PostgreSQL not before: the event
+    is numbered as the transaction commits, see `_NumberedAtCommit`)."""
     row = InboxEvent(
         kind=kind, conversation_id=conversation_id, payload=data, created_at=timezone.now()
     )
+    event = {"seq": None, "type": kind, **data}
     with transaction.atomic(savepoint=False):
-        _hold_numbering_until_commit()
-        statements.insert(row)
-    event = {"seq": row.pk, "type": kind, **data}
-    transaction.on_commit(lambda: send_to_agents(event))
-    return row.pk
+        if connection.vendor == "postgresql" and NUMBER_AT_COMMIT:
+            transaction.on_commit(_NumberedAtCommit(row, event))
+        else:
+            # SQLite: the transaction holds the one write lock from its start anyway.
+            if connection.vendor == "postgresql":
+                _hold_numbering_until_commit()
+            statements.insert(row)
+            event["seq"] = row.pk
+            transaction.on_commit(lambda: send_to_agents(event))
+    return event
+
+
+class _NumberedAtCommit(CommitsWith):
+    """An event inserted, and so numbered, as its transaction commits; then pushed.
+
+    The feed's numbers must commit in order (a client catching up after event 11 must
+    never miss event 10 committing later), so they are taken under a lock held until
+    the commit (`FEED_NUMBERING_LOCK`). Taken at the first event a transaction
+    published, every event-publishing transaction of every process queued behind the
+    rest of the others' work; here the lock, the inserts and the COMMIT go to the server
+    as one query string (handoff/db/at_commit.py). The first of a transaction's events
+    asked for its statements inserts them all, in the order published.
+    """
+
+    def __init__(self, row: InboxEvent, event: dict) -> None:
+        self.row = row
+        self.event = event
+        self.batch: list[_NumberedAtCommit] | None = None
+
+    def statements(self, cursor) -> list[str]:
+        if self.batch is not None:
+            return []
+        batch = [
+            callback
+            for _savepoints, callback, _robust in connection.run_on_commit
+            if isinstance(callback, _NumberedAtCommit) and callback.batch is None
+        ]
+        for callback in batch:
+            callback.batch = batch
+        return [
+            f"SELECT pg_advisory_xact_lock({FEED_NUMBERING_LOCK})",
+            statements.insert_many_statement([callback.row for callback in batch], cursor),
+        ]
+
+    def took(self, results) -> None:
+        _locked, numbered = results
+        for callback, (pk,) in zip(self.batch, numbered, strict=True):
+            callback.row.pk = pk
+            callback.event["seq"] = pk
+
+    def __call__(self) -> None:
+        send_to_agents(self.event)
 
 
 # Any constant unique to this lock among the application's advisory locks.
@@ -169,7 +226,8 @@ FEED_NUMBERING_LOCK = 0x68616E646F6666  # "handoff"
 
 
 def _hold_numbering_until_commit() -> None:
-    """Make events commit in the order of their numbers, on PostgreSQL.
+    """Make events commit in the order of their numbers, on PostgreSQL, for an event
+    numbered at once (a test rolled back at its end: see NUMBER_AT_COMMIT).
 
     A sequence hands out numbers at insert, but transactions commit in any order: a
     browser catching up after event 11 committed could then miss event 10 committing
@@ -177,9 +235,8 @@ def _hold_numbering_until_commit() -> None:
     the next number wait for the previous commit. SQLite needs nothing: it has one
     writer at a time.
     """
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [FEED_NUMBERING_LOCK])
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [FEED_NUMBERING_LOCK])
 
 
 def publish_ephemeral(kind: str, data: dict) -> None:
@@ -198,7 +255,7 @@ def latest_seq() -> int:
 
 def publish_presence(
     *, agent: str, online: bool, status: str, capacity: int, open_count: int
-) -> int:
+) -> dict:
     """Everything the other agents see of one agent, whole: a client replaces what it
     knew of them. `status` is available, away, or offline (exactly when not online)."""
     return publish(
@@ -216,7 +273,7 @@ def publish_presence(
 ACCESS_CHANGED = "access.changed"
 
 
-def publish_access_changed(agent_ids: list[int], *, pending: bool = False) -> int:
+def publish_access_changed(agent_ids: list[int], *, pending: bool = False) -> dict:
     """`pending`: a change is about to commit outside any transaction (revocation's
     `save_begins`); the sockets hold later events until its own event arrives."""
     return publish(

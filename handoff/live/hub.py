@@ -12,9 +12,10 @@ feed once for all of them.
 
 The hub's promise to a socket that joined before reading the newest number (its
 `hello`): every committed event numbered above it is handed over exactly once, in
-order. Skipped numbers are read from the feed before the event that skipped them
-(the feed commits in number order, docs/websocket.md), pushes that arrive after their
-number was read are dropped, and once a second the feed's newest number is read so
+order. An event above a skipped number waits briefly for the skipped one's push (two
+processes' pushes cross on the way), then the skipped numbers are read from the feed
+before it (the feed commits in number order, docs/websocket.md); pushes that arrive
+after their number was read are dropped, and once a second the feed's newest number is read so
 that a push that never comes (another process's event on the in-memory layer, a layer
 that dropped one) is fetched within about two seconds, an access change at once.
 
@@ -24,6 +25,7 @@ asked for them, which sends its agent's own when they changed (rules/queue_count
 """
 
 import asyncio
+import contextlib
 import json
 import logging
 import weakref
@@ -51,6 +53,8 @@ MAX_PACK = 100  # events in one packed frame at most
 # The counts are read at most this often: at 20 hand-overs a second, two reads a second
 # per process instead of one request per agent per change.
 COUNTS_SECONDS = 0.5
+# How long events above a skipped number wait for its push before the feed is read.
+REORDER_SECONDS = 0.05
 
 
 class Batch:
@@ -135,6 +139,9 @@ class Hub:
         self._fan: tuple[Subscriber, ...] = ()
         self.seq = 0  # every committed event numbered up to this has been handed over
         self.pushes: deque = deque()
+        # Pushed events above a skipped number, by number, and when the first came.
+        self.held: dict[int, dict] = {}
+        self.held_since: float | None = None
         self.wake = asyncio.Event()
         self.counts_due = asyncio.Event()
         self.ready: asyncio.Future = asyncio.get_running_loop().create_future()
@@ -228,24 +235,38 @@ class Hub:
     async def _hand_over(self) -> None:
         """Whatever piled up while the sockets were being written to leaves together:
         a socket that reads packed frames gets it as one (at most MAX_PACK events),
-        so the busier the process, the fewer frames per event."""
+        so the busier the process, the fewer frames per event.
+
+        An event above a skipped number is held for up to REORDER_SECONDS: two
+        processes' events reach the layer in any order even though they committed in
+        number order, and the missing push is usually a few milliseconds behind. Only
+        then is the feed read (one read that the whole hand-over waits for)."""
+        loop = asyncio.get_running_loop()
         while True:
-            await self.wake.wait()
+            if self.held_since is None:
+                await self.wake.wait()
+            elif (remaining := self.held_since + REORDER_SECONDS - loop.time()) > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), remaining)
             self.wake.clear()
-            while self.pushes:
+            try:
                 ready: list[dict] = []
-                try:
+                if self.held_since is not None and loop.time() >= self.held_since + REORDER_SECONDS:
+                    await self._fill(min(self.held) - 1, ready)
+                    self._release_held(ready)
+                while self.pushes or ready:
                     while self.pushes and len(ready) < MAX_PACK:
                         await self._take(self.pushes.popleft(), ready)
                     await self._fan_out(ready)
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    logger.exception("Could not hand events to the inbox sockets")
+                    ready = []
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("Could not hand events to the inbox sockets")
 
     async def _take(self, message: dict, ready: list[dict]) -> None:
-        """Add the message's events to `ready` in number order, reading a skipped
-        number from the feed first."""
+        """Add the message's events to `ready` in number order; one above a skipped
+        number is held until the number comes (see `_hand_over`)."""
         kind = message.get("type")
         if kind == _FILL:
             if message["until"] > self.seq:
@@ -256,6 +277,7 @@ class Hub:
                     message["until"],
                 )
                 await self._fill(message["until"], ready)
+                self._release_held(ready)
             return
         if kind == "inbox.events":
             events = message["events"]
@@ -267,15 +289,30 @@ class Hub:
             seq = event.get("seq")
             if seq is None:
                 ready.append(event)
-                continue
-            if seq <= self.seq:
-                continue  # read from the feed already: a late push
-            if seq > self.seq + 1:
-                await self._fill(seq - 1, ready)
-                if seq <= self.seq:
-                    continue
-            ready.append(event)
-            self.seq = seq
+            elif seq == self.seq + 1:
+                ready.append(event)
+                self.seq = seq
+                self._release_held(ready)
+            elif seq > self.seq:
+                self.held[seq] = event
+                if self.held_since is None:
+                    self.held_since = asyncio.get_running_loop().time()
+            # else: read from the feed already, a late push
+
+    def _release_held(self, ready: list[dict]) -> None:
+        """Move the held events that now follow on without a gap to `ready`."""
+        if not self.held:
+            return
+        for seq in [seq for seq in self.held if seq <= self.seq]:
+            del self.held[seq]
+        while self.seq + 1 in self.held:
+            self.seq += 1
+            ready.append(self.held.pop(self.seq))
+        if not self.held:
+            self.held_since = None
+        elif self.seq + 1 not in self.held:
+            # Another gap further on: its wait starts now.
+            self.held_since = asyncio.get_running_loop().time()
 
     async def _fill(self, until: int, ready: list[dict]) -> None:
         """Add every committed event numbered up to `until` that was not pushed (yet):

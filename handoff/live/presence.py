@@ -121,9 +121,9 @@ def seats(agent_ids: Collection[int]) -> dict[int, Seat]:
     return result
 
 
-def announce(agent_id: int, *, now: datetime | None = None) -> int | None:
+def announce(agent_id: int, *, now: datetime | None = None) -> dict | None:
     """Publish everything the others see of this agent (in the caller's transaction,
-    pushed after it commits); None when the agent no longer exists."""
+    pushed after it commits); the event, or None when the agent no longer exists."""
     user = get_user_model().objects.filter(pk=agent_id).first()
     if user is None:
         return None
@@ -138,7 +138,7 @@ def announce(agent_id: int, *, now: datetime | None = None) -> int | None:
     )
 
 
-def announce_online_seat(*, agent_id: int, username: str, status: str, capacity: int) -> int:
+def announce_online_seat(*, agent_id: int, username: str, status: str, capacity: int) -> dict:
     """`announce` for a caller that has just seen the agent online and holds their
     seat row locked (so `status` and `capacity` are current): only their load is read
     again, in the caller's transaction, as `announce` would."""

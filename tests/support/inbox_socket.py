@@ -107,13 +107,12 @@ def _publish_updates(count: int = 1) -> list[int]:
     seqs = []
     for n in range(count):
         with transaction.atomic():
-            seqs.append(
-                publish(
-                    "conversation.updated",
-                    {"conversation": {"id": n + 1}, "event": None},
-                    conversation_id=n + 1,
-                )
+            published = publish(
+                "conversation.updated",
+                {"conversation": {"id": n + 1}, "event": None},
+                conversation_id=n + 1,
             )
+        seqs.append(published["seq"])  # numbered as the transaction committed
     return seqs
 
 
