@@ -202,17 +202,16 @@ REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            # A slow browser's socket may fall behind a burst of events: room for
-            # 1,000 of them, past that they are dropped and the browser fills the
-            # gap from the event feed (docs/websocket.md).
-            # No client read timeout: every socket waits on a blocking BZPOPMIN of 5 s,
-            # and redis-py 8's default of 5 s cut those waits, closing idle sockets (1011).
-            "CONFIG": {
-                "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
-                "capacity": 1000,
-                "expiry": 60,
-            },
+            # Redis's publish/subscribe: each web process's one subscription (the live
+            # hub) is pushed every event as it is published. channels_redis's list-based
+            # layer fetched each message with its own round trips through one receive
+            # lock shared by every socket of the process: at 200 agents and 20 messages
+            # a second its pushes fell more than a second behind and most events came
+            # from the feed instead (docs/benchmarks.md). A push lost while Redis is
+            # away is fetched from the event feed within about two seconds
+            # (docs/websocket.md), as it always was.
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
         }
     }
 else:

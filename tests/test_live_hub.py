@@ -53,12 +53,13 @@ async def close_all(sockets) -> None:
 
 
 async def group_members(group: str) -> set[str]:
-    """The group's members, from whichever layer the settings chose."""
+    """This process's members of the group, from whichever layer the settings chose
+    (Redis's publish/subscribe layer keeps a process's memberships in the process)."""
     layer = get_channel_layer()
-    if hasattr(layer, "groups"):  # the in-memory layer
-        return set(layer.groups.get(group, {}))
-    connection = layer.connection(layer.consistent_hash(group))
-    return {member.decode() for member in await connection.zrange(layer._group_key(group), 0, -1)}
+    if hasattr(layer, "_get_group_channel_name"):  # Redis pub/sub, per event loop
+        groups = layer._get_layer().groups
+        return set(groups.get(layer._get_group_channel_name(group), ()))
+    return set(layer.groups.get(group, {}))
 
 
 @in_event_loop

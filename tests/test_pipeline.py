@@ -3,6 +3,7 @@
 Everything here runs against the app under daphne and the stand-in Braze.
 """
 
+import asyncio
 import threading
 
 import pytest
@@ -200,6 +201,28 @@ def test_text_is_stored_exactly_as_sent(live):
     message = Message.objects.get(pk=response.json()["message_id"])
     assert message.text == text
     assert message.contact.name == "山田 太郎"
+
+
+@pytest.mark.usefixtures("fresh_channel_layer")
+def test_the_health_check_leaves_no_channel_behind():
+    """Load balancers ask every few seconds for the life of the process: each check's
+    channel must go (on Redis, its subscription) once answered."""
+    from channels.layers import get_channel_layer
+
+    from handoff.web import health
+
+    async def check_three_times() -> tuple[list[bool], int, int]:
+        layer = get_channel_layer()
+        await health._channel_layer_ok()
+        before = len(layer.channels)
+        results = [await health._channel_layer_ok() for _ in range(3)]
+        after = len(layer.channels)
+        await layer.flush()
+        return results, before, after
+
+    results, before, after = asyncio.run(check_three_times())
+    assert results == [True, True, True]
+    assert after == before
 
 
 def test_healthz_reports_database_and_channel_layer(live):

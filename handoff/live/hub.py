@@ -45,8 +45,8 @@ from handoff.rules.queue_counts import DeskCounts, changes_counts
 logger = logging.getLogger(__name__)
 
 FEED_WATCH_SECONDS = 1.0
-# The channel layers forget a group's member after a day (their group expiry): joining
-# again now and then keeps a long-lived process subscribed.
+# Channels' list-based layers forget a group's member after a day (their group
+# expiry): joining again now and then keeps a long-lived process subscribed on any.
 GROUP_RENEW_SECONDS = 3600.0
 _FILL = "hub.fill"  # the feed watch's request, queued in turn with the pushes
 MAX_PACK = 100  # events in one packed frame at most
@@ -192,8 +192,6 @@ class Hub:
 
     async def _start(self) -> None:
         try:
-            # Channels' own prefix: the Redis layer reads every process-specific channel
-            # through one list per prefix, so one of another prefix would never be read.
             self.channel = await self.layer.new_channel()
             await self.layer.group_add(AGENTS_GROUP, self.channel)
             # After joining the group: every event above this number is pushed to us.

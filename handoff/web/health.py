@@ -1,6 +1,7 @@
 """GET /healthz: is this process able to serve (database and channel layer answer)?"""
 
 import asyncio
+import contextlib
 import logging
 
 from asgiref.sync import sync_to_async
@@ -33,18 +34,29 @@ def _database_ok() -> bool:
         return False
 
 
+async def _forget(layer, channel: str) -> None:
+    """Drop the check's channel as a closing socket's is dropped: the Redis layer
+    unsubscribes a channel when a receive on it is cancelled, and would otherwise keep
+    one subscription per check for the life of the process."""
+    receiving = asyncio.ensure_future(layer.receive(channel))
+    await asyncio.sleep(0)
+    receiving.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await receiving
+
+
 async def _channel_layer_ok() -> bool:
     """Round-trip a message through the layer, so a dead Redis shows up here."""
     layer = get_channel_layer()
     if layer is None:
         return False
     try:
-        # Channels' own prefix: the Redis layer reads every process-specific channel
-        # through one list per prefix, and while a socket's receive holds that read, a
-        # channel of another prefix waits its turn (up to 5 s, past our timeout).
         channel = await layer.new_channel()
-        await asyncio.wait_for(layer.send(channel, {"type": "healthz"}), LAYER_TIMEOUT_SECONDS)
-        received = await asyncio.wait_for(layer.receive(channel), LAYER_TIMEOUT_SECONDS)
+        try:
+            await asyncio.wait_for(layer.send(channel, {"type": "healthz"}), LAYER_TIMEOUT_SECONDS)
+            received = await asyncio.wait_for(layer.receive(channel), LAYER_TIMEOUT_SECONDS)
+        finally:
+            await _forget(layer, channel)
         return received.get("type") == "healthz"
     except Exception:
         logger.exception("Health check: channel layer unavailable")
