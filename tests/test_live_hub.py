@@ -82,15 +82,17 @@ async def test_the_sockets_of_a_process_are_one_member_of_the_agents_group(three
     assert this_process not in await group_members(AGENTS_GROUP)
 
 
-@in_event_loop
-async def test_a_skipped_number_is_read_from_the_feed_once_for_every_socket(
-    three_agents, monkeypatch
-):
-    sockets = await open_all(three_agents)
+async def two_events_not_pushed(monkeypatch) -> tuple[int, int, dict[int, dict]]:
+    """Two committed events whose pushes the test sends itself: their numbers, and
+    each event as it would have been pushed."""
     monkeypatch.setattr("handoff.live.events.send_to_agents", lambda event: None)
     first, second = await publish_updates(2)
     rows = await database_sync_to_async(lambda: [as_sent(e) for e in InboxEvent.objects.all()])()
-    pushed = {row["seq"]: row for row in rows}
+    return first, second, {row["seq"]: row for row in rows}
+
+
+def count_feed_reads(monkeypatch) -> list[tuple[int, int | None]]:
+    """The hub's reads of the feed from now on, as (after, until)."""
     reads = []
     real_catch_up = hub._catch_up
 
@@ -99,6 +101,16 @@ async def test_a_skipped_number_is_read_from_the_feed_once_for_every_socket(
         return await real_catch_up(after, **kwargs)
 
     monkeypatch.setattr(hub, "_catch_up", counted)
+    return reads
+
+
+@in_event_loop
+async def test_a_skipped_number_is_read_from_the_feed_once_for_every_socket(
+    three_agents, monkeypatch
+):
+    sockets = await open_all(three_agents)
+    first, second, pushed = await two_events_not_pushed(monkeypatch)
+    reads = count_feed_reads(monkeypatch)
 
     # The second commit's push arrives; the first's never does.
     await get_channel_layer().group_send(
@@ -124,17 +136,8 @@ async def test_pushes_that_arrive_out_of_order_are_put_back_in_order_without_rea
     """Two processes commit events 1 and 2 in that order, but 2's push reaches the layer
     first: the hub waits briefly for 1's instead of reading the feed at once."""
     sockets = await open_all(three_agents)
-    monkeypatch.setattr("handoff.live.events.send_to_agents", lambda event: None)
-    first, second = await publish_updates(2)
-    rows = await database_sync_to_async(lambda: [as_sent(e) for e in InboxEvent.objects.all()])()
-    pushed = {row["seq"]: row for row in rows}
-    reads = []
-
-    async def counted(after, **kwargs):
-        reads.append((after, kwargs.get("until")))
-        raise AssertionError("the feed was read")
-
-    monkeypatch.setattr(hub, "_catch_up", counted)
+    first, second, pushed = await two_events_not_pushed(monkeypatch)
+    reads = count_feed_reads(monkeypatch)
 
     layer = get_channel_layer()
     await layer.group_send(AGENTS_GROUP, {"type": "inbox.event", "event": pushed[second]})
