@@ -150,6 +150,35 @@ async def test_pushes_that_arrive_out_of_order_are_put_back_in_order_without_rea
 
 
 @in_event_loop
+async def test_while_the_feed_cannot_be_read_the_hub_does_not_retry_in_a_loop(
+    three_agents, monkeypatch
+):
+    sockets = await open_all(three_agents)
+    _first, second, pushed = await two_events_not_pushed(monkeypatch)
+    reads = []
+
+    async def unreadable(after, **kwargs):
+        reads.append(after)
+        raise ConnectionError("the database is away")
+
+    monkeypatch.setattr(hub, "_catch_up", unreadable)
+
+    # The second event's push; the first's never comes, and the feed cannot be read.
+    await get_channel_layer().group_send(
+        AGENTS_GROUP, {"type": "inbox.event", "event": pushed[second]}
+    )
+    for _ in range(500):  # the read after the reorder wait
+        if reads:
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.5)
+    assert len(reads) == 1  # then a rest, not a retry at once
+    for socket in sockets:
+        await assert_silent(socket)  # nothing out of order meanwhile
+    await close_all(sockets)
+
+
+@in_event_loop
 async def test_a_socket_whose_events_wait_too_long_is_resynced_not_queued_without_end(
     three_agents, monkeypatch
 ):

@@ -15,8 +15,8 @@ The hub's promise to a socket that joined before reading the newest number (its
 order. An event above a skipped number waits briefly for the skipped one's push (two
 processes' pushes cross on the way), then the skipped numbers are read from the feed
 before it (the feed commits in number order, docs/websocket.md); pushes that arrive
-after their number was read are dropped, and once a second the feed's newest number is read so
-that a push that never comes (another process's event on the in-memory layer, a layer
+after their number was read are dropped, and once a second the feed's newest number
+is read so that a push that never comes (another process's event on the in-memory layer, a layer
 that dropped one) is fetched within about two seconds, an access change at once.
 
 The inbox tabs' counts ride along: after events that may change one, the hub reads the
@@ -261,6 +261,9 @@ class Hub:
                 raise
             except Exception:
                 logger.exception("Could not hand events to the inbox sockets")
+                # Held events would have the feed read again at once: not in a loop
+                # while the database is away.
+                await asyncio.sleep(FEED_WATCH_SECONDS)
 
     async def _take(self, message: dict, ready: list[dict]) -> None:
         """Add the message's events to `ready` in number order; one above a skipped
