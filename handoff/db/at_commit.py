@@ -28,21 +28,21 @@ class CommitsWith:
         raise NotImplementedError
 
 
-def commit_with_statements(connection) -> bool:
+def commit_with_statements(connection) -> None:
     """Commit the open transaction together with its callbacks' statements, in one
-    round trip; False (nothing sent) when no callback has any."""
+    round trip; send nothing when no callback has any (the usual COMMIT follows)."""
     pending = [
         callback
         for _savepoints, callback, _robust in list(connection.run_on_commit)
         if isinstance(callback, CommitsWith)
     ]
     if not pending:
-        return False
+        return
     with connection.cursor() as cursor:
         parts = [(callback, callback.statements(cursor)) for callback in pending]
         parts = [(callback, sql) for callback, sql in parts if sql]
         if not parts:
-            return False
+            return
         script = ";\n".join([*(statement for _, sql in parts for statement in sql), "COMMIT"])
         cursor.execute(script)
         for callback, sql in parts:
@@ -51,4 +51,3 @@ def commit_with_statements(connection) -> bool:
                 results.append(cursor.fetchall() if cursor.description else [])
                 cursor.nextset()
             callback.took(results)
-    return True

@@ -20,14 +20,21 @@ from django.db.models import Field, Model
 
 
 @cache
-def _insert_sql(model: type[Model], vendor: str) -> tuple[str, tuple[Field, ...]]:
+def _insert_parts(model: type[Model], vendor: str) -> tuple[str, str, str, tuple[Field, ...]]:
+    """`INSERT INTO table (columns)`, one row's `(%s, ...)`, `RETURNING pk`, and the
+    fields whose values fill the placeholders."""
     quote = connection.ops.quote_name
     fields = tuple(f for f in model._meta.concrete_fields if not f.primary_key)
     columns = ", ".join(quote(f.column) for f in fields)
-    placeholders = ", ".join(["%s"] * len(fields))
-    pk = quote(model._meta.pk.column)
-    sql = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ({placeholders}) RETURNING {pk}"  # noqa: S608,E501 - names come from model metadata, values are parameters
-    return sql, fields
+    head = f"INSERT INTO {quote(model._meta.db_table)} ({columns})"
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    return head, row, f"RETURNING {quote(model._meta.pk.column)}", fields
+
+
+@cache
+def _insert_sql(model: type[Model], vendor: str) -> tuple[str, tuple[Field, ...]]:
+    head, row, returning, fields = _insert_parts(model, vendor)
+    return f"{head} VALUES {row} {returning}", fields
 
 
 def insert(instance: Model) -> None:
@@ -45,17 +52,14 @@ def insert_many_statement(instances: list[Model], cursor) -> str:
     """One INSERT of new rows of one model, RETURNING their primary keys in the order
     given, with the values bound by `cursor` (for a query string sent with others,
     handoff/db/at_commit.py)."""
-    sql, fields = _insert_sql(type(instances[0]), connection.vendor)
-    head, _, returning = sql.partition(" VALUES ")
-    placeholders, _, returning = returning.partition(" RETURNING ")
+    head, row, returning, fields = _insert_parts(type(instances[0]), connection.vendor)
     rows = [
         cursor.mogrify(
-            placeholders,
-            [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields],
+            row, [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields]
         )
         for instance in instances
     ]
-    return f"{head} VALUES {', '.join(rows)} RETURNING {returning}"
+    return f"{head} VALUES {', '.join(rows)} {returning}"
 
 
 def update_returning_pk(
