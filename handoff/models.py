@@ -6,6 +6,9 @@ tells the agents; nothing here sends, routes or decides.
 """
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -1191,8 +1194,35 @@ class HandoffSettings(models.Model):
 
     @classmethod
     def load(cls) -> "HandoffSettings":
+        held = _held_settings.get()
+        if held is not None:
+            return held
         obj, _created = cls.objects.get_or_create(pk=1)
         return obj
+
+    @classmethod
+    @contextmanager
+    def held(cls) -> Iterator["HandoffSettings"]:
+        """One read of the row for a unit of work: `load()` inside returns it.
+
+        A hand-over consults the settings from four services (the SLA's targets, the
+        assignment, the opening hours, the queue updates), each loading the row: four
+        round trips per hand-over in the routing transaction, where one snapshot is
+        also the more coherent answer. Per thread and per task (a context variable);
+        a block inside another keeps the outer one's row."""
+        held = _held_settings.get()
+        if held is not None:
+            yield held
+            return
+        token = _held_settings.set(cls.load())
+        try:
+            yield _held_settings.get()
+        finally:
+            _held_settings.reset(token)
+
+
+# The settings row `HandoffSettings.held` keeps for the unit of work running here.
+_held_settings: ContextVar[HandoffSettings | None] = ContextVar("held_settings", default=None)
 
 
 DEFAULT_SYSTEM_PROMPT = """\

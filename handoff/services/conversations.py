@@ -51,7 +51,10 @@ def _is_owner(conversation: Conversation, agent: AbstractBaseUser) -> bool:
 # --- Escalation -------------------------------------------------------------------
 
 
-@transaction.atomic
+# Joins a caller's transaction without a savepoint (routing's, at every hand-over): a
+# failure anywhere in it must undo the whole routing anyway, and the savepoint cost
+# two round trips per hand-over.
+@transaction.atomic(savepoint=False)
 def escalate(
     *,
     conversation_id: int,

@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from handoff.bots import BOTS, BotAnswer, BotError, BotRequest, get_bot
 from handoff.jobs.claims import claim_head_of_line
-from handoff.models import Message
+from handoff.models import HandoffSettings, Message
 from handoff.rules.routing import Action, BotTurn, Decision, Facts, Route, decide
 from handoff.services import conversations, reply_timer, topics
 from handoff.services.escalation import matching_active_rule
@@ -108,7 +108,7 @@ def _apply(message: Message, decision: Decision, answer: BotAnswer | None) -> No
         raise ValueError(f"Routing cannot apply {decision.action}: it still needs a fact")
     conversation = message.conversation
     escalating = decision.action is Action.ESCALATE
-    with transaction.atomic():
+    with transaction.atomic(), HandoffSettings.held():
         # An escalation publishes the conversation, filing included: one update.
         filed = topics.file_conversation(
             conversation=conversation,

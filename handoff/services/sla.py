@@ -65,7 +65,9 @@ def refresh(
     another team). True when what the inbox shows changed.
     """
     now = now or timezone.now()
-    with transaction.atomic():
+    # No savepoint in the caller's transaction: the change it recomputes for is undone
+    # with it, and every hand-over would pay the savepoint's two round trips.
+    with transaction.atomic(savepoint=False):
         outcome = _recompute(conversation_id, now=now, resnapshot=resnapshot)
     if outcome is None:
         return False

@@ -171,7 +171,7 @@ def hold_seconds(topic: str, specific: frozenset[str], text: str = "") -> float:
 # --- Filing a conversation under its route -------------------------------------------
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # as conversations.escalate, whose transaction it joins
 def file_conversation(
     *,
     conversation: Conversation,
