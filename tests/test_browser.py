@@ -311,7 +311,9 @@ def test_the_page_shows_offline_and_resumes_after_the_server_comes_back(
         live.start()
     expect(page.locator("#app")).to_have_attribute("data-connection", "online", timeout=40_000)
     expect(banner).to_be_hidden()
-    assert re.search(r"/ws/inbox/\?pack=1&counts=1&after=\d+$", tab.sockets[-1]), tab.sockets
+    assert re.search(r"/ws/inbox/\?pack=1&counts=1&after=\d+&listing=waiting$", tab.sockets[-1]), (
+        tab.sockets
+    )
 
     live.post_webhook(webhook_body("u-back", "agent please", name="Back Again"))
     expect(page.locator("#conversation-list .row", has_text="Back Again")).to_be_visible(

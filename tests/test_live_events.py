@@ -112,3 +112,51 @@ def test_an_idle_socket_outlives_the_channel_layers_blocking_wait(live, agents_g
             socket.recv(timeout=8)  # nothing happens for longer than one blocking read
         socket.send(json.dumps({"type": "ping"}))
         assert json.loads(socket.recv(timeout=5)) == {"type": "pong"}
+
+
+def test_a_page_listing_the_waiting_queue_is_sent_the_row_when_it_enters_with_its_preview(
+    live, agents_group
+):
+    """The bot's rows are not sent to a page that shows the Waiting queue; the hand-over
+    that brings the row there carries what the customer last wrote
+    (rules/event_audience.py, docs/websocket.md)."""
+    EscalationRule.objects.get_or_create(phrase="agent", match=EscalationRule.Match.WORD)
+    make_agent("aiko")
+    make_agent("ben")
+    session = login(live.url, "aiko")
+    with (
+        open_inbox(live.url, session, listing="waiting") as waiting,
+        open_inbox(live.url, login(live.url, "ben")) as everything,
+    ):
+        for inbox in (waiting, everything):
+            assert json.loads(inbox.recv(timeout=5))["type"] == "hello"
+        live.post_webhook(webhook_body("u-rows", "What are your opening hours?"))
+        asked = receive_until(everything, lambda e: e["type"] == "message.created")
+        assert asked["message"]["text"] == "What are your opening hours?"
+        live.post_webhook(webhook_body("u-rows", "I want to talk to an agent"))
+
+        seen = []
+        escalated = receive_until(
+            waiting,
+            lambda e: (
+                seen.append(e) is None
+                and e["type"] == "conversation.updated"
+                and (e["event"] or {}).get("kind") == "escalated"
+            ),
+        )
+        # The row's preview as the list shows it: the latest message but the system's
+        # (the bot may have answered the first question after the second was stored).
+        preview = escalated["conversation"]["last_message"]
+        listed = session.get(f"{live.url}/api/conversations/?queue=waiting", timeout=10).json()
+        (row,) = [c for c in listed["conversations"] if c["id"] == escalated["conversation"]["id"]]
+        assert preview == row["last_message"]
+        assert preview["author_kind"] in ("customer", "bot")
+        assert not [e for e in seen if e["type"] == "message.created"], seen
+        escalated_too = receive_until(
+            everything,
+            lambda e: (
+                e["type"] == "conversation.updated"
+                and (e["event"] or {}).get("kind") == "escalated"
+            ),
+        )
+        assert escalated_too["conversation"]["last_message"] == preview

@@ -14,7 +14,7 @@ from websockets.exceptions import ConnectionClosed
 
 from handoff.live.events import as_sent
 from handoff.models import EscalationRule, InboxEvent
-from handoff.rules.event_audience import audience_of, reaches
+from handoff.rules.event_audience import reaches, transcript_audience
 from tests.support.agents import login, make_agent, open_inbox
 from tests.support.factories import make_conversation, webhook_body
 
@@ -137,7 +137,7 @@ def check_what_each_socket_was_sent(readers, starts, names, watched: int) -> Non
             event["seq"]
             for event in feed
             if starts[name] < event["seq"] <= last
-            and reaches(audience_of(event), viewing=viewing, username=name)
+            and reaches(transcript_audience(event), viewing=viewing, username=name)
         ]
         received = [seq for seq in reader.seqs if seq <= last]
         assert received == entitled, f"{name}: out of order, missing or repeated"
@@ -152,8 +152,8 @@ def check_what_each_socket_was_sent(readers, starts, names, watched: int) -> Non
         event["seq"]
         for event in feed
         if starts[viewer] < event["seq"] <= max(readers[viewer].seqs)
-        and audience_of(event) is not None
-        and audience_of(event).conversation_id == watched
+        and transcript_audience(event) is not None
+        and transcript_audience(event).conversation_id == watched
     }
     assert transcript_only and transcript_only <= set(readers[viewer].seqs)
     assert not transcript_only & set(readers[names[2]].seqs)

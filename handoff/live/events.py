@@ -11,6 +11,7 @@ number, are not stored and are not replayed.
 """
 
 from django.db import connection, transaction
+from django.db.models.functions import Left
 from django.utils import timezone
 
 from handoff.db import statements
@@ -62,6 +63,38 @@ def delivery_data(message: Message) -> dict:
         "dispatch_id": message.dispatch_id,
         "sent_at": message.sent_at.isoformat() if message.sent_at else None,
     }
+
+
+# How much of the last message a list row shows (the API's summaries and the events).
+PREVIEW_CHARS = 200
+
+
+def preview_data(row: dict | None) -> dict | None:
+    """A row's preview from a message's `id`, `author_kind`, `created_at` and `preview`
+    (the text's first PREVIEW_CHARS characters, cut by the query)."""
+    if row is None:
+        return None
+    return {
+        "id": row["id"],
+        "author_kind": row["author_kind"],
+        "text": row["preview"],
+        "created_at": row["created_at"].isoformat(),
+    }
+
+
+def preview_rows(messages):
+    """The messages as `preview_data` reads them."""
+    return messages.values("id", "author_kind", "created_at", preview=Left("text", PREVIEW_CHARS))
+
+
+def last_message_preview(conversation_id: int) -> dict | None:
+    """The row's preview: the latest message but the system's notices (one query)."""
+    latest = (
+        Message.objects.filter(conversation_id=conversation_id)
+        .exclude(author_kind=Message.AuthorKind.SYSTEM)
+        .order_by("-pk")
+    )
+    return preview_data(preview_rows(latest).first())
 
 
 def contact_data(contact) -> dict:
@@ -314,10 +347,18 @@ def publish_delivery_changed(message: Message) -> None:
 def publish_conversation_changed(
     conversation: Conversation, event: ConversationEvent | None
 ) -> None:
+    """With the row's preview: a page that was not sent the conversation's messages
+    (they were outside the list it showed, rules/event_audience.py) still shows what
+    the customer last wrote when the row comes into its list. A conversation just
+    opened has no message yet."""
+    opened = event is not None and event.kind == ConversationEvent.Kind.OPENED
     publish(
         "conversation.updated",
         {
-            "conversation": conversation_data(conversation),
+            "conversation": {
+                **conversation_data(conversation),
+                "last_message": None if opened else last_message_preview(conversation.pk),
+            },
             "event": event_data(event) if event else None,
         },
         conversation_id=conversation.pk,

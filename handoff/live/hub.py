@@ -38,8 +38,8 @@ from handoff.live.broadcast import AGENTS_GROUP
 from handoff.live.counts import desk_counts
 from handoff.live.events import ACCESS_CHANGED, as_sent, latest_seq
 from handoff.live.feed import catch_up
+from handoff.live.row_places import RowPlaces
 from handoff.models import InboxEvent
-from handoff.rules.event_audience import audience_of
 from handoff.rules.queue_counts import DeskCounts, changes_counts
 
 logger = logging.getLogger(__name__)
@@ -62,10 +62,11 @@ class Batch:
     socket; and their packed frames (a JSON array of some of them), each built once
     for every socket that is sent that same selection."""
 
-    def __init__(self, events: list[dict]) -> None:
+    def __init__(self, events: list[dict], places: RowPlaces | None = None) -> None:
         self.events = events
         self.texts = [encode(event) for event in events]
-        self.audiences = [audience_of(event) for event in events]
+        places = places if places is not None else RowPlaces()
+        self.audiences = [places.audience(event) for event in events]
         # Whose access may have changed: their sockets take these events one by one.
         self.access_agents = {
             agent_id
@@ -142,6 +143,8 @@ class Hub:
         # Pushed events above a skipped number, by number, and when the first came.
         self.held: dict[int, dict] = {}
         self.held_since: float | None = None
+        # Where each conversation's row was, for the next event's audience.
+        self.places = RowPlaces()
         self.wake = asyncio.Event()
         self.counts_due = asyncio.Event()
         self.ready: asyncio.Future = asyncio.get_running_loop().create_future()
@@ -324,6 +327,7 @@ class Hub:
             await self._fan_out(ready)  # what came before the gap, first
             ready.clear()
             self.seq = max(self.seq, missed.latest)
+            self.places.forget_all()  # the skipped events moved rows it cannot know
             for subscriber in self._fan:
                 try:
                     await subscriber.hub_resync(self.seq, access)
@@ -336,7 +340,7 @@ class Hub:
     async def _fan_out(self, events: list[dict]) -> None:
         if not events:
             return
-        batch = Batch(events)
+        batch = Batch(events, self.places)
         for subscriber in self._fan:
             try:
                 await subscriber.hub_deliver(batch)

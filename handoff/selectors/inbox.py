@@ -15,7 +15,7 @@ from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
-from django.db.models.functions import Coalesce, Left
+from django.db.models.functions import Coalesce
 from django.utils.dateparse import parse_datetime
 
 from handoff.live.events import (
@@ -24,6 +24,8 @@ from handoff.live.events import (
     event_data,
     message_data,
     note_data,
+    preview_data,
+    preview_rows,
 )
 from handoff.models import (
     Conversation,
@@ -40,7 +42,6 @@ from handoff.rules import service_window
 State = Conversation.State
 
 PANE_MESSAGES = 500
-PREVIEW_CHARS = 200
 # The longest queue label a conversation can carry: a longer filter can match nothing.
 MAX_LABEL_CHARS = Conversation._meta.get_field("queue_label").max_length
 
@@ -189,26 +190,14 @@ def summaries(conversations: list[Conversation]) -> list[dict]:
     ids = [c.last_message_id for c in conversations if c.last_message_id]
     previews = {}
     if ids:
-        previews = {
-            row["id"]: row
-            for row in Message.objects.filter(pk__in=ids).values(
-                "id", "author_kind", "created_at", preview=Left("text", PREVIEW_CHARS)
-            )
-        }
+        previews = {row["id"]: row for row in preview_rows(Message.objects.filter(pk__in=ids))}
     return [_summary(c, previews.get(c.last_message_id)) for c in conversations]
 
 
 def _summary(conversation: Conversation, last: dict | None) -> dict:
     return {
         **conversation_data(conversation),
-        "last_message": {
-            "id": last["id"],
-            "author_kind": last["author_kind"],
-            "text": last["preview"],
-            "created_at": last["created_at"].isoformat(),
-        }
-        if last
-        else None,
+        "last_message": preview_data(last),
         "unread": conversation.unread,
     }
 

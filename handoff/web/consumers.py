@@ -27,8 +27,9 @@ from handoff.live.events import latest_seq
 from handoff.live.feed import CatchUp, catch_up
 from handoff.live.hub import Batch, Hub
 from handoff.rules.agents import is_agent, may_watch
-from handoff.rules.event_audience import Audience, reaches
+from handoff.rules.event_audience import EVERYTHING, LISTINGS, Audience, reaches
 from handoff.rules.queue_counts import DeskCounts, counts_for
+from handoff.selectors.agents import team_names
 from handoff.selectors.conversations import conversation_exists
 from handoff.services import assignment, revocation
 from handoff.telemetry.metrics import WEBSOCKET_CONNECTIONS
@@ -59,12 +60,13 @@ HOLD_EXPIRED = "_hold_expired"
 
 @database_sync_to_async
 def _open(
-    agent_id: int, channel_name: str, session_key: str | None, *, as_agent: bool
-) -> tuple[int, list[str], bool]:
+    user, channel_name: str, session_key: str | None, *, as_agent: bool
+) -> tuple[int, list[str], bool, frozenset[str] | None]:
     # Presence first, then the newest number: the agent's own "online" event is then
     # included in the hello's seq and not sent to it again. Access is checked after
     # that number is read: a revocation numbered at or below it has committed and is
     # seen by this check; one numbered above it reaches the socket through the feed.
+    agent_id = user.pk
     if as_agent:
         presence.socket_opened(agent_id, channel_name)
         assignment.wake_assigner()  # an agent who came online may take a waiting chat
@@ -73,6 +75,9 @@ def _open(
         seq,
         presence.online_usernames(),
         revocation.socket_may_stay(agent_id=agent_id, session_key=session_key, as_agent=as_agent),
+        # Whose waiting queues the agent sees, as the page read them: staff see every
+        # team's. A change of teams applies from the next page load, there as here.
+        None if user.is_staff else frozenset(team_names(user)),
     )
 
 
@@ -84,6 +89,7 @@ class FrameError(ValueError):
 class Frame:
     type: str
     conversation_id: int | None = None
+    listing: str = EVERYTHING
 
 
 def parse_frame(text: str | None) -> Frame:
@@ -98,6 +104,11 @@ def parse_frame(text: str | None) -> Frame:
     kind = content["type"]
     if kind == "ping":
         return Frame("ping")
+    if kind == "listing":
+        listing = content.get("queue")
+        if listing not in LISTINGS:
+            raise FrameError(f"'queue' must be one of {', '.join(sorted(LISTINGS))}")
+        return Frame(kind, listing=listing)
     if kind in ("viewing", "typing"):
         if "conversation_id" not in content:
             raise FrameError(f"'{kind}' needs 'conversation_id'")
@@ -122,6 +133,13 @@ def parse_after(query_string: bytes) -> tuple[bool, int | None]:
 def _whole_number(value: str) -> int | None:
     """ASCII digits only: `str.isdigit` also takes "²", which `int` refuses."""
     return int(value) if value.isascii() and value.isdigit() and len(value) < 19 else None
+
+
+def parse_listing(query_string: bytes) -> str:
+    """`?listing=<queue>`: the list the page shows as it connects; anything else, or
+    nothing, is every list (all row events, as for a client that never says)."""
+    values = parse_qs(query_string.decode("latin-1")).get("listing")
+    return values[-1] if values and values[-1] in LISTINGS else EVERYTHING
 
 
 def parse_viewing(query_string: bytes) -> int | None:
@@ -150,6 +168,10 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
     # What the page has open, as it said (`viewing`, or `?viewing=` on connecting):
     # the events only its viewers need are sent here too.
     open_conversation: int | None = None
+    # The list the page shows (`listing`, or `?listing=`): the row events of other
+    # lists are left out, but those of the agent's own and waiting conversations.
+    listing = EVERYTHING
+    teams: frozenset[str] | None = None  # the agent's, for their waiting queues; None: all
     _typing: tuple[int, float] | None = None
     left = False  # out of the hub: nothing more is handed to this socket
     hub: Hub | None = None
@@ -188,14 +210,15 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
         # events wait.
         query = self.scope.get("query_string", b"")
         self.open_conversation = parse_viewing(query)
+        self.listing = parse_listing(query)
         asked_for = parse_qs(query.decode("latin-1"))
         self.packs = asked_for.get("pack") == ["1"]
         self.wants_counts = self.as_agent and asked_for.get("counts") == ["1"]
         self._held = []
         self.hub = await Hub.join(self.channel_layer, self.channel_name, self)
         self.joined = True
-        seq, online, allowed = await _open(
-            self.agent_id, self.channel_name, self.session_key, as_agent=self.as_agent
+        seq, online, allowed, self.teams = await _open(
+            user, self.channel_name, self.session_key, as_agent=self.as_agent
         )
         self.present = self.as_agent
         self.access_checked = seq
@@ -300,7 +323,11 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
     def _needs(self, audience: Audience | None) -> bool:
         """Whether this socket is sent an event live; a watcher is sent everything."""
         return not self.as_agent or reaches(
-            audience, viewing=self.open_conversation, username=self.username
+            audience,
+            viewing=self.open_conversation,
+            username=self.username,
+            listing=self.listing,
+            teams=self.teams,
         )
 
     async def _offer(self, event: dict, text: str, audience: Audience | None) -> None:
@@ -496,6 +523,11 @@ class InboxConsumer(AsyncJsonWebsocketConsumer):
             return
         if not self.as_agent:
             await self._send_error(f"a watching socket does not send '{frame.type}'")
+            return
+        if frame.type == "listing":
+            # Before the page reads the list through the API (it says so first), so
+            # that the row events committed after that read come here.
+            self.listing = frame.listing
             return
         if frame.type == "viewing":
             # At once, before the check below waits for the database: the page reads

@@ -16,10 +16,12 @@ export const socket = new InboxSocket({
   onEvent: (frame) => handlers.onEvent(frame),
   onNotice: (frame) => handlers.onNotice(frame),
   viewing: () => (handlers.viewing ? handlers.viewing() : null),
+  listing: () => (handlers.listing ? handlers.listing() : null),
   onStatus: renderConnection,
 });
 
-/** Start the socket with the inbox's onHello, onResync, onEvent, onNotice and viewing. */
+/** Start the socket with the inbox's onHello, onResync, onEvent, onNotice, viewing and
+ * listing. */
 export function connect(inboxHandlers) {
   Object.assign(handlers, inboxHandlers);
   socket.connect();

@@ -26,6 +26,7 @@ import {
   dueText,
   loadCounts,
   loadLabels,
+  listingNow,
   loadList,
   onChoose,
   selectLabel,
@@ -153,6 +154,7 @@ function start() {
       reloadAll();
     },
     viewing: () => state.openId,
+    listing: listingNow,
     onEvent: applyEvent,
     onNotice: (frame) => (frame.type === "counts" ? applyCounts(frame.counts) : applyNotice(frame)),
   });

@@ -3,6 +3,7 @@
 // Never open or change a conversation here: a chosen row goes to the handler that
 // the entry point registers (pane.js's openConversation, which imports this module).
 import { api } from "./api.js";
+import { socket } from "./connection.js";
 import { setTitleCount } from "./notify.js";
 import { ME, inMyQueues, state } from "./state.js";
 import { reasonText, stateText } from "./thread.js";
@@ -118,10 +119,20 @@ function listPath(cursor) {
 // their rows back where they were (or drop a row an event just placed).
 let changedWhileLoading = null;
 
+/** The list the socket is told this page shows (docs/websocket.md, `listing`): a
+ * search's results may be any row, so all of them. */
+export function listingNow() {
+  return state.q ? "all" : state.queue;
+}
+
 export async function loadList({ more = false } = {}) {
   const token = ++listToken;
   const changed = new Set();
-  if (!more) changedWhileLoading = changed;
+  if (!more) {
+    changedWhileLoading = changed;
+    // Before the read: the rows' events committed after it must come to this page.
+    socket.send({ type: "listing", queue: listingNow() });
+  }
   let data;
   try {
     data = await api("GET", listPath(more ? nextCursor : null));

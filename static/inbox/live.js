@@ -28,6 +28,15 @@ const { gettext } = window;
 /** A conversation's new state, from an event or an API answer (event null then). */
 export function applyConversation(conversation, event) {
   const previous = state.convs.get(conversation.id);
+  const known = previous && previous.last_message;
+  const last = conversation.last_message;
+  if (known && last && known.id === last.id) {
+    conversation = { ...conversation, last_message: known }; // with its author, from the message
+  } else if (last && last.author_kind === "customer" && !("unread" in conversation)) {
+    // An event's row brings a customer's message this page was not sent (it was in
+    // another list, docs/websocket.md): unread, as it would have been.
+    if (state.openId !== conversation.id || document.hidden) conversation = { ...conversation, unread: true };
+  }
   knowLabel(conversation.queue_label);
   rememberSummary(conversation);
   placeInList(state.convs.get(conversation.id));

@@ -54,7 +54,7 @@ const CLOSE_SIGNED_OUT = 4410;
 
 export class InboxSocket {
   constructor(handlers) {
-    this.handlers = handlers; // onHello(frame, first), onEvent, onNotice, onResync, onStatus, viewing()
+    this.handlers = handlers; // onHello(frame, first), onEvent, onNotice, onResync, onStatus, viewing(), listing()
     this.tracker = new SeqTracker();
     this.ws = null;
     this.attempt = 0;
@@ -74,6 +74,10 @@ export class InboxSocket {
     // to the sockets viewing it: say so from the start, not only after the hello.
     const viewing = this.handlers.viewing ? this.handlers.viewing() : null;
     if (viewing) query.set("viewing", viewing);
+    // The list the page shows: the rows of other lists are not sent to it, but for
+    // its agent's own and waiting conversations.
+    const listing = this.handlers.listing ? this.handlers.listing() : null;
+    if (listing) query.set("listing", listing);
     return `${scheme}//${window.location.host}/ws/inbox/?${query}`;
   }
 

@@ -60,15 +60,22 @@ def open_inbox(
     after=None,
     pack=None,
     counts=None,
+    listing=None,
 ):
     """The agent's inbox socket; with `after`, asking to catch up from that number;
-    with `pack`, for packed frames; with `counts`, for the tabs' counts (docs/websocket.md)."""
+    with `pack`, for packed frames; with `counts`, for the tabs' counts; with
+    `listing`, showing that list (docs/websocket.md)."""
     headers = {}
     if session is not None:
         headers["Cookie"] = "; ".join(f"{c.name}={c.value}" for c in session.cookies)
     asked = {
         name: value
-        for name, value in (("after", after), ("pack", pack), ("counts", counts))
+        for name, value in (
+            ("after", after),
+            ("pack", pack),
+            ("counts", counts),
+            ("listing", listing),
+        )
         if value is not None
     }
     query = f"?{urlencode(asked)}" if asked else ""

@@ -58,6 +58,7 @@ def inbox(
     viewing=None,
     pack=None,
     counts=None,
+    listing=None,
     origin: bytes = ORIGIN,
     host: bytes = HOST,
 ):
@@ -68,6 +69,7 @@ def inbox(
             ("viewing", viewing),
             ("pack", pack),
             ("counts", counts),
+            ("listing", listing),
         )
         if value is not None
     }
@@ -77,9 +79,9 @@ def inbox(
 
 
 async def open_inbox(
-    cookie: bytes, *, after=None, viewing=None, pack=None, counts=None
+    cookie: bytes, *, after=None, viewing=None, pack=None, counts=None, listing=None
 ) -> tuple[WebsocketCommunicator, dict]:
-    socket = inbox(cookie, after=after, viewing=viewing, pack=pack, counts=counts)
+    socket = inbox(cookie, after=after, viewing=viewing, pack=pack, counts=counts, listing=listing)
     connected, _ = await socket.connect(timeout=TIMEOUT)
     assert connected
     hello = await receive(socket)
