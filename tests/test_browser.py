@@ -156,6 +156,10 @@ def test_agent_claims_a_new_chat_without_reloading_and_sees_the_reply_sent(
     row = page.locator("#conversation-list .row", has_text="Sato")
     expect(row).to_be_visible(timeout=10_000)
     expect(row.locator(".wait")).to_be_visible()
+    # The customer's message came while the chat was the bot's, a list this page does
+    # not show (so not sent to it); the hand-over brought the row with its preview.
+    expect(row.locator(".row-preview")).to_have_text("I want to talk to an agent")
+    expect(row).to_have_class(re.compile(r"\bunread\b"))
     expect(page.locator('[data-count="waiting"]')).to_have_text("1")
     expect(page).to_have_title(re.compile(r"^\(1\) "))
     # The alert waits a moment (a chat handoff assigns at once is not worth a sound).

@@ -24,8 +24,13 @@ comes after routing, in the `conversation.updated` that shows the customer waiti
 timed the same way, and reported beside. Reported per run: deliveries (messages x
 sockets), p50 / p90 / p99 / max, how many arrived later than 1 s and 5 s, how many
 never arrived within the drain (up to `DRAIN_SECONDS` after the last message, less
-once every socket has them all and shows them all waiting), and the events out of
-order.
+once every socket has them all and shows them all waiting; a customer shown waiting
+on one socket and not another counts too), and the events out of order.
+
+`--listing waiting` has the clients say their page shows the Waiting queue, as the
+inbox opens: the customer's message, in the bot's row, is not sent to them (docs/
+websocket.md, "Who is sent what"), and the time that counts is the customer shown
+waiting. Without it they list everything, every row's events on every socket.
 
 Run alone: `python -m tests.devtools.bench_live --agents 50 --rate 20 --seconds 30`.
 The figures are measured, not asserted (docs/benchmarks.md).
@@ -98,8 +103,10 @@ class LiveRun:
     latencies_ms: list[float] = field(repr=False)
     # When each delivery's message was due, in seconds from the run's start.
     due_s: list[float] = field(repr=False)
-    missing: int  # deliveries of a message some socket showed that another never did
-    never_shown: int  # messages no socket showed at all
+    # Deliveries some socket showed that another never did: a customer's message, or
+    # the customer shown waiting.
+    missing: int
+    never_shown: int  # messages (listing the Waiting queue, hand-overs) no socket showed
     out_of_order: int
     frames: int
     kinds: Counter[str] = field(repr=False)  # the frames by type
@@ -180,7 +187,10 @@ class LiveRun:
 
     @property
     def cpu_ms_per_delivery(self) -> float:
-        return self.app_cpu_seconds * 1000 / max(len(self.latencies_ms), 1)
+        """Per message shown on a socket (or, listing the Waiting queue, per customer
+        shown waiting: the messages themselves are not sent)."""
+        deliveries = len(self.latencies_ms) if self.listing == "all" else len(self.handover_ms)
+        return self.app_cpu_seconds * 1000 / max(deliveries, 1)
 
     def line(self) -> str:
         s = self.summary()
