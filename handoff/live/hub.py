@@ -62,10 +62,9 @@ class Batch:
     socket; and their packed frames (a JSON array of some of them), each built once
     for every socket that is sent that same selection."""
 
-    def __init__(self, events: list[dict], places: RowPlaces | None = None) -> None:
+    def __init__(self, events: list[dict], places: RowPlaces) -> None:
         self.events = events
         self.texts = [encode(event) for event in events]
-        places = places if places is not None else RowPlaces()
         self.audiences = [places.audience(event) for event in events]
         # Whose access may have changed: their sockets take these events one by one.
         self.access_agents = {

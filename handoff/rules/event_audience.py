@@ -20,7 +20,7 @@ are few, and a replay must not depend on what was open while the socket was away
 
 from dataclasses import dataclass
 
-WAITING, ASSIGNED, BOT, RESOLVED = "waiting", "assigned", "bot", "resolved"
+WAITING, BOT, RESOLVED = "waiting", "bot", "resolved"
 EVERYTHING = "all"
 # What an agent's page may say it lists (docs/websocket.md, `listing`).
 LISTINGS = frozenset({WAITING, "mine", BOT, RESOLVED, EVERYTHING})

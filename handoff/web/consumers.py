@@ -76,8 +76,9 @@ def _open(
         presence.online_usernames(),
         revocation.socket_may_stay(agent_id=agent_id, session_key=session_key, as_agent=as_agent),
         # Whose waiting queues the agent sees, as the page read them: staff see every
-        # team's. A change of teams applies from the next page load, there as here.
-        None if user.is_staff else frozenset(team_names(user)),
+        # team's (and a watcher is sent everything). A change of teams applies from
+        # the next page load, there as here.
+        None if user.is_staff or not as_agent else frozenset(team_names(user)),
     )
 
 

@@ -781,10 +781,11 @@ def measure(children: Subprocesses, wrk: str, options: Options) -> Results:
             raise BenchError(f"the workers left work behind: {leftover}")
         bot_latency_phase(children, stack, options, results)
         results.assignment = assignment_phase(children, stack, options)
-        runs = [(agents, rate, options.seconds) for agents, rate in LIVE_RUNS]
+        runs = [(agents, rate, options.seconds, "all") for agents, rate in LIVE_RUNS]
         if options.sustained:
-            runs.append(LIVE_SUSTAINED)
-        for index, (agents, rate, seconds) in enumerate(runs):
+            runs.append((*LIVE_SUSTAINED, "all"))
+        runs.append((*LIVE_WAITING_LIST, options.seconds, "waiting"))
+        for index, (agents, rate, seconds, listing) in enumerate(runs):
             results.live.append(
                 live_phase(
                     children,
@@ -793,20 +794,9 @@ def measure(children: Subprocesses, wrk: str, options: Options) -> Results:
                     rate=rate,
                     seconds=seconds,
                     first=(index + 1) * 10**6,
+                    listing=listing,
                 )
             )
-        agents, rate = LIVE_WAITING_LIST
-        results.live.append(
-            live_phase(
-                children,
-                stack,
-                agents=agents,
-                rate=rate,
-                seconds=options.seconds,
-                first=(len(runs) + 1) * 10**6,
-                listing="waiting",
-            )
-        )
     if options.postgres:
         agents, rate = LIVE_POSTGRES
         results.live.append(
