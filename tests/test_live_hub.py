@@ -179,6 +179,31 @@ async def test_while_the_feed_cannot_be_read_the_hub_does_not_retry_in_a_loop(
 
 
 @in_event_loop
+async def test_events_taken_before_a_feed_read_that_fails_still_reach_the_sockets(
+    three_agents, monkeypatch
+):
+    """The first event's push, then the feed watch asking for the second, which cannot
+    be read: the first was taken (the hub's number is past it), so it is handed over
+    all the same, not dropped with the failed read."""
+    sockets = await open_all(three_agents)
+    first, second, pushed = await two_events_not_pushed(monkeypatch)
+
+    async def unreadable(after, **kwargs):
+        raise ConnectionError("the database is away")
+
+    monkeypatch.setattr(hub, "_catch_up", unreadable)
+    this_hub = hub.Hub._per_loop[asyncio.get_running_loop()]
+    this_hub.pushes.extend(
+        [{"type": "inbox.event", "event": pushed[first]}, {"type": hub._FILL, "until": second}]
+    )
+    this_hub.wake.set()
+
+    for socket in sockets:
+        assert (await receive(socket))["seq"] == first
+    await close_all(sockets)
+
+
+@in_event_loop
 async def test_a_socket_whose_events_wait_too_long_is_resynced_not_queued_without_end(
     three_agents, monkeypatch
 ):

@@ -249,8 +249,8 @@ class Hub:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), remaining)
             self.wake.clear()
+            ready: list[dict] = []
             try:
-                ready: list[dict] = []
                 if self.held_since is not None and loop.time() >= self.held_since + REORDER_SECONDS:
                     await self._fill(min(self.held) - 1, ready)
                     self._release_held(ready)
@@ -263,9 +263,19 @@ class Hub:
                 raise
             except Exception:
                 logger.exception("Could not hand events to the inbox sockets")
+                # What was taken in order before the failure (a feed read that failed
+                # behind it) is still the sockets': the hub's number has passed it, so
+                # no later read would bring it.
+                await self._hand_over_anyway(ready)
                 # Held events would have the feed read again at once: not in a loop
                 # while the database is away.
                 await asyncio.sleep(FEED_WATCH_SECONDS)
+
+    async def _hand_over_anyway(self, ready: list[dict]) -> None:
+        try:
+            await self._fan_out(ready)
+        except Exception:
+            logger.exception("Could not hand events to the inbox sockets, again")
 
     async def _take(self, message: dict, ready: list[dict]) -> None:
         """Add the message's events to `ready` in number order; one above a skipped
