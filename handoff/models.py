@@ -1214,9 +1214,10 @@ class HandoffSettings(models.Model):
         if held is not None:
             yield held
             return
-        token = _held_settings.set(cls.load())
+        row = cls.load()
+        token = _held_settings.set(row)
         try:
-            yield _held_settings.get()
+            yield row
         finally:
             _held_settings.reset(token)
 

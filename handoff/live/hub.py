@@ -16,8 +16,9 @@ order. An event above a skipped number waits briefly for the skipped one's push 
 processes' pushes cross on the way), then the skipped numbers are read from the feed
 before it (the feed commits in number order, docs/websocket.md); pushes that arrive
 after their number was read are dropped, and once a second the feed's newest number
-is read so that a push that never comes (another process's event on the in-memory layer, a layer
-that dropped one) is fetched within about two seconds, an access change at once.
+is read so that a push that never comes (another process's event on the in-memory
+layer, a layer that dropped one) is fetched within about two seconds, an access
+change at once.
 
 The inbox tabs' counts ride along: after events that may change one, the hub reads the
 desk's counts once (at most every COUNTS_SECONDS) and hands them to every socket that
